@@ -1,0 +1,3 @@
+from imbalanced.models.mlp import MLP
+
+__all__ = ["MLP"]

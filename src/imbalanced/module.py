@@ -1,0 +1,180 @@
+"""The LightningModule: wraps any backbone, owns the class-weight buffers, loss and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from imbalanced.errors import UserError
+from imbalanced.losses import ImbalanceLoss, per_class_mean
+from imbalanced.metrics import classification_metrics, per_class_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOSS = {"_target_": "imbalanced.losses.CrossEntropy", "reduction": "mean"}
+
+
+def _plain(value: Any) -> Any:
+    """Hydra passes DictConfig/ListConfig; checkpoints should hold plain containers."""
+    if isinstance(value, (DictConfig, Mapping)) or OmegaConf.is_list(value):
+        return OmegaConf.to_container(OmegaConf.create(value), resolve=True)
+    return value
+
+
+class ImbalancedClassifier(L.LightningModule):
+    """Classifier whose checkpoint is self-contained.
+
+    Everything needed to predict travels in the checkpoint: the backbone and loss configs and class
+    names (hyperparameters), and the buffers `class_weights`, `class_counts` (training split) and
+    `feature_mean` / `feature_scale` (standardization fitted on the training split; `forward` takes
+    raw features). Buffers are registered here with their final shapes and filled with `copy_` in
+    `setup`, so `ImbalancedClassifier.load_from_checkpoint(path)` works without a datamodule.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        num_features: int,
+        backbone: Mapping[str, Any],
+        loss: Mapping[str, Any] | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        class_names: Sequence[str] | None = None,
+        feature_names: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        backbone, loss, optimizer = _plain(backbone), _plain(loss or DEFAULT_LOSS), _plain(optimizer)
+        class_names = list(_plain(class_names) or [str(i) for i in range(num_classes)])
+        if len(class_names) != num_classes:
+            raise UserError(f"{len(class_names)} class names given for {num_classes} classes")
+        self.save_hyperparameters(
+            {
+                "num_classes": num_classes,
+                "num_features": num_features,
+                "backbone": backbone,
+                "loss": loss,
+                "optimizer": optimizer,
+                "scheduler": scheduler,
+                "class_names": class_names,
+                "feature_names": _plain(feature_names),
+            }
+        )
+        self.backbone = instantiate(backbone, in_features=num_features, num_classes=num_classes)
+        self.criterion: ImbalanceLoss = instantiate(loss)
+        self.register_buffer("class_weights", torch.ones(num_classes))
+        self.register_buffer("class_counts", torch.zeros(num_classes))
+        self.register_buffer("feature_mean", torch.zeros(num_features))
+        self.register_buffer("feature_scale", torch.ones(num_features))
+        self.val_metrics = classification_metrics(num_classes).clone(prefix="val/")
+        self.test_metrics = classification_metrics(num_classes).clone(prefix="test/")
+        self._loss_sums = torch.zeros(num_classes)
+        self._loss_counts = torch.zeros(num_classes)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.hparams.class_names)
+
+    # ---- data-derived state -------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if stage == "fit" and datamodule is not None:
+            self.load_data_statistics(datamodule)
+
+    def on_fit_start(self) -> None:
+        # Every rank computed its weights from its own (seeded) split: prove they agree.
+        log.info("rank %d class_weights %s", self.global_rank, json.dumps(self.class_weights.tolist()))
+        if self.trainer.world_size > 1:
+            gathered = self.all_gather(self.class_weights)
+            if not torch.equal(gathered, self.class_weights.expand_as(gathered)):
+                raise RuntimeError(
+                    f"class weights differ across DDP ranks: {gathered.tolist()}; the data split "
+                    "must be deterministic (set data.seed) so every rank sees the same training split"
+                )
+
+    def load_data_statistics(self, datamodule: Any) -> None:
+        """Copy the training split's counts, weights and scaling from the datamodule."""
+        for name in ("class_weights", "class_counts", "feature_mean", "feature_scale"):
+            value = torch.as_tensor(getattr(datamodule, name), dtype=torch.float32)
+            buffer = getattr(self, name)
+            if value.shape != buffer.shape:
+                raise UserError(
+                    f"the data gives {name} of shape {tuple(value.shape)} but the model was built "
+                    f"for {tuple(buffer.shape)}; check data.num_classes / the feature columns"
+                )
+            buffer.copy_(value)
+
+    # ---- forward / steps ----------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits for raw (unscaled) features."""
+        return self.backbone((x - self.feature_mean) / self.feature_scale)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.criterion(logits, y, self.class_weights, self.class_counts)
+        if loss.ndim:  # reduction="none": per-sample weighted losses
+            sums, counts = per_class_mean(loss, y, self.hparams.num_classes)
+            self._loss_sums = self._loss_sums.to(sums.device) + sums
+            self._loss_counts = self._loss_counts.to(counts.device) + counts
+            loss = self.criterion.normalize(loss, y, self.class_weights)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self.criterion.reduction != "none":
+            return
+        sums = self.trainer.strategy.reduce(self._loss_sums, reduce_op="sum")
+        counts = self.trainer.strategy.reduce(self._loss_counts, reduce_op="sum")
+        for index, (total, count) in enumerate(zip(sums.tolist(), counts.tolist())):
+            if count > 0:
+                self.log(f"train/class_loss/{index}", total / count, on_epoch=True)
+        self._loss_sums = torch.zeros_like(self._loss_sums)
+        self._loss_counts = torch.zeros_like(self._loss_counts)
+
+    def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: Any) -> None:
+        x, y = batch
+        metrics.update(self(x), y)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return torch.softmax(self(x).float(), dim=-1)
+
+    def _log_epoch_metrics(self, metrics: Any, stage: str) -> None:
+        values = metrics.compute()  # synced across ranks by torchmetrics
+        per_class = values.pop(f"{stage}/per_class_recall")
+        logged = {key: value.float() for key, value in values.items()}
+        logged.update({per_class_key(stage, i): v for i, v in enumerate(per_class.float())})
+        self.log_dict(logged, prog_bar=False, sync_dist=True)
+        metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.val_metrics, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.test_metrics, "test")
+
+    # ---- optimization -------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        settings = {"lr": 1e-3, "weight_decay": 1e-4, **(self.hparams.optimizer or {})}
+        optimizer = torch.optim.AdamW(self.parameters(), **settings)
+        if self.hparams.scheduler in (None, "none"):
+            return optimizer
+        if self.hparams.scheduler == "cosine":
+            max_epochs = max(int(self.trainer.max_epochs or 1), 1)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        raise UserError(f"model.scheduler={self.hparams.scheduler!r} is unknown; valid: none, cosine")

@@ -1,0 +1,71 @@
+"""The training task behind `train.py`: a plain function of the composed config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from imbalanced.config_checks import check_config
+from imbalanced.reporting import metrics_report, write_json
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> Any:
+    return instantiate(cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True))
+
+
+def build_model(cfg: DictConfig, datamodule: Any) -> Any:
+    return instantiate(
+        cfg.model,
+        num_classes=datamodule.num_classes,
+        num_features=datamodule.num_features,
+        class_names=datamodule.class_names,
+        feature_names=datamodule.feature_names,
+        loss=OmegaConf.to_container(cfg.loss, resolve=True),
+    )
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+@rank_zero_only
+def _write(path: Path, content: dict[str, Any]) -> None:
+    write_json(path, content)
+    log.info("wrote %s", path)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Check the config, set up data, train, then validate and test the best checkpoint.
+
+    Returns the content of metrics.json.
+    """
+    check_config(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")  # data problems and bad weights surface here, before training
+    _write(output_dir / "class_weights.json", datamodule.weight_report())
+
+    model = build_model(cfg, datamodule)
+    trainer = build_trainer(cfg)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+    results = {
+        "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
+        "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
+    }
+    report = metrics_report(results, datamodule.class_names)
+    _write(output_dir / "metrics.json", report)
+    return report

@@ -1,0 +1,24 @@
+"""Train a classifier on imbalanced data: `python train.py data=synthetic [overrides]`."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
+    from imbalanced.errors import UserError
+    from imbalanced.training import train
+
+    try:
+        metrics = train(cfg)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    return metrics.get(cfg.get("optimized_metric", "val/balanced_accuracy"))
+
+
+if __name__ == "__main__":
+    main()
