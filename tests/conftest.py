@@ -1,0 +1,50 @@
+"""Shared test helpers: run the command-line apps in a subprocess, compose configs in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "configs"
+
+# Small, fast settings for end-to-end runs (seconds on a 2-core CPU).
+FAST = [
+    "data.n_samples=3000",
+    "trainer.max_epochs=2",
+    "callbacks.progress_bar.refresh_rate=0",
+]
+
+
+def run_cli(script: str, *overrides: str, run_dir: Path | None = None, timeout: int = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python <script> overrides...` from the repo root; the run directory is `run_dir`."""
+    args = [sys.executable, str(ROOT / script), *overrides]
+    if run_dir is not None:
+        args.append(f"hydra.run.dir={run_dir}")
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HYDRA_FULL_ERROR": "0", **(env or {})}
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+@pytest.fixture
+def compose_cfg():
+    """Compose the train config like `python train.py` would, with `overrides`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    def _compose(*overrides: str, config_name: str = "train"):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+
+    yield _compose
+    GlobalHydra.instance().clear()
