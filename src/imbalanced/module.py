@@ -133,7 +133,7 @@ class ImbalancedClassifier(L.LightningModule):
             return
         sums = self.trainer.strategy.reduce(self._loss_sums, reduce_op="sum")
         counts = self.trainer.strategy.reduce(self._loss_counts, reduce_op="sum")
-        for index, (total, count) in enumerate(zip(sums.tolist(), counts.tolist())):
+        for index, (total, count) in enumerate(zip(sums.tolist(), counts.tolist(), strict=True)):
             if count > 0:
                 self.log(f"train/class_loss/{index}", total / count, on_epoch=True)
         self._loss_sums = torch.zeros_like(self._loss_sums)

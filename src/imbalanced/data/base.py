@@ -51,7 +51,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         weight_cfg = class_weights or {"strategy": "none"}
-        if not isinstance(weight_cfg, Mapping):
+        if OmegaConf.is_config(weight_cfg):  # Hydra hands over DictConfig/ListConfig values
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)
         self.weight_settings = dict(weight_cfg)
         self.seed = int(seed)
