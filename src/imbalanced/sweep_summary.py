@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,13 @@ def sort_rows(rows: list[dict[str, Any]], sort_by: str, mode: str = "max") -> li
     )
 
 
-def override_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def override_columns(rows: Sequence[Mapping[str, Any]], fallback_to_all: bool = True) -> list[str]:
     """Override keys that differ between jobs (all keys if none differ), in first-seen order."""
     keys: list[str] = []
     for row in rows:
         keys += [key for key in row["overrides"] if key not in keys]
     varying = [key for key in keys if len({row["overrides"].get(key) for row in rows}) > 1]
-    return varying or keys
+    return varying or (keys if fallback_to_all else [])
 
 
 def _format(value: Any) -> str:
@@ -160,15 +161,19 @@ def comparison_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    keys = override_columns(rows)
+    keys = override_columns(rows, fallback_to_all=False)
     labels = [
-        f"#{row['job']} " + " ".join(f"{k}={row['overrides'].get(k, '')}" for k in keys)
-        + (" (failed)" if row["status"] != "ok" else "")
+        textwrap.fill(
+            f"#{row['job']} " + " ".join(f"{k}={row['overrides'].get(k, '')}" for k in keys)
+            + (" (failed)" if row["status"] != "ok" else ""),
+            width=48,
+        )
         for row in rows
     ]
     shown = [m for m in metrics if m.startswith("test/")][:4] or list(metrics)[:4]
-    figure = Figure(figsize=(9.0, max(3.0, 0.45 * len(rows) * max(len(shown), 2) / 2 + 1.5)), dpi=100,
-                    layout="constrained")
+    lines = max(label.count("\n") + 1 for label in labels)
+    row_height = max(0.22 * len(shown), 0.16 * lines) + 0.25
+    figure = Figure(figsize=(10.0, max(3.0, row_height * len(rows) + 1.2)), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     positions = np.arange(len(rows))[::-1]  # best on top
@@ -183,7 +188,7 @@ def comparison_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
     axes.set_xlim(0.0, 1.0)
     axes.set_xlabel("test score")
     axes.grid(axis="x", alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     axes.set_title(f"sweep comparison ({len(rows)} jobs, best first)")
     return figure
 
