@@ -88,6 +88,15 @@ def write_plots(
     return figures
 
 
+def write_confusion_csv(path: Path, confusion: np.ndarray, class_names: Sequence[str]) -> Path:
+    """Test confusion matrix as counts: one row per true class, one column per predicted class."""
+    lines = [",".join(["true\\predicted", *class_names])]
+    lines += [",".join([name, *(str(int(v)) for v in row)]) for name, row in zip(class_names, confusion,
+                                                                                    strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def _log_figures(trainer: Any, figures: Mapping[str, Any], output_dir: Path) -> None:
     """TensorBoard gets the figures as images, MLflow as artifacts; other loggers are skipped."""
     for logger in getattr(trainer, "loggers", []) or []:
@@ -132,6 +141,8 @@ def finish_run(
     print("\n" + format_table(per_class_rows(class_names, counts, weights, recall, f1), report) + "\n",
           flush=True)
     figures = write_plots(output_dir, class_names, counts, weights, recall, f1, confusion, strategy)
+    if confusion is not None:
+        write_confusion_csv(output_dir / "confusion_matrix.csv", confusion, class_names)
     log.info("wrote plots %s to %s", ", ".join(sorted(figures)), output_dir)
     if confusion is None:
         log.warning("no confusion matrix: callbacks.test_class_stats (TestClassStats) is not configured")
