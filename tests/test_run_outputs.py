@@ -44,6 +44,12 @@ def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table
     assert all(0.0 <= value <= 1.0 for value in metrics["test/per_class_f1"])
     for name in PLOT_FILES:
         assert_png(run_dir / name)
+    # the confusion matrix (counts) agrees with the recall torchmetrics logged: diagonal / row sum
+    rows = [line.split(",") for line in (run_dir / "confusion_matrix.csv").read_text().splitlines()]
+    assert rows[0][1:] == metrics["class_names"]
+    counts = [[int(v) for v in row[1:]] for row in rows[1:]]
+    recall = [row[i] / sum(row) for i, row in enumerate(counts)]
+    assert recall == pytest.approx(metrics["test/per_class_recall"], abs=1e-6)
 
     events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert events
