@@ -77,8 +77,8 @@ def test_presets_compose(compose_cfg):
     assert (cfg.data.num_classes, cfg.data.imbalance_ratio) == (10, 100)
     assert cfg.class_weights.strategy == "effective_number" and cfg.model.scheduler == "cosine"
     assert compose_cfg("debug=fdr").trainer.fast_dev_run is True
-    overfit = compose_cfg("debug=overfit").trainer
-    assert overfit.overfit_batches == 3 and overfit.max_epochs == 30
+    overfit = compose_cfg("debug=overfit")
+    assert overfit.trainer.limit_train_batches == 3 and overfit.model.optimizer.weight_decay == 0.0
     profiler = compose_cfg("debug=profiler").trainer.profiler
     assert profiler._target_.endswith("SimpleProfiler")
     assert compose_cfg("debug=limit").trainer.limit_train_batches == 3
@@ -110,3 +110,36 @@ def test_sweep_summary_callback_is_configured(compose_cfg):
     callback = compose_cfg().hydra.callbacks.sweep_summary
     assert callback._target_ == "imbalanced.sweep_summary.SweepSummary"
     assert os.path.basename(callback.sort_by) == "balanced_accuracy"
+
+
+def test_fixed_train_batches_makes_every_epoch_see_the_same_batches(compose_cfg, tmp_path):
+    """debug=overfit: with the callback the limited batches repeat; without it they change per epoch."""
+    import lightning as L
+
+    from imbalanced.callbacks import FixedTrainBatches
+    from imbalanced.training import build_datamodule, build_model
+
+    class RecordBatches(L.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.seen.append((trainer.current_epoch, batch[1].tolist()))
+
+    def epochs(*callbacks):
+        cfg = compose_cfg("data.n_samples=1500", "data.batch_size=64", f"hydra.run.dir={tmp_path}")
+        datamodule = build_datamodule(cfg)
+        datamodule.setup("fit")
+        recorder = RecordBatches()
+        trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=0, logger=False,
+                            callbacks=[*callbacks, recorder], enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False,
+                            use_distributed_sampler=False, accelerator="cpu", devices=1)
+        trainer.fit(build_model(cfg, datamodule), datamodule=datamodule)
+        return [[labels for epoch, labels in recorder.seen if epoch == e] for e in range(2)]
+
+    fixed = epochs(FixedTrainBatches())
+    assert len(fixed[0]) == 2 and fixed[0] == fixed[1]
+    shuffled = epochs()
+    assert shuffled[0] != shuffled[1]
+    assert compose_cfg("debug=overfit").callbacks.fixed_train_batches._target_.endswith("FixedTrainBatches")
