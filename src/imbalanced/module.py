@@ -139,15 +139,17 @@ class ImbalancedClassifier(L.LightningModule):
         self._loss_sums = torch.zeros_like(self._loss_sums)
         self._loss_counts = torch.zeros_like(self._loss_counts)
 
-    def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: Any) -> None:
+    def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: Any) -> Tensor:
         x, y = batch
-        metrics.update(self(x), y)
+        logits = self(x)
+        metrics.update(logits, y)
+        return logits
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.test_metrics)
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._eval_step(batch, self.test_metrics)  # logits, for callbacks (confusion matrix)
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from imbalanced.metrics import SCALAR_METRICS, per_class_key
+from imbalanced.metrics import SCALAR_METRICS, per_class_f1_key, per_class_key
 
 
 def _number(value: Any) -> float | None:
@@ -31,6 +31,10 @@ def metrics_report(
             _number(logged[per_class_key(stage, i)]) if per_class_key(stage, i) in logged else None
             for i in range(len(class_names))
         ]
+        if per_class_f1_key(stage, 0) in logged:  # logged by callbacks.TestClassStats
+            report[f"{stage}/per_class_f1"] = [
+                _number(logged[per_class_f1_key(stage, i)]) for i in range(len(class_names))
+            ]
     return report
 
 

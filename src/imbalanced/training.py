@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.config_checks import check_config
 from imbalanced.reporting import metrics_report, write_json
+from imbalanced.run_report import finish_run
 
 log = logging.getLogger(__name__)
 
@@ -68,4 +69,5 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     report = metrics_report(results, datamodule.class_names)
     _write(output_dir / "metrics.json", report)
+    finish_run(trainer, model, report, output_dir, datamodule.weight_report()["strategy"])  # table, plots
     return report
