@@ -6,10 +6,10 @@ import os
 
 import pytest
 import yaml
-from conftest import read_json, run_cli
 from omegaconf import OmegaConf
 from test_plots import assert_png
 
+from conftest import read_json, run_cli
 from imbalanced.run_report import PLOT_FILES
 
 # any HTTP(S) request would go to a closed local port and fail fast

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from test_plots import assert_png
 
+from conftest import run_cli
 from imbalanced.sweep_summary import FAILURE_FILE, write_summary
 
 
