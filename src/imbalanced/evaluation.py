@@ -28,16 +28,16 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Write `metrics.json` (test/ keys) for `cfg.ckpt_path` into the run directory and return it.
 
-    With `data.test_path` (given now, or saved in the checkpoint's data config) the file is read,
-    encoded with the checkpoint's feature encoding and its labels mapped to the checkpoint's classes;
-    no training data is needed. Otherwise the training datamodule is rebuilt from the data config in
-    the checkpoint (same seed, same split) and its test split is used.
+    With `data.test_path=FILE` on the command line the file is read, encoded with the checkpoint's
+    feature encoding and its labels mapped to the checkpoint's classes; no training data is needed.
+    Otherwise the training datamodule is rebuilt from the data config in the checkpoint (same files,
+    same seed, same split) and its test split is used: the training run's test metrics, reproduced.
     """
     model = load_classifier(cfg.ckpt_path)
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
-    test_path = config.get("test_path")
+    test_path = overrides.get("test_path")
 
     if test_path:
         frame = read_table(test_path, "data.test_path")

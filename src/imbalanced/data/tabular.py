@@ -59,8 +59,8 @@ class TabularDataModule(InMemoryDataModule):
         super().__init__(**kwargs)
         self.path = path
         self.target = None if target is None else str(target)
-        self.val_path = val_path
-        self.test_path = test_path
+        self.val_path = val_path or None  # "" means no fixed file, like null
+        self.test_path = test_path or None
         self.val_fraction = float(val_fraction)
         self.test_fraction = float(test_fraction)
         self.drop_columns = _as_list(drop_columns)
