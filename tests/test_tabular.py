@@ -169,3 +169,13 @@ def test_classes_only_in_training_are_fine_for_fixed_files(datamodule, tmp_path)
     make_table(40).query("label != 'gamma'").to_csv(tmp_path / "test.csv", index=False)
     dm = datamodule(make_table(300), f"data.test_path={tmp_path / 'test.csv'}")
     assert dm.class_names == list(CLASSES) and 2 not in set(dm.splits.y_test.tolist())
+
+
+def test_checkpoint_errors(tmp_path):
+    from imbalanced.checkpoint import load_classifier
+
+    with pytest.raises(UserError, match=r"ckpt_path=.*none.ckpt: file not found"):
+        load_classifier(tmp_path / "none.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match=r"junk.ckpt: not a checkpoint of this template"):
+        load_classifier(tmp_path / "junk.ckpt")

@@ -1,0 +1,112 @@
+"""The tabular workflow end to end through the command line: train.py, eval.py, predict.py.
+
+One training run (module fixture) on a CSV with string labels and a fixed test file is shared by
+the eval and predict tests; bad inputs check the exit code 2 and the message of each entry point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import read_json, run_cli
+from tabular_tables import CLASSES, make_table
+
+QUIET = ["callbacks.progress_bar.refresh_rate=0"]  # train.py
+QUIET_APP = ["+trainer.enable_progress_bar=false"]  # eval.py / predict.py (no callbacks group)
+SCALARS = ("test/accuracy", "test/balanced_accuracy", "test/macro_f1")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """train.py data=tabular on train.csv (string labels, a text column) with data.test_path=test.csv."""
+    root = tmp_path_factory.mktemp("tabular")
+    train, test = make_table(300, seed=0), make_table(80, seed=5)
+    train.to_csv(root / "train.csv", index=False)
+    test.to_csv(root / "test.csv", index=False)
+    run_dir = root / "run"
+    result = run_cli(
+        "train.py", "data=tabular", f"data.path={root / 'train.csv'}", "data.target=label",
+        f"data.test_path={root / 'test.csv'}", "trainer.max_epochs=2", *QUIET, run_dir=run_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
+    assert len(best) == 1
+    return {"root": root, "run": run_dir, "ckpt": best[0], "test": test, "train": train}
+
+
+def test_train_keeps_string_class_names(trained):
+    metrics = read_json(trained["run"] / "metrics.json")
+    weights = read_json(trained["run"] / "class_weights.json")
+    assert metrics["class_names"] == weights["class_names"] == list(CLASSES)
+    # with a fixed test file only the validation split is cut from train.csv
+    assert sum(weights["counts"]) == 300 - round(0.15 * 300)
+
+
+def test_eval_reproduces_training_test_metrics_on_the_test_file(trained):
+    training = read_json(trained["run"] / "metrics.json")
+    # 1) rebuilt from the data config saved in the checkpoint; 2) the file given on the command line
+    test_file = f"data.test_path={trained['root'] / 'test.csv'}"
+    for name, extra in (("eval_saved", []), ("eval_file", [test_file])):
+        run_dir = trained["root"] / name
+        result = run_cli("eval.py", f"ckpt_path={trained['ckpt']}", *extra, *QUIET_APP, run_dir=run_dir)
+        assert result.returncode == 0, result.stderr[-3000:]
+        evaluated = read_json(run_dir / "metrics.json")
+        assert evaluated["class_names"] == list(CLASSES)
+        assert evaluated["test/num_samples"] == len(trained["test"])  # the test file, not a split
+        for key in SCALARS:
+            assert evaluated[key] == pytest.approx(training[key], abs=1e-6), (name, key)
+        recall = training["test/per_class_recall"]
+        assert evaluated["test/per_class_recall"] == pytest.approx(recall, abs=1e-6)
+
+
+def test_predict_writes_one_row_per_input_row(trained):
+    # the label column is ignored, column order does not matter, an unseen category encodes as zeros
+    table = trained["test"][["label", "flag", "color", "noise", "signal"]].copy()
+    table.loc[0, "color"] = "purple"
+    table.to_csv(trained["root"] / "predict.csv", index=False)
+    output = trained["root"] / "out" / "predictions.csv"
+    result = run_cli(
+        "predict.py", f"ckpt_path={trained['ckpt']}", f"data.path={trained['root'] / 'predict.csv'}",
+        f"output_path={output}", *QUIET_APP, run_dir=trained["root"] / "predict_run",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    predictions = pd.read_csv(output)
+    columns = [f"prob_{name}" for name in CLASSES]
+    assert list(predictions.columns) == ["prediction", *columns]
+    assert len(predictions) == len(table)
+    probabilities = predictions[columns].to_numpy()
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (predictions["prediction"] == np.array(CLASSES)[probabilities.argmax(axis=1)]).all()
+    # the predictions agree with eval.py's accuracy on the same rows (row 0 changed: skip it)
+    rows = slice(1, None)
+    training = read_json(trained["run"] / "metrics.json")
+    correct = (predictions["prediction"][rows] == table["label"][rows]).sum()
+    row0 = predictions["prediction"][0] == table["label"][0]
+    assert abs(correct - training["test/accuracy"] * len(table)) <= 1 - row0 + 1e-3
+
+
+def test_predict_rejects_a_file_whose_columns_do_not_match(trained):
+    bad = trained["test"].drop(columns=["noise"]).assign(extra=1.0)
+    bad.to_csv(trained["root"] / "bad.csv", index=False)
+    result = run_cli(
+        "predict.py", f"ckpt_path={trained['ckpt']}", f"data.path={trained['root'] / 'bad.csv'}",
+        *QUIET_APP, run_dir=trained["root"] / "predict_bad",
+    )
+    assert result.returncode == 2
+    assert "missing column(s) ['noise']; extra column(s) ['extra']" in result.stderr
+    assert not (trained["root"] / "predict_bad" / "predictions.csv").exists()
+
+
+def test_bad_inputs_exit_with_code_2_before_training(tmp_path):
+    make_table(100).rename(columns={"label": "kind"}).to_csv(tmp_path / "t.csv", index=False)
+    result = run_cli(
+        "train.py", "data=tabular", f"data.path={tmp_path / 't.csv'}", "data.target=label", *QUIET,
+        run_dir=tmp_path / "run",
+    )
+    assert result.returncode == 2
+    assert "error: data.target=label: no such column" in result.stderr
+    assert "columns: 'signal', 'noise', 'color', 'flag', 'kind'" in result.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
