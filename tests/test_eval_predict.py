@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import read_json, run_cli
+from inprocess import run_app
 from tabular_tables import CLASSES, make_table
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]  # train.py
@@ -110,3 +111,29 @@ def test_bad_inputs_exit_with_code_2_before_training(tmp_path):
     assert "error: data.target=label: no such column" in result.stderr
     assert "columns: 'signal', 'noise', 'color', 'flag', 'kind'" in result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_eval_and_predict_bad_inputs(trained, tmp_path, monkeypatch, capsys):
+    ckpt = f"ckpt_path={trained['ckpt']}"
+    unknown = trained["test"].copy()
+    unknown.loc[[0, 3], "label"] = ["zeta", "delta"]
+    unknown.to_csv(tmp_path / "unknown.csv", index=False)
+    assert run_app("eval.py", ckpt, f"data.test_path={tmp_path / 'unknown.csv'}", run_dir=tmp_path / "e",
+                   monkeypatch=monkeypatch) == 2
+    assert "label(s) ['delta', 'zeta'] that the training split lacks" in capsys.readouterr().err
+    assert not (tmp_path / "e" / "metrics.json").exists()
+
+    text = trained["test"].astype({"signal": str})
+    text.loc[2, "signal"] = "high"
+    text.to_csv(tmp_path / "text.csv", index=False)
+    assert run_app("predict.py", ckpt, f"data.path={tmp_path / 'text.csv'}", run_dir=tmp_path / "p",
+                   monkeypatch=monkeypatch) == 2
+    assert "column(s) ['signal'] were numeric in training but hold text here" in capsys.readouterr().err
+
+    missing = trained["test"].copy()
+    missing.loc[4, "noise"] = np.nan
+    missing.to_csv(tmp_path / "nan.csv", index=False)
+    assert run_app("predict.py", ckpt, f"data.path={tmp_path / 'nan.csv'}", run_dir=tmp_path / "p",
+                   monkeypatch=monkeypatch) == 2
+    assert "missing (NaN/empty) values in column(s) {'noise': 1}" in capsys.readouterr().err
+    assert not (tmp_path / "p" / "predictions.csv").exists()

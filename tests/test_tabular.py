@@ -1,9 +1,6 @@
-"""data=tabular in-process: labels, encoding, splits, and every bad input as a UserError.
+"""data=tabular in-process: labels, encoding, splits, file and checkpoint errors.
 
-Each bad input here is the exact error train.py reports (exit code 2, before training) through
-`build_datamodule(cfg).setup("fit")`, which is the first data step of `train(cfg)`; the command-line
-exit code is checked in test_eval_predict.py.
-"""
+Bad tables through `python train.py` are in test_bad_inputs.py."""
 
 from __future__ import annotations
 
@@ -88,81 +85,6 @@ def test_drop_columns_and_unknown_category_encodes_as_zeros(datamodule):
     new = pd.DataFrame({"signal": [0.5], "color": ["purple"], "flag": [True]})
     x = encoding.transform(new, "new")
     assert x.tolist() == [[0.5, 0.0, 0.0, 0.0, 1.0]]
-
-
-def _nan(frame):
-    frame.loc[3, "noise"] = np.nan
-    return frame
-
-
-def _inf(frame):
-    frame.loc[5, "signal"] = np.inf
-    return frame
-
-
-def _one_class(frame):
-    return frame.assign(label="alpha")
-
-
-def _rare(frame):
-    frame = frame[frame["label"] != "gamma"].copy()
-    frame.loc[frame.index[:2], "label"] = "gamma"
-    return frame
-
-
-BAD_TABLES = {
-    "missing target column": (
-        lambda f: f.rename(columns={"label": "y"}), (),
-        r"data.target=label: no such column .*columns: 'signal', 'noise', 'color', 'flag', 'y'",
-    ),
-    "header only": (lambda f: f.iloc[:0], (), "no data rows"),
-    "one class": (_one_class, (), r"only one class \['alpha'\]"),
-    "NaN values": (_nan, (), r"missing \(NaN/empty\) values in column\(s\) \{'noise': 1\}"),
-    "infinite values": (_inf, (), r"infinite values in column\(s\) \{'signal': 1\}"),
-    "empty labels": (
-        lambda f: f.assign(label=f["label"].where(f.index != 7)), (), "label column 'label' has 1 empty"
-    ),
-    "class too rare to stratify": (_rare, (), r"class\(es\) \{'gamma': 2\} .* too rare .* at least 3 rows"),
-    "text column rejected": (
-        lambda f: f, ("data.categorical=error",), r"text \(categorical\) column\(s\) \['color'\]"
-    ),
-    "too many categories": (
-        lambda f: f.assign(color=[f"c{i}" for i in range(len(f))]), (),
-        r"text column 'color' has 210 distinct values in the training split, more than "
-        "data.max_categories=100",
-    ),
-    "unknown drop column": (lambda f: f, ("data.drop_columns=[nope]",), r"data.drop_columns .* \['nope'\]"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_TABLES))
-def test_bad_tables_raise_user_errors(datamodule, case):
-    change, overrides, message = BAD_TABLES[case]
-    with pytest.raises(UserError, match=message):
-        datamodule(change(make_table(300)), *overrides)
-
-
-def test_bad_files(datamodule, tmp_path):
-    with pytest.raises(UserError, match=r"data.path=.*missing.csv: file not found"):
-        datamodule(path=tmp_path / "missing.csv")
-    (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(UserError, match=r"empty.csv: the file is empty"):
-        datamodule(path=tmp_path / "empty.csv")
-    (tmp_path / "table.xlsx").write_text("a,b")
-    with pytest.raises(UserError, match=r"unknown file type; valid suffixes: .csv"):
-        datamodule(path=tmp_path / "table.xlsx")
-
-
-def test_fixed_file_labels_and_columns_must_match_training(datamodule, tmp_path):
-    test = make_table(40, seed=3)
-    test.loc[[0, 1], "label"] = ["delta", "omega"]
-    test.to_csv(tmp_path / "test.csv", index=False)
-    unknown = r"data.test_path=.* label\(s\) \['delta', 'omega'\] that the training split lacks"
-    with pytest.raises(UserError, match=unknown):
-        datamodule(make_table(300), f"data.test_path={tmp_path / 'test.csv'}")
-    make_table(40).drop(columns=["noise"]).to_csv(tmp_path / "val.csv", index=False)
-    with pytest.raises(UserError, match=r"data.val_path=.*missing column\(s\) \['noise'\]"):
-        datamodule(make_table(300), f"data.val_path={tmp_path / 'val.csv'}")
 
 
 def test_classes_only_in_training_are_fine_for_fixed_files(datamodule, tmp_path):
