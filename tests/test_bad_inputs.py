@@ -29,9 +29,9 @@ def _one_class(frame):
     return frame.assign(label="alpha")
 
 
-def _rare(frame):
+def _rare(frame, rows=2):
     frame = frame[frame["label"] != "gamma"].copy()
-    frame.loc[frame.index[:2], "label"] = "gamma"
+    frame.loc[frame.index[:rows], "label"] = "gamma"
     return frame
 
 
@@ -48,6 +48,10 @@ BAD_TABLES = {
         lambda f: f.assign(label=f["label"].where(f.index != 7)), (), "label column 'label' has 1 empty"
     ),
     "class too rare to stratify": (_rare, (), r"class\(es\) \{'gamma': 2\} .* too rare .* at least 3 rows"),
+    "rare class split away from training": (
+        lambda f: _rare(f, rows=3), ("data.val_fraction=0.45", "data.test_fraction=0.45"),
+        r"class\(es\) \['gamma'\] got no training rows from the stratified split",
+    ),
     "text column rejected": (
         lambda f: f, ("data.categorical=error",), r"text \(categorical\) column\(s\) \['color'\]"
     ),

@@ -44,7 +44,8 @@ def predict(cfg: DictConfig) -> Path:
 
     trainer = build_single_device_trainer(cfg)
     loader = table_loader(x, None, int(config.get("eval_batch_size") or 4096))
-    probabilities = torch.cat(trainer.predict(model, dataloaders=loader)).double().numpy()
+    batches = trainer.predict(model, dataloaders=loader)
+    probabilities = torch.cat([b.cpu() for b in batches]).double().numpy()
 
     names = model.class_names
     table = pd.DataFrame(probabilities, columns=[f"{PROBABILITY_PREFIX}{name}" for name in names])

@@ -150,6 +150,13 @@ class TabularDataModule(InMemoryDataModule):
                 f"{', '.join(f'data.{k}_fraction={v}' for k, v in auto.items())}: {error}. "
                 "Use more rows or larger fractions, or give data.val_path / data.test_path"
             ) from None
+        absent = [class_names[c] for c in range(len(class_names)) if not np.any(y[rest] == c)]
+        if absent:  # rounding gave all of a tiny class to val/test
+            raise UserError(
+                f"data.path={self.path}: class(es) {absent} got no training rows from the stratified "
+                f"split with {', '.join(f'data.{k}_fraction={v}' for k, v in auto.items())}; add "
+                "rows of these classes, lower the fractions, or give data.val_path / data.test_path"
+            )
         return rest, parts["val"], parts["test"]
 
     def _fixed(self, name: str, class_names: list[str], ignored: list[str]) -> tuple[np.ndarray, np.ndarray]:
