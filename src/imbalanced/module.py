@@ -49,6 +49,8 @@ class ImbalancedClassifier(L.LightningModule):
         scheduler: str | None = None,
         class_names: Sequence[str] | None = None,
         feature_names: Sequence[str] | None = None,
+        data_config: Mapping[str, Any] | None = None,
+        feature_encoding: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         backbone, loss, optimizer = _plain(backbone), _plain(loss or DEFAULT_LOSS), _plain(optimizer)
@@ -65,6 +67,9 @@ class ImbalancedClassifier(L.LightningModule):
                 "scheduler": scheduler,
                 "class_names": class_names,
                 "feature_names": _plain(feature_names),
+                # how to rebuild the data (eval.py) and encode raw table columns (predict.py)
+                "data_config": _plain(data_config),
+                "feature_encoding": _plain(feature_encoding),
             }
         )
         self.backbone = instantiate(backbone, in_features=num_features, num_classes=num_classes)

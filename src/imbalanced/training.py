@@ -30,6 +30,8 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
         class_names=datamodule.class_names,
         feature_names=datamodule.feature_names,
         loss=OmegaConf.to_container(cfg.loss, resolve=True),
+        data_config=OmegaConf.to_container(cfg.data, resolve=True),
+        feature_encoding=getattr(datamodule, "feature_encoding", None),
     )
 
 
