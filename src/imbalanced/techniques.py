@@ -18,7 +18,8 @@ import math
 import warnings
 from typing import Any
 
-from omegaconf import DictConfig
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.callbacks import DeferredReweighting
 from imbalanced.data.sampling import validate_sampler_settings
@@ -52,8 +53,17 @@ def posthoc_tau(cfg: DictConfig) -> float:
     return float(value)
 
 
+def check_loss_settings(cfg: DictConfig) -> None:
+    """Build the configured loss once, so a bad setting (loss.gamma=-1) fails before any data loads."""
+    target = cfg.loss.get("_target_")
+    if target:
+        settings = OmegaConf.to_container(cfg.loss, resolve=True)
+        get_class(target)(**{k: v for k, v in settings.items() if not k.startswith("_")})
+
+
 def check_techniques(cfg: DictConfig) -> None:
     """Validate the technique settings (UserError) and warn about double prior corrections."""
+    check_loss_settings(cfg)
     drw = drw_start_epoch(cfg)
     tau = posthoc_tau(cfg)
     sampler = cfg.get("sampler")
