@@ -9,7 +9,7 @@ accuracy, as `train.py` does), on two datasets:
 - `digits`: `data=digits` with imbalance_ratio 50 (digit 0: 114 training images, digit 9: 2),
   balanced test split of 40 images per digit.
 - `synthetic`: `data=synthetic`, 20 classes, exponential long tail with imbalance_ratio 100,
-  class_sep 1.0, 6000 samples (the rarest class has 5 training samples), stratified split,
+  class_sep 1.0, 6000 samples (training counts 911 ... 9), stratified split,
   so val and test are long-tailed as well; balanced accuracy weighs every class equally.
 
 Writes `compare_methods.md` (the table) and `compare_methods.csv` (one row per run) under --out.
