@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from imbalanced.errors import UserError
-from imbalanced.losses import ImbalanceLoss, per_class_mean
+from imbalanced.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
 from imbalanced.metrics import classification_metrics, per_class_key
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,9 @@ class ImbalancedClassifier(L.LightningModule):
         self.register_buffer("feature_scale", torch.ones(num_features))
         self.val_metrics = classification_metrics(num_classes).clone(prefix="val/")
         self.test_metrics = classification_metrics(num_classes).clone(prefix="test/")
+        # post-hoc logit adjustment at validation/test/predict: logits - tau * log(prior); set by
+        # train.py / eval.py / predict.py from their `posthoc_tau` setting (not saved, 0 = off)
+        self.posthoc_tau: float = 0.0
         self._loss_sums = torch.zeros(num_classes)
         self._loss_counts = torch.zeros(num_classes)
 
@@ -146,7 +149,7 @@ class ImbalancedClassifier(L.LightningModule):
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: Any) -> Tensor:
         x, y = batch
-        logits = self(x)
+        logits = posthoc_adjust(self(x), self.class_counts, self.posthoc_tau)
         metrics.update(logits, y)
         return logits
 
@@ -158,7 +161,7 @@ class ImbalancedClassifier(L.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return torch.softmax(self(x).float(), dim=-1)
+        return torch.softmax(posthoc_adjust(self(x).float(), self.class_counts, self.posthoc_tau), dim=-1)
 
     def _log_epoch_metrics(self, metrics: Any, stage: str) -> None:
         values = metrics.compute()  # synced across ranks by torchmetrics
