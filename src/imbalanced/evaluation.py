@@ -57,7 +57,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         num_samples = len(datamodule.splits.y_test)
         source = "test split of the checkpoint's data config"
 
-    report = metrics_report({"test": results}, model.class_names)
+    report = metrics_report(
+        {"test": results}, model.class_names, class_counts=model.class_counts.tolist()
+    )
     report.update({"test/num_samples": num_samples, "test_data": source, "ckpt_path": str(cfg.ckpt_path)})
     path = write_json(Path(cfg.paths.output_dir) / "metrics.json", report)
     log.info("wrote %s", path)

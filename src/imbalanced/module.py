@@ -81,7 +81,8 @@ class ImbalancedClassifier(L.LightningModule):
         self.val_metrics = classification_metrics(num_classes).clone(prefix="val/")
         self.test_metrics = classification_metrics(num_classes).clone(prefix="test/")
         # post-hoc logit adjustment at validation/test/predict: logits - tau * log(prior); set by
-        # train.py / eval.py / predict.py from their `posthoc_tau` setting (not saved, 0 = off)
+        # post-hoc logit adjustment at evaluation/prediction (0 = off); set by train.py and saved in
+        # checkpoints, so eval.py / predict.py reproduce the run unless they override it
         self.posthoc_tau: float = 0.0
         self._loss_sums = torch.zeros(num_classes)
         self._loss_counts = torch.zeros(num_classes)
@@ -95,6 +96,12 @@ class ImbalancedClassifier(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         if stage == "fit" and datamodule is not None:
             self.load_data_statistics(datamodule)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["posthoc_tau"] = float(self.posthoc_tau)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.posthoc_tau = float(checkpoint.get("posthoc_tau", 0.0))
 
     def on_fit_start(self) -> None:
         # Every rank computed its weights from its own (seeded) split: prove they agree.
