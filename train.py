@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
-    from imbalanced.errors import UserError
+    from imbalanced.errors import TrainingInterrupted, UserError
     from imbalanced.training import train
 
     try:
@@ -17,6 +17,9 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except TrainingInterrupted as stop:
+        print(f"interrupted: {stop}", file=sys.stderr)
+        sys.exit(stop.exit_code)
     return metrics.get(cfg.get("optimized_metric", "val/balanced_accuracy"))
 
 
