@@ -400,7 +400,7 @@ def _check_launch(cfg: DictConfig) -> None:
             "`for s in 0 1; do python train.py trainer=ddp_cpu seed=$s; done`, or sweep on a cluster "
             "with hydra/launcher=submitit_slurm (every rank started by SLURM)"
         )
-    if _cluster_launched() and mode == "RUN" and not any(
+    if _cluster_launched() and mode != "MULTIRUN" and not any(
         o.startswith("hydra.run.dir=") for o in hydra_overrides
     ):
         raise UserError(
