@@ -61,7 +61,8 @@ def test_ddp_cpu_weights_equal_metrics_whole_test_set_outputs_once(tmp_path):
     best = next((tmp_path / "checkpoints").glob("best-*.ckpt"))
     y_true, y_pred = _test_split_predictions(tmp_path, best)
     assert metrics["test/accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-6)
-    assert metrics["test/balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_true, y_pred), abs=1e-6)
+    balanced = balanced_accuracy_score(y_true, y_pred)
+    assert metrics["test/balanced_accuracy"] == pytest.approx(balanced, abs=1e-6)
     assert metrics["test/macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-6)
     assert metrics["test/per_class_recall"] == pytest.approx(
         recall_score(y_true, y_pred, average=None).tolist(), abs=1e-6

@@ -40,7 +40,7 @@ INVALID = [
     (["trainer.devices=0"], "trainer.devices=0 is invalid; allowed: an integer >= 1"),
     (["+trainer.foo=1"], "trainer.foo=1 is not a setting of lightning.pytorch.Trainer"),
     (["seed=-1"], "seed=-1 is invalid; allowed: an integer >= 0 and <= 4294967295"),
-    (["ckpt_path=/no/such/last.ckpt"], "ckpt_path='/no/such/last.ckpt' is invalid; allowed: a path to an existing"),
+    (["ckpt_path=/no/such/last.ckpt"], "ckpt_path='/no/such/last.ckpt' is invalid; allowed: a path to an"),
 ]
 
 
