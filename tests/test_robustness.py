@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FAST, ROOT, read_json, run_cli
+from lightning.pytorch.callbacks import Callback
 
 from imbalanced.config_checks import check_config
 from imbalanced.errors import UserError
@@ -163,3 +164,34 @@ def test_sigint_leaves_a_checkpoint_that_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "test/balanced_accuracy" in read_json(tmp_path / "resumed" / "metrics.json")
     assert f"Restored all states from the checkpoint at {interrupted}" in resumed.stderr
+
+
+# ---- SIGTERM mid-epoch, in-process: the resumed run equals the uninterrupted one ----------------------
+class SendSignalAt(Callback):
+    """Test helper: sends `signum` to this process after batch `batch` of epoch `epoch`."""
+
+    def __init__(self, epoch: int, batch: int, signum: int = signal.SIGTERM) -> None:
+        self.epoch, self.batch, self.signum = epoch, batch, signum
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(compose_cfg, tmp_path):
+    from imbalanced.errors import TrainingInterrupted
+    from imbalanced.training import train
+
+    settings = [*RESUME, "trainer.max_epochs=3"]
+    baseline = train(compose_cfg(*settings, f"paths.output_dir={tmp_path / 'a'}"))
+
+    cfg = compose_cfg(*settings, f"paths.output_dir={tmp_path / 'b'}",
+                      "+callbacks.kill._target_=test_robustness.SendSignalAt",
+                      "+callbacks.kill.epoch=1", "+callbacks.kill.batch=3")
+    with pytest.raises(TrainingInterrupted, match=r"SIGTERM at epoch 1, batch (3|4);") as stop:
+        train(cfg)
+    assert stop.value.exit_code == 143
+    interrupted = tmp_path / "b" / "checkpoints" / "interrupted.ckpt"
+    resumed = train(compose_cfg(*settings, f"paths.output_dir={tmp_path / 'c'}", f"ckpt_path={interrupted}"))
+    assert resumed == baseline
