@@ -193,5 +193,8 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(compose_cfg, tmp_pat
         train(cfg)
     assert stop.value.exit_code == 143
     interrupted = tmp_path / "b" / "checkpoints" / "interrupted.ckpt"
-    resumed = train(compose_cfg(*settings, f"paths.output_dir={tmp_path / 'c'}", f"ckpt_path={interrupted}"))
+    # resume in place (same run directory): the earlier part's CSV log is kept, not deleted
+    resumed = train(compose_cfg(*settings, f"paths.output_dir={tmp_path / 'b'}", f"ckpt_path={interrupted}"))
     assert resumed == baseline
+    assert (tmp_path / "b" / "csv" / "metrics.part1.csv").is_file()
+    assert (tmp_path / "b" / "csv" / "metrics.csv").is_file()

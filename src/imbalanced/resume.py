@@ -66,3 +66,16 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
                 f"and class_weights settings now give {np.round(now, 4).tolist()}; allowed: the data, "
                 "class_weights and seed settings of the run being resumed (see its .hydra/config.yaml)"
             )
+
+
+@rank_zero_only
+def keep_earlier_logs(output_dir: str | Path) -> list[Path]:
+    """Resuming in place: Lightning's CSVLogger deletes an existing metrics.csv; keep it renamed."""
+    kept = []
+    for path in sorted(Path(output_dir).glob("**/metrics.csv")):
+        index = 1
+        while (target := path.with_name(f"metrics.part{index}.csv")).exists():
+            index += 1
+        path.rename(target)
+        kept.append(target)
+    return kept

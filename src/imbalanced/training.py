@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.config_checks import check_config
 from imbalanced.reporting import metrics_report, write_json
-from imbalanced.resume import check_resume, check_run_dir, load_checkpoint
+from imbalanced.resume import check_resume, check_run_dir, keep_earlier_logs, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if checkpoint is not None:
         check_resume(cfg, datamodule, checkpoint)
         del checkpoint
+        keep_earlier_logs(output_dir)
     _write(output_dir / "class_weights.json", datamodule.weight_report())
 
     model = build_model(cfg, datamodule)
