@@ -60,6 +60,8 @@ class IndexBatchSampler:
         self.world_size = world_size
         self.pad = pad
         self.epoch = 0
+        # set when resuming mid-epoch: the next iteration starts after this many batches
+        self.skip_batches = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at every epoch start: a new, reproducible order per epoch."""
@@ -90,7 +92,8 @@ class IndexBatchSampler:
     def __iter__(self):
         indices = self.local_indices()
         stop = len(indices) - (len(indices) % self.batch_size if self.drop_last else 0)
-        for start in range(0, stop, self.batch_size):
+        first, self.skip_batches = self.skip_batches * self.batch_size, 0
+        for start in range(first, stop, self.batch_size):
             yield indices[start : start + self.batch_size]
 
     def __len__(self) -> int:
