@@ -84,7 +84,8 @@ def test_bad_tables(tmp_path, monkeypatch, capsys, case):
 
 def test_bad_files(tmp_path, monkeypatch, capsys):
     stderr = _train_fails(tmp_path, monkeypatch, capsys, f"data.path={tmp_path / 'missing.csv'}")
-    assert f"error: data.path={tmp_path / 'missing.csv'}: file not found" in stderr
+    missing = tmp_path / "missing.csv"
+    assert f"error: data.path='{missing}' is invalid; allowed: a path to an existing file" in stderr
     (tmp_path / "empty.csv").write_text("")
     stderr = _train_fails(tmp_path, monkeypatch, capsys, f"data.path={tmp_path / 'empty.csv'}")
     assert "empty.csv: the file is empty" in stderr

@@ -100,8 +100,8 @@ def test_manual_weights_with_sum_reduction(tmp_path):
         (["class_weights=effective_number", "class_weights.beta=1.5"], r"beta=1.5 is outside \[0, 1\)"),
         (["class_weights=manual", "class_weights.weights=[1,-1,1,1,1]"], "negative or non-finite"),
         (["class_weights=manual", "class_weights.weights=[1,inf,1,1,1]"], "negative or non-finite"),
-        (["loss.reduction=avg"], "loss.reduction='avg' is unknown; valid: mean, sum, none"),
-        (["loss.normalize=rows"], "loss.normalize='rows' is unknown"),
+        (["loss.reduction=avg"], "loss.reduction='avg' is invalid; allowed: one of 'mean', 'sum', 'none'"),
+        (["loss.normalize=rows"], "loss.normalize='rows' is invalid; allowed: one of 'weight_sum'"),
     ],
 )
 def test_bad_settings_are_rejected_before_any_data(compose_cfg, overrides, message):
