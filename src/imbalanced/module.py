@@ -16,6 +16,8 @@ from torch import Tensor
 from imbalanced.errors import UserError
 from imbalanced.losses import ImbalanceLoss, per_class_mean
 from imbalanced.metrics import classification_metrics, per_class_key
+from imbalanced.runtime import compile_in_place, strip_compile_prefix
+from imbalanced.sparse_logging import SparseLossLog
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class ImbalancedClassifier(L.LightningModule):
         scheduler: str | None = None,
         class_names: Sequence[str] | None = None,
         feature_names: Sequence[str] | None = None,
+        compile: bool | Mapping[str, Any] = False,
     ) -> None:
         super().__init__()
         backbone, loss, optimizer = _plain(backbone), _plain(loss or DEFAULT_LOSS), _plain(optimizer)
@@ -77,6 +80,9 @@ class ImbalancedClassifier(L.LightningModule):
         self.test_metrics = classification_metrics(num_classes).clone(prefix="test/")
         self._loss_sums = torch.zeros(num_classes)
         self._loss_counts = torch.zeros(num_classes)
+        self._train_loss = SparseLossLog("train/loss")
+        # A run-time choice, not a hyperparameter: checkpoints are identical with or without it.
+        compile_in_place(self.backbone, _plain(compile))
 
     @property
     def class_names(self) -> list[str]:
@@ -111,6 +117,10 @@ class ImbalancedClassifier(L.LightningModule):
                 )
             buffer.copy_(value)
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Checkpoints written from a `torch.compile(model)` wrapper carry `_orig_mod.` in their keys.
+        strip_compile_prefix(checkpoint["state_dict"])
+
     # ---- forward / steps ----------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
         """Logits for raw (unscaled) features."""
@@ -125,10 +135,11 @@ class ImbalancedClassifier(L.LightningModule):
             self._loss_sums = self._loss_sums.to(sums.device) + sums
             self._loss_counts = self._loss_counts.to(counts.device) + counts
             loss = self.criterion.normalize(loss, y, self.class_weights)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self._train_loss.step(self, loss)  # logged every trainer.log_every_n_steps, no sync per step
         return loss
 
     def on_train_epoch_end(self) -> None:
+        self._train_loss.log_epoch(self)
         if self.criterion.reduction != "none":
             return
         sums = self.trainer.strategy.reduce(self._loss_sums, reduce_op="sum")

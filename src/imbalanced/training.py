@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.config_checks import check_config
 from imbalanced.reporting import metrics_report, write_json
+from imbalanced.runtime import apply_runtime_settings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Returns the content of metrics.json.
     """
     check_config(cfg)
+    apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 

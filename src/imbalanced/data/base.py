@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
+from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.errors import UserError
 from imbalanced.weights import class_counts, compute_class_weights
 
@@ -42,6 +42,7 @@ class InMemoryDataModule(L.LightningDataModule):
         eval_batch_size: int = 4096,
         class_weights: Mapping[str, Any] | None = None,
         seed: int = 0,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         if int(batch_size) < 1 or int(eval_batch_size) < 1:
@@ -55,6 +56,7 @@ class InMemoryDataModule(L.LightningDataModule):
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)
         self.weight_settings = dict(weight_cfg)
         self.seed = int(seed)
+        self.on_device = bool(on_device)
         self.splits: Splits | None = None
 
     # ---- subclasses ---------------------------------------------------------------------
@@ -124,7 +126,7 @@ class InMemoryDataModule(L.LightningDataModule):
         return trainer.global_rank, trainer.world_size
 
     def _loader(self, name: str, train: bool):
-        dataset = self._datasets[name]
+        dataset = self._datasets[name] = place_dataset(self._datasets[name], self.trainer, self.on_device)
         rank, world_size = self._rank_and_world()
         sampler = IndexBatchSampler(
             len(dataset),
