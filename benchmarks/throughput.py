@@ -82,13 +82,13 @@ def run_template(cfg, barebones: bool = False, profiler=None) -> dict:
         def on_train_batch_start(self, trainer, *args) -> None:
             if not self.start:
                 _sync(trainer.strategy.root_device)
-                self.start = time.perf_counter()
+                self.start, self.cpu_start = time.perf_counter(), time.process_time()
                 if profiler is not None:
                     profiler.enable()
 
         def on_train_end(self, trainer, *args) -> None:
             _sync(trainer.strategy.root_device)
-            self.end = time.perf_counter()
+            self.end, self.cpu_end = time.perf_counter(), time.process_time()
             if profiler is not None:
                 profiler.disable()
 
@@ -96,7 +96,7 @@ def run_template(cfg, barebones: bool = False, profiler=None) -> dict:
     trainer.callbacks.append(timer)
     trainer.fit(model, datamodule=datamodule)
     samples = len(datamodule.splits.y_train) * trainer.current_epoch
-    return {"samples_per_s": samples / (timer.end - timer.start), "seconds": timer.end - timer.start}
+    return {"wall": samples / (timer.end - timer.start), "cpu": samples / (timer.cpu_end - timer.cpu_start)}
 
 
 def run_hand_loop(cfg, device_name: str, bf16: bool) -> dict:
@@ -129,7 +129,7 @@ def run_hand_loop(cfg, device_name: str, bf16: bool) -> dict:
     generator = torch.Generator().manual_seed(cfg.seed)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     _sync(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _epoch in range(epochs):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
@@ -149,8 +149,8 @@ def run_hand_loop(cfg, device_name: str, bf16: bool) -> dict:
         )
         recall.mean().item()  # balanced accuracy, read once per epoch like a logged metric
     _sync(device)
-    seconds = time.perf_counter() - start
-    return {"samples_per_s": n * epochs / seconds, "seconds": seconds}
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return {"wall": n * epochs / wall, "cpu": n * epochs / cpu}
 
 
 def profile_template(cfg, top: int) -> None:
@@ -161,13 +161,15 @@ def profile_template(cfg, top: int) -> None:
     run_template(cfg)  # warm-up: imports, first-call costs
     profiler = cProfile.Profile()
     result = run_template(cfg, profiler=profiler)
-    print(f"template: {result['samples_per_s']:,.0f} samples/s under cProfile")
+    print(f"template: {result['wall']:,.0f} samples/s (wall) under cProfile")
     for order in ("tottime", "cumulative"):
         pstats.Stats(profiler).sort_stats(order).print_stats(top)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="default")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None)
@@ -205,28 +207,38 @@ def main() -> None:
         if args.profile:
             profile_template(cfg, top=40)
             return
-        results: dict[str, list[float]] = {"hand_loop": [], "template": []}
-        if args.barebones:
-            results["barebones"] = []
+        variants = ["hand_loop", "template"] + (["barebones"] if args.barebones else [])
+        results: dict[str, dict[str, list[float]]] = {v: {"wall": [], "cpu": []} for v in variants}
         for _ in range(args.repeats):
-            results["hand_loop"].append(run_hand_loop(cfg, device, bf16)["samples_per_s"])
-            results["template"].append(run_template(compose(overrides, run_dir))["samples_per_s"])
-            if args.barebones:
-                results["barebones"].append(run_template(cfg, barebones=True)["samples_per_s"])
+            for variant in variants:
+                if variant == "hand_loop":
+                    result = run_hand_loop(cfg, device, bf16)
+                else:
+                    result = run_template(compose(overrides, run_dir), barebones=variant == "barebones")
+                for clock in ("wall", "cpu"):
+                    results[variant][clock].append(result[clock])
 
-    medians = {name: statistics.median(values) for name, values in results.items()}
     print(f"workload={args.workload} epochs={epochs} accelerator={args.accelerator} "
           f"precision={args.precision} on_device={args.on_device} compile={args.compile} "
           f"torch={torch.__version__} threads={torch.get_num_threads()} overrides={args.overrides}")
-    for name, values in results.items():
-        runs = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"  {name:10s} median {medians[name]:>12,.0f} samples/s   runs: {runs}")
-    ratios = {f"{name}/hand_loop": medians[name] / medians["hand_loop"] for name in results if name != "hand_loop"}
+    print("throughput = training samples / time from the first training batch to the end of fit "
+          "(includes per-epoch validation and checkpointing); cpu = process CPU time (robust to "
+          "other processes on a shared machine), wall = wall-clock time")
+    medians = {v: {c: statistics.median(r[c]) for c in r} for v, r in results.items()}
+    for variant, clocks in results.items():
+        for clock, values in clocks.items():
+            runs = ", ".join(f"{v:,.0f}" for v in values)
+            median = medians[variant][clock]
+            print(f"  {variant:10s} {clock:4s} median {median:>10,.0f} samples/s   runs: {runs}")
+    ratios = {
+        f"{variant}/hand_loop ({clock})": medians[variant][clock] / medians["hand_loop"][clock]
+        for variant in variants[1:] for clock in ("cpu", "wall")
+    }
     for name, ratio in ratios.items():
         print(f"  ratio {name}: {ratio:.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "runs": results,
-                                         "medians": medians, "ratios": ratios}, indent=2))
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                         "runs": results, "medians": medians, "ratios": ratios}, indent=2))
 
 
 if __name__ == "__main__":
