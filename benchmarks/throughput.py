@@ -56,7 +56,29 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def run_template(cfg, barebones: bool = False, profiler=None) -> dict:
+# Template variants for `--breakdown`: what each default piece costs (Hydra overrides on the template).
+BREAKDOWN = {
+    "no_checkpoint": ["~callbacks.model_checkpoint", "+trainer.enable_checkpointing=false"],
+    "no_progress_bar": ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false"],
+    "no_logger": ["~logger"],
+    "no_callbacks_logger": ["~callbacks", "+trainer.enable_checkpointing=false",
+                            "+trainer.enable_progress_bar=false", "~logger"],
+}
+
+
+def _per_step_logging(model) -> None:
+    """The pre-issue-7 module: `self.log(on_step, on_epoch, prog_bar)` on every training step."""
+    step = model.training_step
+
+    def training_step(batch, batch_idx):
+        loss = step(batch, batch_idx)
+        model.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    model.training_step = training_step
+
+
+def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool = False) -> dict:
     """Fit as train.py does; returns samples/s over the training epochs."""
     import lightning as L
 
@@ -67,6 +89,8 @@ def run_template(cfg, barebones: bool = False, profiler=None) -> dict:
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
+    if per_step_log:
+        _per_step_logging(model)
     if barebones:
         trainer = L.Trainer(
             barebones=True, max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator,
@@ -180,6 +204,9 @@ def main() -> None:
     parser.add_argument("--barebones", action="store_true", help="also time Trainer(barebones=True)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch.set_num_threads for both sides (1: stable on a busy shared machine)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the template with per-step logging (as before issue 7) and "
+                        "without the checkpoint callback, progress bar, logger, or all three")
     parser.add_argument("--profile", action="store_true", help="cProfile one template fit and exit")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.batch_size=1024")
@@ -208,13 +235,18 @@ def main() -> None:
             profile_template(cfg, top=40)
             return
         variants = ["hand_loop", "template"] + (["barebones"] if args.barebones else [])
+        if args.breakdown:
+            variants += ["per_step_log", *BREAKDOWN]
         results: dict[str, dict[str, list[float]]] = {v: {"wall": [], "cpu": []} for v in variants}
         for _ in range(args.repeats):
             for variant in variants:
                 if variant == "hand_loop":
                     result = run_hand_loop(cfg, device, bf16)
                 else:
-                    result = run_template(compose(overrides, run_dir), barebones=variant == "barebones")
+                    extra = BREAKDOWN.get(variant, [])
+                    result = run_template(compose([*overrides, *extra], run_dir),
+                                          barebones=variant == "barebones",
+                                          per_step_log=variant == "per_step_log")
                 for clock in ("wall", "cpu"):
                     results[variant][clock].append(result[clock])
 
