@@ -123,7 +123,7 @@ def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool
     return {"wall": samples / (timer.end - timer.start), "cpu": samples / (timer.cpu_end - timer.cpu_start)}
 
 
-def run_hand_loop(cfg, device_name: str, bf16: bool) -> dict:
+def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None) -> dict:
     """The baseline: tensors in memory, randperm + slicing, plain PyTorch, one val pass per epoch."""
     import lightning as L
     import torch
@@ -154,6 +154,8 @@ def run_hand_loop(cfg, device_name: str, bf16: bool) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     _sync(device)
     start, cpu_start = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     for _epoch in range(epochs):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
@@ -173,12 +175,15 @@ def run_hand_loop(cfg, device_name: str, bf16: bool) -> dict:
         )
         recall.mean().item()  # balanced accuracy, read once per epoch like a logged metric
     _sync(device)
+    if profiler is not None:
+        profiler.disable()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     return {"wall": n * epochs / wall, "cpu": n * epochs / cpu}
 
 
-def profile_template(cfg, top: int) -> None:
-    """cProfile of the training epochs only (first batch to train end), after a warm-up fit."""
+def profile_template(cfg, top: int, device: str, bf16: bool) -> None:
+    """cProfile of the training epochs only (first batch to train end), after a warm-up fit, then
+    the same for the hand loop; prints the top functions and the own time per group for both."""
     import cProfile
     import pstats
 
@@ -186,8 +191,49 @@ def profile_template(cfg, top: int) -> None:
     profiler = cProfile.Profile()
     result = run_template(cfg, profiler=profiler)
     print(f"template: {result['wall']:,.0f} samples/s (wall) under cProfile")
+    stats = pstats.Stats(profiler)
     for order in ("tottime", "cumulative"):
-        pstats.Stats(profiler).sort_stats(order).print_stats(top)
+        stats.sort_stats(order).print_stats(top)
+    hand = cProfile.Profile()
+    run_hand_loop(cfg, device, bf16, profiler=hand)
+    tables = {"template": _by_group(stats), "hand loop": _by_group(pstats.Stats(hand))}
+    print("own time by group, seconds under cProfile (it inflates Python-heavy groups):")
+    print(f"  {'group':58s} {'template':>9} {'hand loop':>9} {'gap':>7}")
+    names = sorted(set(tables["template"]) | set(tables["hand loop"]),
+                   key=lambda g: -tables["template"].get(g, 0))
+    for group in [*names, "total"]:
+        t, h = tables["template"].get(group, 0.0), tables["hand loop"].get(group, 0.0)
+        if group == "total":
+            t, h = sum(tables["template"].values()), sum(tables["hand loop"].values())
+        print(f"  {group:58s} {t:9.3f} {h:9.3f} {t - h:7.3f}")
+
+
+def _by_group(stats) -> dict[str, float]:
+    groups: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        group = _group(filename, name)
+        groups[group] = groups.get(group, 0.0) + tottime
+    return groups
+
+
+def _group(filename: str, name: str) -> str:
+    if filename == "~":  # built-ins: torch kernels and Python C functions
+        return "torch kernels (C++ ops, autograd engine)" if "torch" in name else "Python built-ins"
+    for marker, group in (
+        ("lightning_utilities", "Lightning (loop, hooks, logging, data fetch)"),
+        ("lightning/pytorch/callbacks", "Lightning callbacks (checkpoint, progress bar)"),
+        ("lightning/pytorch/loggers", "Lightning loggers (CSV)"),
+        ("lightning", "Lightning (loop, hooks, logging, data fetch)"),
+        ("torchmetrics", "torchmetrics (validation metrics)"),
+        ("torch/optim", "torch.optim (Python side of AdamW)"),
+        ("torch/", "torch Python (nn.Module calls, autograd glue, DataLoader)"),
+        ("tqdm", "tqdm"),
+        ("imbalanced", "the template's own code"),
+        ("benchmarks", "benchmark timer"),
+    ):
+        if marker in filename:
+            return group
+    return "Python stdlib (contextlib, logging, copy, ...)"
 
 
 def main() -> None:
@@ -232,7 +278,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as run_dir:
         cfg = compose(overrides, run_dir)
         if args.profile:
-            profile_template(cfg, top=40)
+            profile_template(cfg, top=40, device=device, bf16=bf16)
             return
         variants = ["hand_loop", "template"] + (["barebones"] if args.barebones else [])
         if args.breakdown:

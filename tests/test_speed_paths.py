@@ -15,7 +15,7 @@ import torch
 from conftest import FAST, ROOT
 
 import imbalanced.data.base as base
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, place_dataset
+from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
 from imbalanced.module import ImbalancedClassifier
@@ -121,8 +121,12 @@ def test_place_dataset_moves_once_to_the_trainers_device() -> None:
     placed = place_dataset(dataset, trainer, on_device=True)
     assert placed.device.type == "meta" and placed.labels.device.type == "meta"
     assert place_dataset(placed, trainer, on_device=True) is placed  # already there: no copy
-    x, y = placed[torch.tensor([1, 2])]  # CPU index vectors are sent to the data's device
+    x, y = placed[torch.tensor([1, 2])]  # CPU index vectors (any sampler) are sent to the data's device
     assert x.device.type == "meta" and x.shape == (2, 3)
+    sampler = IndexBatchSampler(10, 4, seed=0)
+    batches = list(batch_loader(placed, sampler))  # the epoch's order goes to the device once
+    assert sampler.device == placed.device and [b[0].shape[0] for b in batches] == [4, 4, 2]
+    assert all(b[0].device.type == "meta" for b in batches)
     cpu_trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
     assert place_dataset(dataset, cpu_trainer, on_device=True) is dataset
 

@@ -78,6 +78,8 @@ class IndexBatchSampler:
         self.world_size = world_size
         self.pad = pad
         self.epoch = 0
+        # set by `batch_loader` for device-resident data: the epoch's order is sent there once
+        self.device: torch.device | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at every epoch start: a new, reproducible order per epoch."""
@@ -107,6 +109,8 @@ class IndexBatchSampler:
 
     def __iter__(self):
         indices = self.local_indices()
+        if self.device is not None:
+            indices = indices.to(self.device)  # one copy per epoch; the batches are views of it
         stop = len(indices) - (len(indices) % self.batch_size if self.drop_last else 0)
         for start in range(0, stop, self.batch_size):
             yield indices[start : start + self.batch_size]
@@ -118,6 +122,8 @@ class IndexBatchSampler:
 
 def batch_loader(dataset: TensorBatchDataset, sampler: IndexBatchSampler) -> DataLoader:
     """A DataLoader that hands each index batch to the dataset in one call (no collate)."""
+    if dataset.device.type != "cpu" and hasattr(sampler, "device"):
+        sampler.device = dataset.device
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
 
 
