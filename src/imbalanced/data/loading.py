@@ -11,15 +11,13 @@ staging, and no synchronization per step (only the small index vector is sent, a
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
-
-log = logging.getLogger(__name__)
 
 
 class TensorBatchDataset(Dataset):
@@ -131,13 +129,14 @@ def place_dataset(dataset: TensorBatchDataset, trainer: Any, on_device: bool) ->
     """`data.on_device=true`: the dataset moved to the trainer's root device (each DDP rank its own).
 
     On a CPU trainer (or without a trainer) the data already lives where the model runs, so the
-    option is a no-op there (a warning in the log says so).
+    option is a no-op there (a warning says so).
     """
     if not on_device or trainer is None:
         return dataset
     device = trainer.strategy.root_device
     if device.type == "cpu":
-        log.warning("data.on_device=true has no effect on a CPU trainer: the data is already in memory")
+        # rank zero only, and once per process (Python's warning filter drops repeats)
+        rank_zero_warn("data.on_device=true has no effect on a CPU trainer: the data is already in memory")
         return dataset
     if dataset.device != device:
         dataset = dataset.to(device)
