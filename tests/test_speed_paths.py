@@ -124,7 +124,8 @@ def test_place_dataset_moves_once_to_the_trainers_device() -> None:
     assert sampler.device == placed.device and [b[0].shape[0] for b in batches] == [4, 4, 2]
     assert all(b[0].device.type == "meta" for b in batches)
     cpu_trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
-    assert place_dataset(dataset, cpu_trainer, on_device=True) is dataset
+    with pytest.warns(UserWarning, match="no effect on a CPU trainer"):
+        assert place_dataset(dataset, cpu_trainer, on_device=True) is dataset
 
 
 def test_index_batches_shard_across_ddp_ranks() -> None:
