@@ -175,6 +175,8 @@ def test_bad_compile_and_matmul_settings_are_user_errors() -> None:
         compile_options("yes")
     with pytest.raises(UserError, match="matmul_precision='fast'.*highest, high, medium"):
         apply_runtime_settings({"matmul_precision": "fast"})
+    with pytest.raises(UserError, match="model.compile='yes'"):
+        apply_runtime_settings({"model": {"compile": "yes"}})
     before = torch.get_float32_matmul_precision()
     try:
         apply_runtime_settings({"matmul_precision": "medium"})

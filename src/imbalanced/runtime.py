@@ -27,13 +27,16 @@ def check_matmul_precision(value: Any) -> None:
 
 
 def apply_runtime_settings(cfg: Mapping[str, Any]) -> None:
-    """Set `torch.set_float32_matmul_precision(cfg.matmul_precision)` (null: leave it alone).
+    """Check `matmul_precision` and `model.compile`, then set
+    `torch.set_float32_matmul_precision(cfg.matmul_precision)` (null: leave it alone).
 
     `high` lets float32 matmuls use TensorFloat-32 on Ampere+ GPUs (what Lightning suggests);
     it changes nothing on CPUs without reduced-precision matmul units.
     """
     value = cfg.get("matmul_precision")
     check_matmul_precision(value)
+    model = cfg.get("model") or {}
+    compile_options(model.get("compile"))  # a bad model.compile fails here, before any data is loaded
     if value is not None:
         import torch
 
