@@ -44,7 +44,8 @@ print("OK: identical keys, same predictions with and without compile")
 PYEOF
 
 step "3. throughput vs the hand-written loop (default workload, 3 epochs)"
-run() { $PY benchmarks/throughput.py --threads 0 --repeats 2 "$@" 2>/dev/null | grep -v "^throughput ="; }
+run() { $PY benchmarks/throughput.py --threads 0 --repeats 2 "$@" 2>/dev/null | grep -v "^throughput =" \
+  || echo "FAILED: throughput.py $* (rerun it alone to see the error)"; }
 run --accelerator cpu --epochs 3
 run --accelerator gpu --precision 32-true --epochs 3
 run --accelerator gpu --precision bf16-mixed --epochs 3

@@ -134,7 +134,7 @@ def place_dataset(dataset: TensorBatchDataset, trainer: Any, on_device: bool) ->
     if not on_device or trainer is None:
         return dataset
     device = trainer.strategy.root_device
-    if device.type == "cpu":
+    if device.type == "cpu" and dataset.device.type == "cpu":
         # rank zero only, and once per process (Python's warning filter drops repeats)
         rank_zero_warn("data.on_device=true has no effect on a CPU trainer: the data is already in memory")
         return dataset
