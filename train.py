@@ -3,6 +3,8 @@
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 
@@ -16,6 +18,8 @@ def main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra marks this job failed and the sweep goes on (sys.exit would end the sweep)
         sys.exit(2)
     return metrics.get(cfg.get("optimized_metric", "val/balanced_accuracy"))
 

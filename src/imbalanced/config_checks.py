@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.errors import UserError
 from imbalanced.losses import NORMALIZATIONS, REDUCTIONS
+from imbalanced.techniques import check_techniques
 from imbalanced.weights import validate_weight_settings
 
 
@@ -29,3 +30,4 @@ def check_config(cfg: DictConfig) -> None:
         raise UserError(
             f"loss.normalize={loss.normalize!r} is unknown; valid: {', '.join(NORMALIZATIONS)}"
         )
+    check_techniques(cfg)

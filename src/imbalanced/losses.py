@@ -81,3 +81,103 @@ def per_class_mean(values: Tensor, targets: Tensor, num_classes: int) -> tuple[T
     sums.index_add_(0, targets, values.detach().float())
     counts = torch.bincount(targets, minlength=num_classes).float()
     return sums, counts
+
+
+# ---- long-tail losses (issue 4) -----------------------------------------------------------
+def log_prior(class_counts: Tensor) -> Tensor:
+    """log(pi_c) with pi_c = n_c / N from the training counts (float32).
+
+    A class with no training sample is counted as 1 so its log prior stays finite (it would
+    otherwise become -inf in the losses and +inf after post-hoc adjustment).
+    """
+    counts = class_counts.float().clamp_min(1.0)
+    if not bool((class_counts.float() > 0).any()):
+        raise RuntimeError(
+            "class_counts are all zero: the module was not set up from data (or loaded from a "
+            "checkpoint without counts); logit adjustment needs the training counts"
+        )
+    return counts.log() - counts.sum().log()
+
+
+class Focal(ImbalanceLoss):
+    """Focal loss (Lin et al. 2017): (1 - p_t)^gamma * CE. gamma=0 is cross entropy.
+
+    The class weights act as the paper's alpha_t when a `class_weights` strategy is set.
+    """
+
+    def __init__(self, gamma: float = 2.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not float(gamma) >= 0:
+            raise UserError(f"loss.gamma={gamma} must be >= 0 (0 is plain cross entropy)")
+        self.gamma = float(gamma)
+
+    def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
+        log_p = F.log_softmax(logits.float(), dim=-1).gather(1, targets[:, None]).squeeze(1)
+        if self.gamma == 0:
+            return -log_p
+        return -((1.0 - log_p.exp()).clamp_min(0.0) ** self.gamma) * log_p
+
+
+class LogitAdjusted(ImbalanceLoss):
+    """Logit-adjusted cross entropy (Menon et al. 2021): CE(logits + tau * log(pi), y).
+
+    pi are the training priors n_c / N from the `class_counts` buffer. tau=0 is cross entropy,
+    tau=1 is balanced softmax. At prediction time the raw logits are used (no adjustment).
+    """
+
+    def __init__(self, tau: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not float(tau) >= 0:
+            raise UserError(f"loss.tau={tau} must be >= 0 (0 is plain cross entropy, 1 the paper's)")
+        self.tau = float(tau)
+
+    def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
+        logits = logits.float()
+        if self.tau:
+            logits = logits + self.tau * log_prior(class_counts).to(logits.device)
+        return F.cross_entropy(logits, targets, reduction="none")
+
+
+class BalancedSoftmax(LogitAdjusted):
+    """Balanced softmax (Ren et al. 2020): CE(logits + log(n_c), y), i.e. logit adjustment, tau=1."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(tau=1.0, **kwargs)
+
+
+def ldam_margins(class_counts: Tensor, max_margin: float = 0.5) -> Tensor:
+    """LDAM margins (Cao et al. 2019): m_c = C / n_c^(1/4), scaled so the largest equals max_margin."""
+    raw = 1.0 / class_counts.float().clamp_min(1.0) ** 0.25
+    return raw * (max_margin / raw.max())
+
+
+class LDAM(ImbalanceLoss):
+    """Label-distribution-aware margin loss (Cao et al. 2019): CE(s * (z - m_y * onehot(y)), y).
+
+    The paper (and its official code) applies the margin to cosine logits of a normalized linear
+    layer, z in [-1, 1], then scales by s. Use it with `model=mlp_cosine` (a `NormedLinear` head)
+    for that exact setting; with a plain linear head the margin acts on unbounded logits and
+    `scale` should be lowered (e.g. loss.scale=1). Combine with DRW (`drw_start_epoch`) for LDAM-DRW.
+    """
+
+    def __init__(self, max_margin: float = 0.5, scale: float = 30.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not float(max_margin) > 0:
+            raise UserError(f"loss.max_margin={max_margin} must be > 0 (the paper uses 0.5)")
+        if not float(scale) > 0:
+            raise UserError(f"loss.scale={scale} must be > 0 (the paper uses 30 with cosine logits)")
+        self.max_margin = float(max_margin)
+        self.scale = float(scale)
+
+    def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
+        logits = logits.float()
+        margins = ldam_margins(class_counts.to(logits.device), self.max_margin)[targets]
+        shifted = logits.scatter_add(1, targets[:, None], -margins[:, None])
+        return F.cross_entropy(self.scale * shifted, targets, reduction="none")
+
+
+def posthoc_adjust(logits: Tensor, class_counts: Tensor, tau: float) -> Tensor:
+    """Post-hoc logit adjustment (Menon et al. 2021): logits - tau * log(pi). tau=0 returns logits."""
+    if not tau:
+        return logits
+    return logits - tau * log_prior(class_counts).to(device=logits.device, dtype=logits.dtype)

@@ -27,3 +27,8 @@ def classification_metrics(num_classes: int) -> MetricCollection:
 def per_class_key(stage: str, index: int) -> str:
     """Logged name of one class's recall; metrics.json gathers them into a list."""
     return f"{stage}/recall/{index}"
+
+
+def per_class_f1_key(stage: str, index: int) -> str:
+    """Logged name of one class's F1 (from the test callback); metrics.json gathers them."""
+    return f"{stage}/f1/{index}"

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from imbalanced.errors import UserError
-from imbalanced.losses import ImbalanceLoss, per_class_mean
+from imbalanced.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
 from imbalanced.metrics import classification_metrics, per_class_key
 from imbalanced.runtime import compile_in_place, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
@@ -51,6 +51,8 @@ class ImbalancedClassifier(L.LightningModule):
         scheduler: str | None = None,
         class_names: Sequence[str] | None = None,
         feature_names: Sequence[str] | None = None,
+        data_config: Mapping[str, Any] | None = None,
+        feature_encoding: Mapping[str, Any] | None = None,
         compile: bool | Mapping[str, Any] = False,
     ) -> None:
         super().__init__()
@@ -68,6 +70,9 @@ class ImbalancedClassifier(L.LightningModule):
                 "scheduler": scheduler,
                 "class_names": class_names,
                 "feature_names": _plain(feature_names),
+                # how to rebuild the data (eval.py) and encode raw table columns (predict.py)
+                "data_config": _plain(data_config),
+                "feature_encoding": _plain(feature_encoding),
             }
         )
         self.backbone = instantiate(backbone, in_features=num_features, num_classes=num_classes)
@@ -78,6 +83,10 @@ class ImbalancedClassifier(L.LightningModule):
         self.register_buffer("feature_scale", torch.ones(num_features))
         self.val_metrics = classification_metrics(num_classes).clone(prefix="val/")
         self.test_metrics = classification_metrics(num_classes).clone(prefix="test/")
+        # post-hoc logit adjustment at validation/test/predict: logits - tau * log(prior); set by
+        # post-hoc logit adjustment at evaluation/prediction (0 = off); set by train.py and saved in
+        # checkpoints, so eval.py / predict.py reproduce the run unless they override it
+        self.posthoc_tau: float = 0.0
         self._loss_sums = torch.zeros(num_classes)
         self._loss_counts = torch.zeros(num_classes)
         self._train_loss = SparseLossLog("train/loss")
@@ -93,6 +102,12 @@ class ImbalancedClassifier(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         if stage == "fit" and datamodule is not None:
             self.load_data_statistics(datamodule)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["posthoc_tau"] = float(self.posthoc_tau)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.posthoc_tau = float(checkpoint.get("posthoc_tau", 0.0))
 
     def on_fit_start(self) -> None:
         # Every rank computed its weights from its own (seeded) split: prove they agree.
@@ -144,25 +159,27 @@ class ImbalancedClassifier(L.LightningModule):
             return
         sums = self.trainer.strategy.reduce(self._loss_sums, reduce_op="sum")
         counts = self.trainer.strategy.reduce(self._loss_counts, reduce_op="sum")
-        for index, (total, count) in enumerate(zip(sums.tolist(), counts.tolist())):
+        for index, (total, count) in enumerate(zip(sums.tolist(), counts.tolist(), strict=True)):
             if count > 0:
                 self.log(f"train/class_loss/{index}", total / count, on_epoch=True)
         self._loss_sums = torch.zeros_like(self._loss_sums)
         self._loss_counts = torch.zeros_like(self._loss_counts)
 
-    def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: Any) -> None:
+    def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: Any) -> Tensor:
         x, y = batch
-        metrics.update(self(x), y)
+        logits = posthoc_adjust(self(x), self.class_counts, self.posthoc_tau)
+        metrics.update(logits, y)
+        return logits
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.test_metrics)
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._eval_step(batch, self.test_metrics)  # logits, for callbacks (confusion matrix)
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return torch.softmax(self(x).float(), dim=-1)
+        return torch.softmax(posthoc_adjust(self(x).float(), self.class_counts, self.posthoc_tau), dim=-1)
 
     def _log_epoch_metrics(self, metrics: Any, stage: str) -> None:
         values = metrics.compute()  # synced across ranks by torchmetrics

@@ -13,13 +13,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.config_checks import check_config
 from imbalanced.reporting import metrics_report, write_json
+from imbalanced.run_report import finish_run
+from imbalanced.techniques import posthoc_tau, technique_callbacks
 from imbalanced.runtime import apply_runtime_settings
 
 log = logging.getLogger(__name__)
 
 
 def build_datamodule(cfg: DictConfig) -> Any:
-    return instantiate(cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True))
+    sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
+    return instantiate(
+        cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True), sampler=sampler
+    )
 
 
 def build_model(cfg: DictConfig, datamodule: Any) -> Any:
@@ -30,11 +35,14 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
         class_names=datamodule.class_names,
         feature_names=datamodule.feature_names,
         loss=OmegaConf.to_container(cfg.loss, resolve=True),
+        data_config=OmegaConf.to_container(cfg.data, resolve=True),
+        feature_encoding=getattr(datamodule, "feature_encoding", None),
     )
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks += technique_callbacks(cfg)  # DRW
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
@@ -60,6 +68,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     _write(output_dir / "class_weights.json", datamodule.weight_report())
 
     model = build_model(cfg, datamodule)
+    model.posthoc_tau = posthoc_tau(cfg)  # post-hoc logit adjustment in validation (best ckpt) and test
     trainer = build_trainer(cfg)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
@@ -68,6 +77,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
         "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
     }
-    report = metrics_report(results, datamodule.class_names)
+    report = metrics_report(results, datamodule.class_names, class_counts=datamodule.class_counts)
     _write(output_dir / "metrics.json", report)
+    finish_run(trainer, model, report, output_dir, datamodule.weight_report()["strategy"])  # table, plots
     return report

@@ -2,14 +2,17 @@
 
 Every formula and its normalization lives here, and only here:
 
-| strategy           | weight of class c                          | normalization                         |
-|--------------------|--------------------------------------------|---------------------------------------|
-| `none`             | 1                                          | none (all ones)                       |
-| `balanced`         | N / (C * n_c)  (scikit-learn's formula)    | sum_c w_c * n_c = N (mean sample weight 1) |
-| `inverse`          | 1 / n_c                                    | sum_c w_c = C (mean class weight 1)   |
-| `inverse_sqrt`     | 1 / sqrt(n_c)                              | sum_c w_c = C                         |
-| `effective_number` | (1 - beta) / (1 - beta^n_c)  (Cui et al. 2019) | sum_c w_c = C (as in the paper)   |
-| `manual`           | the list given                             | none (used as given)                  |
+| strategy           | weight of class c                               | normalization             |
+|--------------------|-------------------------------------------------|---------------------------|
+| `none`             | 1                                               | none (all ones)           |
+| `balanced`         | N / (C * n_c)  (scikit-learn's formula)         | sum_c w_c * n_c = N       |
+| `inverse`          | 1 / n_c                                         | sum_c w_c = C             |
+| `inverse_sqrt`     | 1 / sqrt(n_c)                                   | sum_c w_c = C             |
+| `effective_number` | (1 - beta) / (1 - beta^n_c)  (Cui et al. 2019)  | sum_c w_c = C (the paper) |
+| `manual`           | the list given                                  | none (used as given)      |
+
+`balanced` makes the mean per-sample weight over the training split 1; the others make the mean
+per-class weight 1.
 
 N is the number of training samples, C the number of classes, n_c the training count of class c.
 """

@@ -17,6 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
+from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
 from imbalanced.errors import UserError
 from imbalanced.weights import class_counts, compute_class_weights
 
@@ -42,6 +43,7 @@ class InMemoryDataModule(L.LightningDataModule):
         eval_batch_size: int = 4096,
         class_weights: Mapping[str, Any] | None = None,
         seed: int = 0,
+        sampler: Mapping[str, Any] | None = None,
         on_device: bool = False,
     ) -> None:
         super().__init__()
@@ -52,10 +54,15 @@ class InMemoryDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         weight_cfg = class_weights or {"strategy": "none"}
-        if not isinstance(weight_cfg, Mapping):
+        if OmegaConf.is_config(weight_cfg):  # Hydra hands over DictConfig/ListConfig values
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)
         self.weight_settings = dict(weight_cfg)
         self.seed = int(seed)
+        # training sampler: p(class) ∝ n^q (data/sampling.py); None keeps plain shuffling
+        self.sampler_q = validate_sampler_settings(
+            sampler if sampler is None or isinstance(sampler, Mapping)
+            else OmegaConf.to_container(sampler, resolve=True)
+        )
         self.on_device = bool(on_device)
         self.splits: Splits | None = None
 
@@ -128,6 +135,12 @@ class InMemoryDataModule(L.LightningDataModule):
     def _loader(self, name: str, train: bool):
         dataset = self._datasets[name] = place_dataset(self._datasets[name], self.trainer, self.on_device)
         rank, world_size = self._rank_and_world()
+        if train and self.sampler_q is not None:
+            sampler = ClassAwareBatchSampler(
+                dataset.labels.cpu(), self.batch_size, q=self.sampler_q, seed=self.seed, rank=rank,
+                world_size=world_size,
+            )
+            return batch_loader(dataset, sampler)
         sampler = IndexBatchSampler(
             len(dataset),
             self.batch_size if train else self.eval_batch_size,

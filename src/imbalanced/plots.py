@@ -1,0 +1,136 @@
+"""Run plots (PNG, headless): confusion matrix, recall against training count, class distribution.
+
+Every function takes plain sequences/arrays and returns a matplotlib Figure; `save_figure` writes it.
+The Agg backend is used through `matplotlib.figure.Figure` directly, so no display is ever needed and
+the global pyplot state is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+DPI = 100
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def frequency_order(counts: Sequence[float]) -> np.ndarray:
+    """Class indices from the most to the least frequent (ties keep class order)."""
+    return np.argsort(-np.asarray(counts, dtype=float), kind="stable")
+
+
+def _labels(class_names: Sequence[str], counts: Sequence[float], order: np.ndarray) -> list[str]:
+    return [f"{class_names[i]}\nn={int(counts[i])}" for i in order]
+
+
+def row_normalize(confusion: np.ndarray) -> np.ndarray:
+    """Each row (true class) divided by its total; rows without samples stay zero."""
+    confusion = np.asarray(confusion, dtype=float)
+    totals = confusion.sum(axis=1, keepdims=True)
+    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
+
+
+def confusion_matrix_figure(confusion: np.ndarray, class_names: Sequence[str], title: str = "") -> Figure:
+    """Confusion matrix normalized by true class: row i shows where class i's samples went."""
+    normalized = row_normalize(confusion)
+    size = len(class_names)
+    side = min(max(4.0, 0.6 * size + 2.5), 14.0)
+    figure = _figure(side + 1.0, side)
+    axes = figure.add_subplot()
+    image = axes.imshow(normalized, cmap="Blues", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
+    axes.set_xticks(range(size), labels=list(class_names), rotation=45 if size > 8 else 0, ha="right"
+                    if size > 8 else "center")
+    totals = np.asarray(confusion).sum(axis=1)
+    row_labels = [f"{name} (n={int(n)})" for name, n in zip(class_names, totals, strict=True)]
+    axes.set_yticks(range(size), labels=row_labels)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class (test samples)")
+    axes.set_title(title or "confusion matrix (normalized by true class)")
+    if size <= 20:
+        for row in range(size):
+            for column in range(size):
+                value = normalized[row, column]
+                color = "white" if value > 0.5 else "black"
+                axes.text(column, row, f"{value:.2f}", ha="center", va="center", color=color, fontsize=8)
+    return figure
+
+
+def recall_vs_count_figure(
+    class_names: Sequence[str],
+    counts: Sequence[float],
+    recall: Sequence[float | None],
+    f1: Sequence[float | None] | None = None,
+    title: str = "",
+) -> Figure:
+    """Per-class test recall (and F1) with classes sorted by training count, counts on a log axis."""
+    order = frequency_order(counts)
+    positions = np.arange(len(order))
+    figure = _figure(max(6.0, 0.55 * len(order) + 3.0), 4.5)
+    axes = figure.add_subplot()
+    count_axes = axes.twinx()
+    count_axes.bar(positions, [counts[i] for i in order], color="0.85", label="training count", zorder=0)
+    count_axes.set_yscale("log")
+    count_axes.set_ylabel("training count (log scale)")
+    axes.set_zorder(count_axes.get_zorder() + 1)
+    axes.patch.set_visible(False)
+
+    def values(series: Sequence[float | None]) -> list[float]:
+        return [np.nan if series[i] is None else float(series[i]) for i in order]
+
+    axes.plot(positions, values(recall), "o-", color="tab:blue", label="test recall")
+    if f1 is not None:
+        axes.plot(positions, values(f1), "s--", color="tab:orange", label="test F1")
+    axes.set_ylim(0.0, 1.05)
+    axes.set_ylabel("score")
+    axes.set_xticks(positions, labels=_labels(class_names, counts, order), fontsize=8)
+    axes.set_xlabel("class (most to least frequent in training)")
+    axes.grid(axis="y", alpha=0.3)
+    handles = axes.get_legend_handles_labels()[0] + count_axes.get_legend_handles_labels()[0]
+    axes.legend(handles=handles, loc="lower left", fontsize=8)
+    axes.set_title(title or "per-class recall against training count")
+    return figure
+
+
+def class_distribution_figure(
+    class_names: Sequence[str], counts: Sequence[float], weights: Sequence[float], strategy: str = ""
+) -> Figure:
+    """Training counts per class (top) and the class weights the loss applies (bottom)."""
+    order = frequency_order(counts)
+    positions = np.arange(len(order))
+    figure = _figure(max(6.0, 0.55 * len(order) + 3.0), 6.0)
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    ordered_counts = [counts[i] for i in order]
+    bars = top.bar(positions, ordered_counts, color="tab:blue")
+    top.bar_label(bars, labels=[str(int(c)) for c in ordered_counts], fontsize=7)
+    top.set_ylabel("training count")
+    top.set_title("training class distribution")
+    total = float(np.sum(counts)) or 1.0
+    top.set_ylim(0, max(ordered_counts or [1]) * 1.15)
+    top.text(0.99, 0.95, f"imbalance ratio {max(counts) / max(min(counts), 1):.1f}  (N={int(total)})",
+             transform=top.transAxes, ha="right", va="top", fontsize=8)
+    ordered_weights = [float(weights[i]) for i in order]
+    weight_bars = bottom.bar(positions, ordered_weights, color="tab:orange")
+    bottom.bar_label(weight_bars, labels=[f"{w:.3g}" for w in ordered_weights], fontsize=7)
+    bottom.set_ylim(0, max(ordered_weights or [1]) * 1.15 or 1.0)
+    bottom.set_ylabel("class weight")
+    bottom.set_title(f"class weights applied ({strategy})" if strategy else "class weights applied")
+    bottom.set_xticks(positions, labels=_labels(class_names, counts, order), fontsize=8)
+    bottom.set_xlabel("class (most to least frequent in training)")
+    return figure
+
+
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path

@@ -1,0 +1,74 @@
+import math
+
+import numpy as np
+import pytest
+from sklearn.utils.class_weight import compute_class_weight
+
+from imbalanced.weights import ClassWeightError, class_counts, compute_class_weights
+
+COUNTS = np.array([500, 120, 40, 9])
+
+
+def labels_from(counts):
+    return np.repeat(np.arange(len(counts)), counts)
+
+
+def test_balanced_equals_scikit_learn():
+    y = labels_from(COUNTS)
+    expected = compute_class_weight("balanced", classes=np.arange(len(COUNTS)), y=y)
+    np.testing.assert_allclose(compute_class_weights(class_counts(y, 4), "balanced"), expected)
+
+
+def test_effective_number_follows_cui_et_al():
+    beta = 0.99
+    raw = np.array([(1 - beta) / (1 - beta**n) for n in COUNTS])
+    expected = raw / raw.sum() * len(COUNTS)
+    np.testing.assert_allclose(compute_class_weights(COUNTS, "effective_number", beta=beta), expected)
+
+
+def test_effective_number_limits():
+    # beta=0: every class has effective number 1 -> uniform; beta->1 approaches inverse frequency
+    np.testing.assert_allclose(compute_class_weights(COUNTS, "effective_number", beta=0.0), 1.0)
+    near_one = compute_class_weights(COUNTS, "effective_number", beta=1 - 1e-9)
+    np.testing.assert_allclose(near_one, compute_class_weights(COUNTS, "inverse"), rtol=1e-5)
+
+
+def test_inverse_strategies_sum_to_num_classes():
+    inverse = compute_class_weights(COUNTS, "inverse")
+    inverse_sqrt = compute_class_weights(COUNTS, "inverse_sqrt")
+    assert inverse.sum() == pytest.approx(4) and inverse_sqrt.sum() == pytest.approx(4)
+    assert inverse[3] / inverse[0] == pytest.approx(500 / 9)
+    assert inverse_sqrt[3] / inverse_sqrt[0] == pytest.approx(math.sqrt(500 / 9))
+
+
+def test_none_is_uniform_and_manual_is_used_as_given():
+    np.testing.assert_array_equal(compute_class_weights(COUNTS, "none"), np.ones(4))
+    np.testing.assert_array_equal(
+        compute_class_weights(COUNTS, "manual", weights=[1, 2, 3, 4.5]), [1, 2, 3, 4.5]
+    )
+
+
+def test_class_missing_from_training_split_is_named():
+    with pytest.raises(ClassWeightError, match=r"\['cat'\] have 0 training samples"):
+        compute_class_weights([10, 0], "balanced", class_names=["dog", "cat"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"strategy": "inverse_square"}, "strategy='inverse_square' is unknown; valid: none, balanced"),
+        ({"strategy": "effective_number", "beta": 1.0}, r"beta=1.0 is outside \[0, 1\)"),
+        ({"strategy": "effective_number", "beta": -0.1}, r"beta=-0.1 is outside \[0, 1\)"),
+        ({"strategy": "manual", "weights": [1, 2]}, "has 2 values but the data has 4 classes"),
+        ({"strategy": "manual", "weights": [1, -2, 1, 1]}, "negative or non-finite"),
+        ({"strategy": "manual", "weights": [1, float("nan"), 1, 1]}, "negative or non-finite"),
+        ({"strategy": "manual", "weights": None}, "needs a list"),
+    ],
+)
+def test_bad_settings_are_named(kwargs, message):
+    with pytest.raises(ClassWeightError, match=message):
+        compute_class_weights(COUNTS, **kwargs)
+
+
+def test_counts_come_from_labels():
+    np.testing.assert_array_equal(class_counts(np.array([0, 2, 2, 2]), 4), [1, 0, 3, 0])
