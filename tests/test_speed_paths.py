@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, ROOT
 
 import imbalanced.data.base as base
+from conftest import FAST, ROOT
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError

@@ -108,6 +108,8 @@ class ImbalancedClassifier(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.posthoc_tau = float(checkpoint.get("posthoc_tau", 0.0))
+        # Checkpoints written from a `torch.compile(model)` wrapper carry `_orig_mod.` in their keys.
+        strip_compile_prefix(checkpoint["state_dict"])
 
     def on_fit_start(self) -> None:
         # Every rank computed its weights from its own (seeded) split: prove they agree.
@@ -131,10 +133,6 @@ class ImbalancedClassifier(L.LightningModule):
                     f"for {tuple(buffer.shape)}; check data.num_classes / the feature columns"
                 )
             buffer.copy_(value)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Checkpoints written from a `torch.compile(model)` wrapper carry `_orig_mod.` in their keys.
-        strip_compile_prefix(checkpoint["state_dict"])
 
     # ---- forward / steps ----------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:

@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from imbalanced.config_checks import check_config
 from imbalanced.reporting import metrics_report, write_json
 from imbalanced.run_report import finish_run
-from imbalanced.techniques import posthoc_tau, technique_callbacks
 from imbalanced.runtime import apply_runtime_settings
+from imbalanced.techniques import posthoc_tau, technique_callbacks
 
 log = logging.getLogger(__name__)
 
