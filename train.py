@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
-    from imbalanced.errors import UserError
+    from imbalanced.errors import TrainingInterrupted, UserError
     from imbalanced.training import train
 
     try:
@@ -21,6 +21,9 @@ def main(cfg: DictConfig) -> float | None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # Hydra marks this job failed and the sweep goes on (sys.exit would end the sweep)
         sys.exit(2)
+    except TrainingInterrupted as stop:
+        print(f"interrupted: {stop}", file=sys.stderr)
+        sys.exit(stop.exit_code)
     return metrics.get(cfg.get("optimized_metric", "val/balanced_accuracy"))
 
 

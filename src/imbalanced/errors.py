@@ -3,3 +3,15 @@
 
 class UserError(ValueError):
     """A setting or a data problem the user can fix; the message names it and what is valid."""
+
+
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or infinite; the message says where and the likely cause."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM stopped training after a checkpoint was saved (exit 130 / 143)."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.config_checks import check_config
 from imbalanced.reporting import metrics_report, write_json
+from imbalanced.resume import check_resume, check_run_dir, keep_earlier_logs, load_checkpoint
 from imbalanced.run_report import finish_run
 from imbalanced.runtime import apply_runtime_settings
 from imbalanced.techniques import posthoc_tau, technique_callbacks
@@ -60,11 +61,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     check_config(cfg)
     apply_runtime_settings(cfg)
+    check_run_dir(cfg)
+    checkpoint = load_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")  # data problems and bad weights surface here, before training
+    if checkpoint is not None:
+        check_resume(cfg, datamodule, checkpoint)
+        del checkpoint
+        keep_earlier_logs(output_dir)
     _write(output_dir / "class_weights.json", datamodule.weight_report())
 
     model = build_model(cfg, datamodule)

@@ -76,6 +76,8 @@ class IndexBatchSampler:
         self.world_size = world_size
         self.pad = pad
         self.epoch = 0
+        # set when resuming mid-epoch: the next iteration starts after this many batches
+        self.skip_batches = 0
         # set by `batch_loader` for device-resident data: the epoch's order is sent there once
         self.device: torch.device | None = None
 
@@ -110,7 +112,8 @@ class IndexBatchSampler:
         if self.device is not None:
             indices = indices.to(self.device)  # one copy per epoch; the batches are views of it
         stop = len(indices) - (len(indices) % self.batch_size if self.drop_last else 0)
-        for start in range(0, stop, self.batch_size):
+        first, self.skip_batches = self.skip_batches * self.batch_size, 0
+        for start in range(first, stop, self.batch_size):
             yield indices[start : start + self.batch_size]
 
     def __len__(self) -> int:

@@ -1,0 +1,185 @@
+"""Callbacks that keep a run from being lost or silently wrong.
+
+- `NonFiniteLossGuard`: stops at the first non-finite training loss, before the optimizer step
+  (so the weights stay finite and no NaN model is ever checkpointed), naming epoch, batch and the
+  likely cause.
+- `GracefulInterrupt`: on SIGINT (Ctrl-C) or SIGTERM finishes the current batch, saves
+  `checkpoints/interrupted.ckpt` and stops with `TrainingInterrupted` (exit code 130 / 143).
+  The checkpoint records how many batches of the epoch were done; on resume the training sampler
+  skips them, so a mid-epoch resume sees exactly the batches the uninterrupted run would have seen.
+- `ResumeCheckpoints`: resuming into a new run directory copies the old run's best checkpoint(s)
+  there and points ModelCheckpoint's state at the copies, so the best-so-far score and file carry
+  over (Lightning would otherwise forget the best score when the directory changes).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from imbalanced.errors import NonFiniteLossError, TrainingInterrupted
+
+log = logging.getLogger(__name__)
+
+
+def _any_rank(trainer: L.Trainer, flag: bool) -> bool:
+    """True if `flag` is true on any rank (one tiny all-reduce under DDP, free otherwise)."""
+    if trainer.world_size <= 1:
+        return flag
+    return bool(trainer.strategy.reduce_boolean_decision(flag, all=False))
+
+
+class NonFiniteLossGuard(Callback):
+    """Raise NonFiniteLossError when the training loss is NaN or infinite."""
+
+    def __init__(self) -> None:
+        self._batch: Any = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self._batch = batch  # a reference only, for the diagnosis below
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           loss: torch.Tensor) -> None:
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        if _any_rank(trainer, bad):
+            value = loss.detach().float().item()
+            raise NonFiniteLossError(
+                f"training loss is {value} at epoch {trainer.current_epoch}, batch "
+                f"{trainer.fit_loop.epoch_loop.batch_idx} (global step {trainer.global_step}); "
+                f"training stopped before this optimizer step and no checkpoint of this state was "
+                f"saved. Likely cause: {self._diagnose(trainer, pl_module)}"
+            )
+
+    def _diagnose(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        features = self._batch[0] if isinstance(self._batch, (tuple, list)) else None
+        if isinstance(features, torch.Tensor) and not bool(torch.isfinite(features).all()):
+            return ("bad data: this batch has NaN/inf feature values; clean the input or impute "
+                    "missing values")
+        if any(not bool(torch.isfinite(p).all()) for p in pl_module.parameters()):
+            return (f"the weights diverged in earlier steps: the learning rate model.optimizer.lr={lr:g} "
+                    "is likely too high (try 10x lower)")
+        largest = max((float(p.detach().abs().max()) for p in pl_module.parameters()), default=0.0)
+        if trainer.global_step > 0 and largest > 1e4:
+            return (f"the weights grew to |w|={largest:.3g} in {trainer.global_step} step(s): the "
+                    f"learning rate model.optimizer.lr={lr:g} is likely too high (try 10x lower)")
+        weights = getattr(pl_module, "class_weights", None)
+        if isinstance(weights, torch.Tensor) and weights.numel():
+            low, high = float(weights.min()), float(weights.max())
+            if not math.isfinite(high) or (low > 0 and high / low > 1e6) or high > 1e6:
+                return (f"extreme class weights (min {low:g}, max {high:g}); use a milder "
+                        "class_weights strategy")
+        return (f"the learning rate model.optimizer.lr={lr:g} may be too high, or the class weights "
+                "too extreme; the features of this batch are finite")
+
+
+class GracefulInterrupt(Callback):
+    """Turn SIGINT/SIGTERM during training into a checkpoint plus a clean stop."""
+
+    def __init__(self, dirpath: str, filename: str = "interrupted.ckpt") -> None:
+        self.path = Path(dirpath) / filename
+        self._requested: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._skip: dict[str, int] | None = None
+        self._position: dict[str, int] = {"epoch": -1, "batches_done": 0}
+
+    # ---- signals ---------------------------------------------------------------------------
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self._requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self._requested = signum
+        log.warning("received %s: saving a checkpoint after this batch (Ctrl-C again to abort now)",
+                    signal.Signals(signum).name)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning registers its own SIGTERM handler just before this hook; ours replaces it
+        # during training and the previous handlers come back at teardown.
+        self._requested = None
+        self._skip_done_batches(trainer)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handler)
+            except ValueError:  # not the main thread: leave signals to the caller
+                pass
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    # ---- stop after a finished batch ------------------------------------------------------
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        self._position = {"epoch": trainer.current_epoch, "batches_done": batch_idx + 1}
+        if not _any_rank(trainer, self._requested is not None):
+            return
+        trainer.save_checkpoint(self.path)
+        name = signal.Signals(self._requested or signal.SIGTERM).name
+        raise TrainingInterrupted(
+            f"training interrupted by {name} at epoch {trainer.current_epoch}, batch {batch_idx}; "
+            f"saved {self.path}; resume with: python train.py ckpt_path={self.path} [same overrides]",
+            exit_code=130 if self._requested == signal.SIGINT else 143,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self._position)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._skip = dict(state_dict) if state_dict.get("batches_done") else None
+
+    def _skip_done_batches(self, trainer: L.Trainer) -> None:
+        # (Lightning skips on_train_epoch_start when it restarts mid-epoch, so this runs at train start)
+        skip, self._skip = self._skip, None
+        if not skip or skip["epoch"] != trainer.current_epoch:
+            return
+        if not 0 < skip["batches_done"] < trainer.num_training_batches:
+            return  # the checkpoint was taken at an epoch boundary
+        sampler = getattr(trainer.train_dataloader, "sampler", None)
+        if hasattr(sampler, "skip_batches"):
+            sampler.skip_batches = int(skip["batches_done"])
+            log.info("resuming epoch %d after batch %d", trainer.current_epoch, skip["batches_done"] - 1)
+
+
+class ResumeCheckpoints(Callback):
+    """Carry ModelCheckpoint's best-so-far over when a run resumes into a new directory."""
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("callbacks", {})
+        for callback in trainer.checkpoint_callbacks:
+            if not isinstance(callback, ModelCheckpoint) or callback.dirpath is None:
+                continue
+            state = states.get(callback.state_key)
+            if not state or not state.get("dirpath"):
+                continue
+            old, new = Path(state["dirpath"]), Path(callback.dirpath)
+            if old.resolve() == new.resolve() or not old.is_dir():
+                continue
+            if trainer.is_global_zero:
+                new.mkdir(parents=True, exist_ok=True)
+            moved: dict[str, str] = {}
+            for path in state.get("best_k_models", {}):
+                source = Path(path)
+                target = new / source.name
+                if source.is_file():
+                    if trainer.is_global_zero and not target.exists():
+                        shutil.copy2(source, target)
+                    moved[str(source)] = str(target)
+            trainer.strategy.barrier("resume_checkpoints")
+            state["best_k_models"] = {moved.get(k, k): v for k, v in state.get("best_k_models", {}).items()}
+            for key in ("best_model_path", "kth_best_model_path"):
+                if state.get(key):
+                    state[key] = moved.get(state[key], state[key])
+            if state.get("last_model_path"):
+                state["last_model_path"] = str(new / Path(state["last_model_path"]).name)
+            state["dirpath"] = str(callback.dirpath)
+            log.info("resumed from %s: copied best checkpoint(s) %s into %s", old, list(moved.values()), new)
