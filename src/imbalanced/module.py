@@ -16,6 +16,8 @@ from torch import Tensor
 from imbalanced.errors import UserError
 from imbalanced.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
 from imbalanced.metrics import classification_metrics, per_class_key
+from imbalanced.runtime import compile_in_place, strip_compile_prefix
+from imbalanced.sparse_logging import SparseLossLog
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class ImbalancedClassifier(L.LightningModule):
         feature_names: Sequence[str] | None = None,
         data_config: Mapping[str, Any] | None = None,
         feature_encoding: Mapping[str, Any] | None = None,
+        compile: bool | Mapping[str, Any] = False,
     ) -> None:
         super().__init__()
         backbone, loss, optimizer = _plain(backbone), _plain(loss or DEFAULT_LOSS), _plain(optimizer)
@@ -86,6 +89,9 @@ class ImbalancedClassifier(L.LightningModule):
         self.posthoc_tau: float = 0.0
         self._loss_sums = torch.zeros(num_classes)
         self._loss_counts = torch.zeros(num_classes)
+        self._train_loss = SparseLossLog("train/loss")
+        # A run-time choice, not a hyperparameter: checkpoints are identical with or without it.
+        compile_in_place(self.backbone, _plain(compile))
 
     @property
     def class_names(self) -> list[str]:
@@ -102,6 +108,8 @@ class ImbalancedClassifier(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.posthoc_tau = float(checkpoint.get("posthoc_tau", 0.0))
+        # Checkpoints written from a `torch.compile(model)` wrapper carry `_orig_mod.` in their keys.
+        strip_compile_prefix(checkpoint["state_dict"])
 
     def on_fit_start(self) -> None:
         # Every rank computed its weights from its own (seeded) split: prove they agree.
@@ -140,10 +148,11 @@ class ImbalancedClassifier(L.LightningModule):
             self._loss_sums = self._loss_sums.to(sums.device) + sums
             self._loss_counts = self._loss_counts.to(counts.device) + counts
             loss = self.criterion.normalize(loss, y, self.class_weights)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self._train_loss.step(self, loss)  # logged every trainer.log_every_n_steps, no sync per step
         return loss
 
     def on_train_epoch_end(self) -> None:
+        self._train_loss.log_epoch(self)
         if self.criterion.reduction != "none":
             return
         sums = self.trainer.strategy.reduce(self._loss_sums, reduce_op="sum")

@@ -15,6 +15,7 @@ from imbalanced.config_checks import check_config
 from imbalanced.reporting import metrics_report, write_json
 from imbalanced.resume import check_resume, check_run_dir, keep_earlier_logs, load_checkpoint
 from imbalanced.run_report import finish_run
+from imbalanced.runtime import apply_runtime_settings
 from imbalanced.techniques import posthoc_tau, technique_callbacks
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Returns the content of metrics.json.
     """
     check_config(cfg)
+    apply_runtime_settings(cfg)
     check_run_dir(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     L.seed_everything(cfg.seed, workers=True)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
+from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
 from imbalanced.errors import UserError
 from imbalanced.weights import class_counts, compute_class_weights
@@ -44,6 +44,7 @@ class InMemoryDataModule(L.LightningDataModule):
         class_weights: Mapping[str, Any] | None = None,
         seed: int = 0,
         sampler: Mapping[str, Any] | None = None,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         if int(batch_size) < 1 or int(eval_batch_size) < 1:
@@ -62,6 +63,7 @@ class InMemoryDataModule(L.LightningDataModule):
             sampler if sampler is None or isinstance(sampler, Mapping)
             else OmegaConf.to_container(sampler, resolve=True)
         )
+        self.on_device = bool(on_device)
         self.splits: Splits | None = None
 
     # ---- subclasses ---------------------------------------------------------------------
@@ -131,11 +133,11 @@ class InMemoryDataModule(L.LightningDataModule):
         return trainer.global_rank, trainer.world_size
 
     def _loader(self, name: str, train: bool):
-        dataset = self._datasets[name]
+        dataset = self._datasets[name] = place_dataset(self._datasets[name], self.trainer, self.on_device)
         rank, world_size = self._rank_and_world()
         if train and self.sampler_q is not None:
             sampler = ClassAwareBatchSampler(
-                dataset.labels, self.batch_size, q=self.sampler_q, seed=self.seed, rank=rank,
+                dataset.labels.cpu(), self.batch_size, q=self.sampler_q, seed=self.seed, rank=rank,
                 world_size=world_size,
             )
             return batch_loader(dataset, sampler)

@@ -3,13 +3,19 @@
 A per-sample `Dataset.__getitem__` plus `collate` costs microseconds per sample; slicing a tensor
 with an index vector costs about the same per *batch*. `IndexBatchSampler` yields index vectors,
 `TensorBatchDataset` answers each with one gather, and the DataLoader runs with `batch_size=None`.
+
+With `data.on_device=true` the whole dataset is moved once to the trainer's device (`place_dataset`),
+so a GPU step gathers its batch on the GPU: no host-to-device copy of features, no pinned-memory
+staging, and no synchronization per step (only the small index vector is sent, asynchronously).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -27,7 +33,17 @@ class TensorBatchDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        if index.device != self.features.device:  # device-resident data: gather on the device
+            index = index.to(self.features.device, non_blocking=True)
         return self.features[index], self.labels[index]
+
+    @property
+    def device(self) -> torch.device:
+        return self.features.device
+
+    def to(self, device: torch.device | str) -> TensorBatchDataset:
+        """A copy of the dataset on `device` (the tensors are copied once, here)."""
+        return TensorBatchDataset(self.features.to(device), self.labels.to(device))
 
 
 class IndexBatchSampler:
@@ -62,6 +78,8 @@ class IndexBatchSampler:
         self.epoch = 0
         # set when resuming mid-epoch: the next iteration starts after this many batches
         self.skip_batches = 0
+        # set by `batch_loader` for device-resident data: the epoch's order is sent there once
+        self.device: torch.device | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at every epoch start: a new, reproducible order per epoch."""
@@ -91,6 +109,8 @@ class IndexBatchSampler:
 
     def __iter__(self):
         indices = self.local_indices()
+        if self.device is not None:
+            indices = indices.to(self.device)  # one copy per epoch; the batches are views of it
         stop = len(indices) - (len(indices) % self.batch_size if self.drop_last else 0)
         first, self.skip_batches = self.skip_batches * self.batch_size, 0
         for start in range(first, stop, self.batch_size):
@@ -103,4 +123,24 @@ class IndexBatchSampler:
 
 def batch_loader(dataset: TensorBatchDataset, sampler: IndexBatchSampler) -> DataLoader:
     """A DataLoader that hands each index batch to the dataset in one call (no collate)."""
+    if dataset.device.type != "cpu" and hasattr(sampler, "device"):
+        sampler.device = dataset.device
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
+
+
+def place_dataset(dataset: TensorBatchDataset, trainer: Any, on_device: bool) -> TensorBatchDataset:
+    """`data.on_device=true`: the dataset moved to the trainer's root device (each DDP rank its own).
+
+    On a CPU trainer (or without a trainer) the data already lives where the model runs, so the
+    option is a no-op there (a warning says so).
+    """
+    if not on_device or trainer is None:
+        return dataset
+    device = trainer.strategy.root_device
+    if device.type == "cpu" and dataset.device.type == "cpu":
+        # rank zero only, and once per process (Python's warning filter drops repeats)
+        rank_zero_warn("data.on_device=true has no effect on a CPU trainer: the data is already in memory")
+        return dataset
+    if dataset.device != device:
+        dataset = dataset.to(device)
+    return dataset

@@ -1,0 +1,323 @@
+"""Training throughput: the template (Lightning, default callbacks + logger) vs a hand-written loop.
+
+Both sides train the same network (the template's feature standardization + MLP backbone), on the
+same in-memory training split, with the same batch size, AdamW settings and class-weighted cross
+entropy, for the same number of epochs, and both run one validation pass per epoch. The template
+side is `imbalanced.training`'s datamodule/model/trainer exactly as `python train.py` builds them
+(ModelCheckpoint best+last, TQDM progress bar, CSV logger); only the run directory is a temp dir.
+
+Throughput = training samples seen / wall time from the first training batch of epoch 0 to the end
+of the last epoch (the template's Trainer setup, excluded there, is measured by `startup.py`). The
+variants alternate within one process, `--repeats` times; the ratio of the medians is printed.
+
+    python benchmarks/throughput.py                          # default synthetic workload
+    python benchmarks/throughput.py --workload large          # a 3x1024 MLP
+    python benchmarks/throughput.py --accelerator gpu --precision bf16-mixed --on-device
+    python benchmarks/throughput.py --profile                 # cProfile of one template fit
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+WORKLOADS = {
+    # the defaults of configs/data/synthetic.yaml and configs/model/mlp.yaml
+    "default": {"overrides": [], "epochs": 10},
+    "large": {
+        "overrides": ["model.backbone.hidden_sizes=[1024,1024,1024]", "data.n_features=64"],
+        "epochs": 2,
+    },
+}
+
+
+def compose(overrides: list[str], run_dir: str):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return hydra_compose("train", overrides=[*overrides, f"paths.output_dir={run_dir}"])
+
+
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# Template variants for `--breakdown`: what each default piece costs (Hydra overrides on the template).
+BREAKDOWN = {
+    "no_checkpoint": ["~callbacks.model_checkpoint", "+trainer.enable_checkpointing=false"],
+    "no_progress_bar": ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false"],
+    "no_logger": ["~logger"],
+    "no_callbacks_logger": ["~callbacks", "+trainer.enable_checkpointing=false",
+                            "+trainer.enable_progress_bar=false", "~logger"],
+}
+
+
+def _per_step_logging(model) -> None:
+    """The pre-issue-7 module: `self.log(on_step, on_epoch, prog_bar)` on every training step."""
+    step = model.training_step
+
+    def training_step(batch, batch_idx):
+        loss = step(batch, batch_idx)
+        model.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    model.training_step = training_step
+
+
+def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool = False) -> dict:
+    """Fit as train.py does; returns samples/s over the training epochs."""
+    import lightning as L
+
+    from imbalanced.training import apply_runtime_settings, build_datamodule, build_model, build_trainer
+
+    apply_runtime_settings(cfg)
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    if per_step_log:
+        _per_step_logging(model)
+    if barebones:
+        trainer = L.Trainer(
+            barebones=True, max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator,
+            devices=1, precision=cfg.trainer.precision, num_sanity_val_steps=0,
+            use_distributed_sampler=False,
+        )
+    else:
+        trainer = build_trainer(cfg)
+
+    class Timer(L.Callback):
+        start = end = 0.0
+
+        def on_train_batch_start(self, trainer, *args) -> None:
+            if not self.start:
+                _sync(trainer.strategy.root_device)
+                self.start, self.cpu_start = time.perf_counter(), time.process_time()
+                if profiler is not None:
+                    profiler.enable()
+
+        def on_train_end(self, trainer, *args) -> None:
+            _sync(trainer.strategy.root_device)
+            self.end, self.cpu_end = time.perf_counter(), time.process_time()
+            if profiler is not None:
+                profiler.disable()
+
+    timer = Timer()
+    trainer.callbacks.append(timer)
+    trainer.fit(model, datamodule=datamodule)
+    samples = len(datamodule.splits.y_train) * trainer.current_epoch
+    return {"wall": samples / (timer.end - timer.start), "cpu": samples / (timer.cpu_end - timer.cpu_start)}
+
+
+def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None) -> dict:
+    """The baseline: tensors in memory, randperm + slicing, plain PyTorch, one val pass per epoch."""
+    import lightning as L
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+
+    from imbalanced.training import apply_runtime_settings, build_datamodule
+
+    apply_runtime_settings(cfg)
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    device = torch.device(device_name)
+    splits = datamodule.splits
+    x = torch.as_tensor(splits.x_train, device=device)
+    y = torch.as_tensor(splits.y_train, device=device)
+    x_val = torch.as_tensor(splits.x_val, device=device)
+    y_val = torch.as_tensor(splits.y_val, device=device)
+    mean = torch.as_tensor(datamodule.feature_mean, dtype=torch.float32, device=device)
+    scale = torch.as_tensor(datamodule.feature_scale, dtype=torch.float32, device=device)
+    weight = torch.as_tensor(datamodule.class_weights, dtype=torch.float32, device=device)
+    model = instantiate(
+        cfg.model.backbone, in_features=x.shape[1], num_classes=datamodule.num_classes
+    ).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), **cfg.model.optimizer)
+    batch, epochs, n = int(cfg.data.batch_size), int(cfg.trainer.max_epochs), len(y)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    _sync(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    for _epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        for i in range(0, n, batch):
+            index = order[i : i + batch]
+            with autocast:
+                logits = model((x[index] - mean) / scale)
+            loss = F.cross_entropy(logits.float(), y[index], weight=weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad(), autocast:
+            predicted = model((x_val - mean) / scale).argmax(-1)
+        recall = torch.bincount(y_val[predicted == y_val], minlength=datamodule.num_classes) / torch.bincount(
+            y_val, minlength=datamodule.num_classes
+        )
+        recall.mean().item()  # balanced accuracy, read once per epoch like a logged metric
+    _sync(device)
+    if profiler is not None:
+        profiler.disable()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return {"wall": n * epochs / wall, "cpu": n * epochs / cpu}
+
+
+def profile_template(cfg, top: int, device: str, bf16: bool) -> None:
+    """cProfile of the training epochs only (first batch to train end), after a warm-up fit, then
+    the same for the hand loop; prints the top functions and the own time per group for both."""
+    import cProfile
+    import pstats
+
+    run_template(cfg)  # warm-up: imports, first-call costs
+    profiler = cProfile.Profile()
+    result = run_template(cfg, profiler=profiler)
+    print(f"template: {result['wall']:,.0f} samples/s (wall) under cProfile")
+    stats = pstats.Stats(profiler)
+    for order in ("tottime", "cumulative"):
+        stats.sort_stats(order).print_stats(top)
+    hand = cProfile.Profile()
+    run_hand_loop(cfg, device, bf16, profiler=hand)
+    tables = {"template": _by_group(stats), "hand loop": _by_group(pstats.Stats(hand))}
+    print("own time by group, seconds under cProfile (it inflates Python-heavy groups):")
+    print(f"  {'group':58s} {'template':>9} {'hand loop':>9} {'gap':>7}")
+    names = sorted(set(tables["template"]) | set(tables["hand loop"]),
+                   key=lambda g: -tables["template"].get(g, 0))
+    for group in [*names, "total"]:
+        t, h = tables["template"].get(group, 0.0), tables["hand loop"].get(group, 0.0)
+        if group == "total":
+            t, h = sum(tables["template"].values()), sum(tables["hand loop"].values())
+        print(f"  {group:58s} {t:9.3f} {h:9.3f} {t - h:7.3f}")
+
+
+def _by_group(stats) -> dict[str, float]:
+    groups: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        group = _group(filename, name)
+        groups[group] = groups.get(group, 0.0) + tottime
+    return groups
+
+
+def _group(filename: str, name: str) -> str:
+    if filename == "~":  # built-ins: torch kernels and Python C functions
+        return "torch kernels (C++ ops, autograd engine)" if "torch" in name else "Python built-ins"
+    for marker, group in (
+        ("lightning_utilities", "Lightning (loop, hooks, logging, data fetch)"),
+        ("lightning/pytorch/callbacks", "Lightning callbacks (checkpoint, progress bar)"),
+        ("lightning/pytorch/loggers", "Lightning loggers (CSV)"),
+        ("lightning", "Lightning (loop, hooks, logging, data fetch)"),
+        ("torchmetrics", "torchmetrics (validation metrics)"),
+        ("torch/optim", "torch.optim (Python side of AdamW)"),
+        ("torch/", "torch Python (nn.Module calls, autograd glue, DataLoader)"),
+        ("tqdm", "tqdm"),
+        ("imbalanced", "the template's own code"),
+        ("benchmarks", "benchmark timer"),
+    ):
+        if marker in filename:
+            return group
+    return "Python stdlib (contextlib, logging, copy, ...)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="default")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--on-device", action="store_true", help="data.on_device=true (GPU only)")
+    parser.add_argument("--compile", action="store_true", help="model.compile=true")
+    parser.add_argument("--barebones", action="store_true", help="also time Trainer(barebones=True)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch.set_num_threads for both sides (1: stable on a busy shared machine)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the template with per-step logging (as before issue 7) and "
+                        "without the checkpoint callback, progress bar, logger, or all three")
+    parser.add_argument("--profile", action="store_true", help="cProfile one template fit and exit")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.batch_size=1024")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    workload = WORKLOADS[args.workload]
+    epochs = args.epochs or workload["epochs"]
+    overrides = [
+        *workload["overrides"],
+        f"trainer.max_epochs={epochs}",
+        f"trainer.accelerator={args.accelerator}",
+        f"trainer.precision={args.precision}",
+        f"data.on_device={str(args.on_device).lower()}",
+        f"model.compile={str(args.compile).lower()}",
+        *args.overrides,
+    ]
+    device = "cuda" if args.accelerator == "gpu" else "cpu"
+    bf16 = args.precision.startswith("bf16")
+    with tempfile.TemporaryDirectory() as run_dir:
+        cfg = compose(overrides, run_dir)
+        if args.profile:
+            profile_template(cfg, top=40, device=device, bf16=bf16)
+            return
+        variants = ["hand_loop", "template"] + (["barebones"] if args.barebones else [])
+        if args.breakdown:
+            variants += ["per_step_log", *BREAKDOWN]
+        results: dict[str, dict[str, list[float]]] = {v: {"wall": [], "cpu": []} for v in variants}
+        for _ in range(args.repeats):
+            for variant in variants:
+                if variant == "hand_loop":
+                    result = run_hand_loop(cfg, device, bf16)
+                else:
+                    extra = BREAKDOWN.get(variant, [])
+                    result = run_template(compose([*overrides, *extra], run_dir),
+                                          barebones=variant == "barebones",
+                                          per_step_log=variant == "per_step_log")
+                for clock in ("wall", "cpu"):
+                    results[variant][clock].append(result[clock])
+
+    print(f"workload={args.workload} epochs={epochs} accelerator={args.accelerator} "
+          f"precision={args.precision} on_device={args.on_device} compile={args.compile} "
+          f"torch={torch.__version__} threads={torch.get_num_threads()} overrides={args.overrides}")
+    print("throughput = training samples / time from the first training batch to the end of fit "
+          "(includes per-epoch validation and checkpointing); cpu = process CPU time (robust to "
+          "other processes on a shared machine), wall = wall-clock time")
+    medians = {v: {c: statistics.median(r[c]) for c in r} for v, r in results.items()}
+    for variant, clocks in results.items():
+        for clock, values in clocks.items():
+            runs = ", ".join(f"{v:,.0f}" for v in values)
+            median = medians[variant][clock]
+            print(f"  {variant:10s} {clock:4s} median {median:>10,.0f} samples/s   runs: {runs}")
+    ratios = {
+        f"{variant}/hand_loop ({clock})": medians[variant][clock] / medians["hand_loop"][clock]
+        for variant in variants[1:] for clock in ("cpu", "wall")
+    }
+    for name, ratio in ratios.items():
+        print(f"  ratio {name}: {ratio:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                         "runs": results, "medians": medians, "ratios": ratios}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
