@@ -1,7 +1,5 @@
 """Predict a table: `python predict.py ckpt_path=CKPT data.path=FILE [output_path=OUT.csv]`."""
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
@@ -9,14 +7,10 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
 def main(cfg: DictConfig) -> None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
-    from imbalanced.errors import UserError
-    from imbalanced.prediction import predict as task
+    from imbalanced.cli import run_task
+    from imbalanced.prediction import predict
 
-    try:
-        task(cfg)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_task(predict, cfg)
 
 
 if __name__ == "__main__":

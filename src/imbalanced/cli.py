@@ -1,0 +1,31 @@
+"""What every command-line app (train.py, eval.py, predict.py) does with a task's errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from imbalanced.errors import TrainingInterrupted, UserError
+
+
+def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """Run `task(cfg)`; a UserError becomes one `error: ...` line and exit code 2.
+
+    In a multirun the error is re-raised instead, so Hydra marks the job failed and the sweep goes
+    on (sys.exit would end the sweep). An interrupted training run exits 130 (SIGINT) / 143 (SIGTERM).
+    """
+    try:
+        return task(cfg)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        sys.exit(2)
+    except TrainingInterrupted as stop:
+        print(f"interrupted: {stop}", file=sys.stderr)
+        sys.exit(stop.exit_code)
