@@ -34,3 +34,10 @@ def test_loader_yields_whole_batches():
     batches = list(loader)
     assert [len(b[1]) for b in batches] == [4, 4, 2]
     assert torch.equal(batches[0][0], x[:4]) and torch.equal(batches[2][1], y[8:])
+
+
+def test_training_never_yields_a_single_sample_batch():
+    train = IndexBatchSampler(21, 10, seed=1)
+    assert [len(b) for b in train] == [10, 10] and len(train) == 2
+    evaluation = IndexBatchSampler(21, 10, shuffle=False, pad=False)
+    assert [len(b) for b in evaluation] == [10, 10, 1] and len(evaluation) == 3

@@ -51,7 +51,9 @@ class IndexBatchSampler:
 
     Training (`pad=True`) pads the permutation to a multiple of `world_size` as
     `DistributedSampler` does, so all ranks run the same number of steps; evaluation (`pad=False`)
-    shards without duplicates so metrics cover every sample exactly once.
+    shards without duplicates so metrics cover every sample exactly once. Training also drops a
+    last batch of a single sample (BatchNorm cannot train on one; with shuffling it is a different
+    sample each epoch).
     """
 
     def __init__(
@@ -111,14 +113,18 @@ class IndexBatchSampler:
         indices = self.local_indices()
         if self.device is not None:
             indices = indices.to(self.device)  # one copy per epoch; the batches are views of it
-        stop = len(indices) - (len(indices) % self.batch_size if self.drop_last else 0)
+        stop = len(indices) - (len(indices) % self.batch_size if self._drops_tail() else 0)
         first, self.skip_batches = self.skip_batches * self.batch_size, 0
         for start in range(first, stop, self.batch_size):
             yield indices[start : start + self.batch_size]
 
+    def _drops_tail(self) -> bool:
+        single = self.pad and self.batch_size > 1 and self._local_size() % self.batch_size == 1
+        return self.drop_last or (single and self._local_size() > 1)
+
     def __len__(self) -> int:
         size = self._local_size()
-        return size // self.batch_size if self.drop_last else math.ceil(size / self.batch_size)
+        return size // self.batch_size if self._drops_tail() else math.ceil(size / self.batch_size)
 
 
 def batch_loader(dataset: TensorBatchDataset, sampler: IndexBatchSampler) -> DataLoader:
