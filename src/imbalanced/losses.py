@@ -130,11 +130,21 @@ class LogitAdjusted(ImbalanceLoss):
         if not float(tau) >= 0:
             raise UserError(f"loss.tau={tau} must be >= 0 (0 is plain cross entropy, 1 the paper's)")
         self.tau = float(tau)
+        self._prior: Tensor | None = None
+        self._prior_key: tuple | None = None
+
+    def _log_prior(self, class_counts: Tensor, device: torch.device) -> Tensor:
+        # The counts change only when the buffer is filled (setup, checkpoint load): recompute then,
+        # not every step, since log_prior's check reads a value back from the device.
+        key = (class_counts.data_ptr(), class_counts._version, device)
+        if key != self._prior_key:
+            self._prior, self._prior_key = log_prior(class_counts).to(device), key
+        return self._prior
 
     def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
         logits = logits.float()
         if self.tau:
-            logits = logits + self.tau * log_prior(class_counts).to(logits.device)
+            logits = logits + self.tau * self._log_prior(class_counts, logits.device)
         return F.cross_entropy(logits, targets, reduction="none")
 
 

@@ -86,5 +86,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     report = metrics_report(results, datamodule.class_names, class_counts=datamodule.class_counts)
     _write(output_dir / "metrics.json", report)
-    finish_run(trainer, model, report, output_dir, datamodule.weight_report()["strategy"])  # table, plots
+    strategy = datamodule.weight_settings.get("strategy", "none")
+    finish_run(trainer, model, report, output_dir, strategy)  # table, plots
     return report
