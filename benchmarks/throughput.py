@@ -14,6 +14,7 @@ variants alternate within one process, `--repeats` times; the ratio of the media
     python benchmarks/throughput.py --workload large          # a 3x1024 MLP
     python benchmarks/throughput.py --accelerator gpu --precision bf16-mixed --on-device
     python benchmarks/throughput.py --profile                 # cProfile of one template fit
+    python benchmarks/throughput.py --overhead                # where the per-step gap comes from
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ sys.path.insert(0, str(ROOT / "src"))
 WORKLOADS = {
     # the defaults of configs/data/synthetic.yaml and configs/model/mlp.yaml
     "default": {"overrides": [], "epochs": 10},
+    # the default workload with an 8-unit MLP: almost no compute, so a step is nearly all overhead
+    "tiny": {"overrides": ["model.backbone.hidden_sizes=[8,8]"], "epochs": 10},
     "large": {
         "overrides": ["model.backbone.hidden_sizes=[1024,1024,1024]", "data.n_features=64"],
         "epochs": 2,
@@ -63,6 +66,8 @@ BREAKDOWN = {
     "no_logger": ["~logger"],
     "no_callbacks_logger": ["~callbacks", "+trainer.enable_checkpointing=false",
                             "+trainer.enable_progress_bar=false", "~logger"],
+    # the optimizer before fused AdamW became the default (the hand loop keeps the configured one)
+    "adamw_unfused": ["model.optimizer.fused=false"],
 }
 
 
@@ -78,7 +83,23 @@ def _per_step_logging(model) -> None:
     model.training_step = training_step
 
 
-def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool = False) -> dict:
+def _manual_optimization(model) -> None:
+    """What manual optimization would buy: `training_step` runs zero_grad/backward/step itself."""
+    model.automatic_optimization = False
+    step = model.training_step
+
+    def training_step(batch, batch_idx):
+        optimizer = model.optimizers()
+        loss = step(batch, batch_idx)
+        optimizer.zero_grad(set_to_none=True)
+        model.manual_backward(loss)
+        optimizer.step()
+
+    model.training_step = training_step
+
+
+def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool = False,
+                 manual: bool = False) -> dict:
     """Fit as train.py does; returns samples/s over the training epochs."""
     import lightning as L
 
@@ -91,6 +112,8 @@ def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool
     model = build_model(cfg, datamodule)
     if per_step_log:
         _per_step_logging(model)
+    if manual:
+        _manual_optimization(model)
     if barebones:
         trainer = L.Trainer(
             barebones=True, max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator,
@@ -181,6 +204,96 @@ def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None) -> dict:
     return {"wall": n * epochs / wall, "cpu": n * epochs / cpu}
 
 
+def interleaved_python_cost(cfg, repeats: int) -> None:
+    """The hand loop with some pure-Python work between steps (dict churn, as a training loop's
+    bookkeeping does): how much slower do the *torch* parts of the step get? Prints ms per step."""
+    import torch
+    import torch.nn.functional as F
+
+    def python_work(size: int) -> int:
+        table = {}
+        for i in range(size):
+            table[str(i)] = [i, (i, i)]
+        return len(table)
+
+    def run(size: int, hidden: list[int]) -> tuple[float, float]:
+        torch.manual_seed(0)
+        layers, width = [], 20
+        for h in hidden:
+            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+            width = h
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
+        optimizer = torch.optim.AdamW(net.parameters(), **cfg.model.optimizer)
+        x, y = torch.randn(256 * 55, 20), torch.randint(0, 10, (256 * 55,))
+        start, python_time = time.process_time(), 0.0
+        for _ in range(3):
+            for i in range(0, len(y), 256):
+                mark = time.process_time()
+                python_work(size)
+                python_time += time.process_time() - mark
+                loss = F.cross_entropy(net(x[i : i + 256]), y[i : i + 256])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        steps = 3 * 55
+        return (time.process_time() - start) * 1e3 / steps, python_time * 1e3 / steps
+
+    print("hand loop with pure-Python work between steps (ms per step, CPU time, medians of "
+          f"{repeats}): torch time = step time minus the Python work")
+    for hidden in ([8, 8], [256, 256]):
+        runs: dict[int, list[tuple[float, float]]] = {0: [], 300: [], 1000: []}
+        for _ in range(repeats):
+            for size in runs:
+                runs[size].append(run(size, hidden))
+        base = statistics.median(total for total, _ in runs[0])
+        for values in runs.values():
+            total = statistics.median(t for t, _ in values)
+            python = statistics.median(p for _, p in values)
+            print(f"  MLP {hidden}: python work {python:5.2f} ms -> step {total:5.2f} ms, torch part "
+                  f"{total - python:5.2f} ms ({total - python - base:+.2f} vs no Python work)")
+
+
+def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> None:
+    """ms per training step (256 samples, CPU time) of each layer, on a tiny and the default MLP.
+
+    On the tiny MLP a step is nearly all fixed cost, so the differences there are the Python each
+    layer adds; on the default MLP the same layers cost more, because the torch kernels run slower
+    when Python work between them has pushed the weights and activations out of the CPU caches."""
+    variants = ["hand_loop", "barebones", "manual", "template"]
+    table: dict[str, dict[str, float]] = {}
+    for workload in ("tiny", "default"):
+        overrides = [*WORKLOADS[workload]["overrides"], *base_overrides]
+        cfg = compose(overrides, run_dir)
+        batch = int(cfg.data.batch_size)
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        for _ in range(repeats):
+            for variant in variants:
+                if variant == "hand_loop":
+                    result = run_hand_loop(cfg, "cpu", False)
+                else:
+                    result = run_template(compose(overrides, run_dir),
+                                          barebones=variant in ("barebones", "manual"),
+                                          manual=variant == "manual")
+                times[variant].append(1e3 * batch / result["cpu"])
+        table[workload] = {v: statistics.median(t) for v, t in times.items()}
+    print("ms per training step of 256 samples (CPU time, per-epoch validation included; medians of "
+          f"{repeats} interleaved runs)")
+    print(f"  {'':44s} {'tiny MLP':>9} {'default':>9}")
+    rows = [
+        ("hand-written loop", lambda t: t["hand_loop"]),
+        ("+ Lightning automatic optimization (barebones)", lambda t: t["barebones"] - t["hand_loop"]),
+        ("+ template callbacks, logger, checkpoints", lambda t: t["template"] - t["barebones"]),
+        ("= template", lambda t: t["template"]),
+        ("Lightning manual optimization (barebones)", lambda t: t["manual"] - t["hand_loop"]),
+    ]
+    for name, value in rows:
+        print(f"  {name:44s} {value(table['tiny']):9.2f} {value(table['default']):9.2f}")
+    for workload, t in table.items():
+        hand = t["hand_loop"]
+        print(f"  ratio to the hand loop, {workload} MLP: template {hand / t['template']:.3f}, barebones "
+              f"{hand / t['barebones']:.3f}, barebones with manual optimization {hand / t['manual']:.3f}")
+
+
 def profile_template(cfg, top: int, device: str, bf16: bool) -> None:
     """cProfile of the training epochs only (first batch to train end), after a warm-up fit, then
     the same for the hand loop; prints the top functions and the own time per group for both."""
@@ -254,6 +367,9 @@ def main() -> None:
                         help="also time the template with per-step logging (as before issue 7) and "
                         "without the checkpoint callback, progress bar, logger, or all three")
     parser.add_argument("--profile", action="store_true", help="cProfile one template fit and exit")
+    parser.add_argument("--overhead", action="store_true",
+                        help="ms per step of each layer (Lightning loop, template extras) on a tiny and "
+                        "the default MLP, plus the hand loop with Python work between steps; then exit")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.batch_size=1024")
     args = parser.parse_args()
@@ -279,6 +395,11 @@ def main() -> None:
         cfg = compose(overrides, run_dir)
         if args.profile:
             profile_template(cfg, top=40, device=device, bf16=bf16)
+            return
+        if args.overhead:
+            base = [o for o in overrides if o not in workload["overrides"]]
+            overhead_table(run_dir, base, args.repeats)
+            interleaved_python_cost(cfg, args.repeats)
             return
         variants = ["hand_loop", "template"] + (["barebones"] if args.barebones else [])
         if args.breakdown:

@@ -183,3 +183,17 @@ def test_bad_compile_and_matmul_settings_are_user_errors() -> None:
         assert torch.get_float32_matmul_precision() == "medium"
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+def test_adamw_is_fused_by_default_and_the_setting_can_turn_it_off(monkeypatch) -> None:
+    assert _model().configure_optimizers().defaults["fused"] is True
+    unfused = _model(optimizer={"lr": 0.01, "fused": False}).configure_optimizers()
+    assert unfused.defaults["fused"] is False and unfused.defaults["lr"] == 0.01
+
+    def unsupported(params, **settings):
+        raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                           "supported devices: ['cuda', 'cpu']")
+
+    monkeypatch.setattr(torch.optim, "AdamW", unsupported)
+    with pytest.raises(UserError, match="model.optimizer.fused=true is not supported.*fused=false"):
+        _model().configure_optimizers()
