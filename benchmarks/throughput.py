@@ -6,9 +6,10 @@ entropy, for the same number of epochs, and both run one validation pass per epo
 side is `imbalanced.training`'s datamodule/model/trainer exactly as `python train.py` builds them
 (ModelCheckpoint best+last, TQDM progress bar, CSV logger); only the run directory is a temp dir.
 
-Throughput = training samples seen / wall time from the first training batch of epoch 0 to the end
-of the last epoch (the template's Trainer setup, excluded there, is measured by `startup.py`). The
-variants alternate within one process, `--repeats` times; the ratio of the medians is printed.
+Throughput = training samples / time of one epoch (its training steps and its validation pass),
+timed per epoch; the first epoch of each fit (first-call costs) is left out, and the Trainer's setup
+is measured by `startup.py`. The variants alternate within one process, `--repeats` times, and the
+medians over all their epochs are compared (per-epoch medians shrug off the bursts of a noisy VM).
 
     python benchmarks/throughput.py                          # default synthetic workload
     python benchmarks/throughput.py --workload large          # a 3x1024 MLP
@@ -124,29 +125,42 @@ def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool
         trainer = build_trainer(cfg)
 
     class Timer(L.Callback):
-        start = end = 0.0
+        marks: list[tuple[float, float]] = []
 
-        def on_train_batch_start(self, trainer, *args) -> None:
-            if not self.start:
-                _sync(trainer.strategy.root_device)
-                self.start, self.cpu_start = time.perf_counter(), time.process_time()
-                if profiler is not None:
-                    profiler.enable()
+        def on_train_epoch_start(self, trainer, *args) -> None:
+            self._mark(trainer)
+            if profiler is not None and len(self.marks) == 1:
+                profiler.enable()
 
         def on_train_end(self, trainer, *args) -> None:
-            _sync(trainer.strategy.root_device)
-            self.end, self.cpu_end = time.perf_counter(), time.process_time()
+            self._mark(trainer)
             if profiler is not None:
                 profiler.disable()
 
+        def _mark(self, trainer) -> None:
+            _sync(trainer.strategy.root_device)
+            self.marks.append((time.perf_counter(), time.process_time()))
+
     timer = Timer()
+    timer.marks = []
     trainer.callbacks.append(timer)
     trainer.fit(model, datamodule=datamodule)
-    samples = len(datamodule.splits.y_train) * trainer.current_epoch
-    return {"wall": samples / (timer.end - timer.start), "cpu": samples / (timer.cpu_end - timer.cpu_start)}
+    return _epoch_throughputs(len(datamodule.splits.y_train), timer.marks)
 
 
-def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None) -> dict:
+def _epoch_throughputs(samples: int, marks: list[tuple[float, float]]) -> dict[str, list[float]]:
+    """Samples/s of each epoch (training and its validation pass) from the marks at every epoch
+    start and at the end; the first epoch (first-call costs) is left out when there are others."""
+    epochs = list(zip(marks, marks[1:], strict=False))
+    if len(epochs) > 1:
+        epochs = epochs[1:]
+    return {
+        "wall": [samples / (end[0] - start[0]) for start, end in epochs],
+        "cpu": [samples / (end[1] - start[1]) for start, end in epochs],
+    }
+
+
+def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None, unfused: bool = False) -> dict:
     """The baseline: tensors in memory, randperm + slicing, plain PyTorch, one val pass per epoch."""
     import lightning as L
     import torch
@@ -171,15 +185,17 @@ def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None) -> dict:
     model = instantiate(
         cfg.model.backbone, in_features=x.shape[1], num_classes=datamodule.num_classes
     ).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), **cfg.model.optimizer)
+    settings = {**cfg.model.optimizer, **({"fused": None} if unfused else {})}
+    optimizer = torch.optim.AdamW(model.parameters(), **settings)
     batch, epochs, n = int(cfg.data.batch_size), int(cfg.trainer.max_epochs), len(y)
     generator = torch.Generator().manual_seed(cfg.seed)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    _sync(device)
-    start, cpu_start = time.perf_counter(), time.process_time()
+    marks: list[tuple[float, float]] = []
     if profiler is not None:
         profiler.enable()
     for _epoch in range(epochs):
+        _sync(device)
+        marks.append((time.perf_counter(), time.process_time()))
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         for i in range(0, n, batch):
@@ -198,59 +214,10 @@ def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None) -> dict:
         )
         recall.mean().item()  # balanced accuracy, read once per epoch like a logged metric
     _sync(device)
+    marks.append((time.perf_counter(), time.process_time()))
     if profiler is not None:
         profiler.disable()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    return {"wall": n * epochs / wall, "cpu": n * epochs / cpu}
-
-
-def interleaved_python_cost(cfg, repeats: int) -> None:
-    """The hand loop with some pure-Python work between steps (dict churn, as a training loop's
-    bookkeeping does): how much slower do the *torch* parts of the step get? Prints ms per step."""
-    import torch
-    import torch.nn.functional as F
-
-    def python_work(size: int) -> int:
-        table = {}
-        for i in range(size):
-            table[str(i)] = [i, (i, i)]
-        return len(table)
-
-    def run(size: int, hidden: list[int]) -> tuple[float, float]:
-        torch.manual_seed(0)
-        layers, width = [], 20
-        for h in hidden:
-            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
-            width = h
-        net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
-        optimizer = torch.optim.AdamW(net.parameters(), **cfg.model.optimizer)
-        x, y = torch.randn(256 * 55, 20), torch.randint(0, 10, (256 * 55,))
-        start, python_time = time.process_time(), 0.0
-        for _ in range(3):
-            for i in range(0, len(y), 256):
-                mark = time.process_time()
-                python_work(size)
-                python_time += time.process_time() - mark
-                loss = F.cross_entropy(net(x[i : i + 256]), y[i : i + 256])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-        steps = 3 * 55
-        return (time.process_time() - start) * 1e3 / steps, python_time * 1e3 / steps
-
-    print("hand loop with pure-Python work between steps (ms per step, CPU time, medians of "
-          f"{repeats}): torch time = step time minus the Python work")
-    for hidden in ([8, 8], [256, 256]):
-        runs: dict[int, list[tuple[float, float]]] = {0: [], 300: [], 1000: []}
-        for _ in range(repeats):
-            for size in runs:
-                runs[size].append(run(size, hidden))
-        base = statistics.median(total for total, _ in runs[0])
-        for values in runs.values():
-            total = statistics.median(t for t, _ in values)
-            python = statistics.median(p for _, p in values)
-            print(f"  MLP {hidden}: python work {python:5.2f} ms -> step {total:5.2f} ms, torch part "
-                  f"{total - python:5.2f} ms ({total - python - base:+.2f} vs no Python work)")
+    return _epoch_throughputs(n, marks)
 
 
 def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> None:
@@ -274,10 +241,10 @@ def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> Non
                     result = run_template(compose(overrides, run_dir),
                                           barebones=variant in ("barebones", "manual"),
                                           manual=variant == "manual")
-                times[variant].append(1e3 * batch / result["cpu"])
+                times[variant] += [1e3 * batch / value for value in result["cpu"]]
         table[workload] = {v: statistics.median(t) for v, t in times.items()}
     print("ms per training step of 256 samples (CPU time, per-epoch validation included; medians of "
-          f"{repeats} interleaved runs)")
+          f"{repeats} interleaved fits, per-epoch)")
     print(f"  {'':44s} {'tiny MLP':>9} {'default':>9}")
     rows = [
         ("hand-written loop", lambda t: t["hand_loop"]),
@@ -303,7 +270,7 @@ def profile_template(cfg, top: int, device: str, bf16: bool) -> None:
     run_template(cfg)  # warm-up: imports, first-call costs
     profiler = cProfile.Profile()
     result = run_template(cfg, profiler=profiler)
-    print(f"template: {result['wall']:,.0f} samples/s (wall) under cProfile")
+    print(f"template: {statistics.median(result['wall']):,.0f} samples/s (wall) under cProfile")
     stats = pstats.Stats(profiler)
     for order in ("tottime", "cumulative"):
         stats.sort_stats(order).print_stats(top)
@@ -364,12 +331,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch.set_num_threads for both sides (1: stable on a busy shared machine)")
     parser.add_argument("--breakdown", action="store_true",
-                        help="also time the template with per-step logging (as before issue 7) and "
-                        "without the checkpoint callback, progress bar, logger, or all three")
+                        help="also time the hand loop with torch's default (unfused) AdamW, the template "
+                        "with per-step logging (as before issue 7), with unfused AdamW, and without the "
+                        "checkpoint callback, progress bar, logger, or all three")
     parser.add_argument("--profile", action="store_true", help="cProfile one template fit and exit")
     parser.add_argument("--overhead", action="store_true",
                         help="ms per step of each layer (Lightning loop, template extras) on a tiny and "
-                        "the default MLP, plus the hand loop with Python work between steps; then exit")
+                        "the default MLP; then exit")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.batch_size=1024")
     args = parser.parse_args()
@@ -399,40 +367,45 @@ def main() -> None:
         if args.overhead:
             base = [o for o in overrides if o not in workload["overrides"]]
             overhead_table(run_dir, base, args.repeats)
-            interleaved_python_cost(cfg, args.repeats)
             return
         variants = ["hand_loop", "template"] + (["barebones"] if args.barebones else [])
         if args.breakdown:
-            variants += ["per_step_log", *BREAKDOWN]
+            # the hand loop as usually written: torch.optim.AdamW with its defaults (not fused)
+            variants += ["hand_loop_unfused", "per_step_log", *BREAKDOWN]
         results: dict[str, dict[str, list[float]]] = {v: {"wall": [], "cpu": []} for v in variants}
         for _ in range(args.repeats):
             for variant in variants:
-                if variant == "hand_loop":
-                    result = run_hand_loop(cfg, device, bf16)
+                if variant.startswith("hand_loop"):
+                    result = run_hand_loop(cfg, device, bf16, unfused=variant == "hand_loop_unfused")
                 else:
                     extra = BREAKDOWN.get(variant, [])
                     result = run_template(compose([*overrides, *extra], run_dir),
                                           barebones=variant == "barebones",
                                           per_step_log=variant == "per_step_log")
                 for clock in ("wall", "cpu"):
-                    results[variant][clock].append(result[clock])
+                    results[variant][clock] += result[clock]
 
     print(f"workload={args.workload} epochs={epochs} accelerator={args.accelerator} "
           f"precision={args.precision} on_device={args.on_device} compile={args.compile} "
           f"torch={torch.__version__} threads={torch.get_num_threads()} overrides={args.overrides}")
-    print("throughput = training samples / time from the first training batch to the end of fit "
-          "(includes per-epoch validation and checkpointing); cpu = process CPU time (robust to "
-          "other processes on a shared machine), wall = wall-clock time")
+    print("throughput = training samples / epoch time (training steps + validation + checkpointing), "
+          "median over epochs 2.. of every fit; cpu = process CPU time (robust to other processes on "
+          "a shared machine), wall = wall-clock time")
     medians = {v: {c: statistics.median(r[c]) for c in r} for v, r in results.items()}
     for variant, clocks in results.items():
         for clock, values in clocks.items():
-            runs = ", ".join(f"{v:,.0f}" for v in values)
             median = medians[variant][clock]
-            print(f"  {variant:10s} {clock:4s} median {median:>10,.0f} samples/s   runs: {runs}")
+            print(f"  {variant:19s} {clock:4s} median {median:>8,.0f} samples/s   ({len(values)} epochs, "
+                  f"{min(values):,.0f} to {max(values):,.0f})")
     ratios = {
         f"{variant}/hand_loop ({clock})": medians[variant][clock] / medians["hand_loop"][clock]
         for variant in variants[1:] for clock in ("cpu", "wall")
     }
+    if "hand_loop_unfused" in medians:
+        ratios.update({
+            f"template/hand_loop_unfused ({clock})":
+                medians["template"][clock] / medians["hand_loop_unfused"][clock] for clock in ("cpu", "wall")
+        })
     for name, ratio in ratios.items():
         print(f"  ratio {name}: {ratio:.3f}")
     if args.json:

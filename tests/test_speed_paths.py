@@ -197,3 +197,19 @@ def test_adamw_is_fused_by_default_and_the_setting_can_turn_it_off(monkeypatch) 
     monkeypatch.setattr(torch.optim, "AdamW", unsupported)
     with pytest.raises(UserError, match="model.optimizer.fused=true is not supported.*fused=false"):
         _model().configure_optimizers()
+
+
+def test_batches_already_on_the_device_are_not_walked_again() -> None:
+    model = _model()
+    batch = (torch.randn(4, 4), torch.tensor([0, 1, 2, 0]))
+    assert model.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = model.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert all(t.device.type == "meta" for t in moved)
+
+
+def test_non_finite_check_reads_scalars_and_whole_tensors() -> None:
+    from imbalanced.safeguards import _is_finite
+
+    assert _is_finite(torch.tensor(0.5)) and _is_finite(torch.ones(3))
+    assert not _is_finite(torch.tensor(float("inf"))) and not _is_finite(torch.tensor([[float("nan")]]))
+    assert not _is_finite(torch.tensor([1.0, float("nan")]))

@@ -137,6 +137,15 @@ class ImbalancedClassifier(L.LightningModule):
                 )
             buffer.copy_(value)
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # In-memory batches already on `device` (CPU training, data.on_device=true) need no move;
+        # skipping Lightning's generic walk over the batch saves a fixed cost on every step.
+        if isinstance(batch, (tuple, list)) and all(
+            isinstance(item, Tensor) and item.device == device for item in batch
+        ):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     # ---- forward / steps ----------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
         """Logits for raw (unscaled) features."""
