@@ -245,7 +245,7 @@ def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> Non
         table[workload] = {v: statistics.median(t) for v, t in times.items()}
     print("ms per training step of 256 samples (CPU time, per-epoch validation included; medians of "
           f"{repeats} interleaved fits, per-epoch)")
-    print(f"  {'':44s} {'tiny MLP':>9} {'default':>9}")
+    print(f"  {'':48s} {'tiny MLP':>9} {'default':>9}")
     rows = [
         ("hand-written loop", lambda t: t["hand_loop"]),
         ("+ Lightning automatic optimization (barebones)", lambda t: t["barebones"] - t["hand_loop"]),
@@ -254,7 +254,7 @@ def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> Non
         ("Lightning manual optimization (barebones)", lambda t: t["manual"] - t["hand_loop"]),
     ]
     for name, value in rows:
-        print(f"  {name:44s} {value(table['tiny']):9.2f} {value(table['default']):9.2f}")
+        print(f"  {name:48s} {value(table['tiny']):9.2f} {value(table['default']):9.2f}")
     for workload, t in table.items():
         hand = t["hand_loop"]
         print(f"  ratio to the hand loop, {workload} MLP: template {hand / t['template']:.3f}, barebones "
