@@ -101,7 +101,7 @@ def _manual_optimization(model) -> None:
 
 def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool = False,
                  manual: bool = False) -> dict:
-    """Fit as train.py does; returns samples/s over the training epochs."""
+    """Fit as train.py does; returns the samples/s of each epoch (see `_epoch_throughputs`)."""
     import lightning as L
 
     from imbalanced.training import apply_runtime_settings, build_datamodule, build_model, build_trainer
@@ -125,7 +125,8 @@ def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool
         trainer = build_trainer(cfg)
 
     class Timer(L.Callback):
-        marks: list[tuple[float, float]] = []
+        def __init__(self) -> None:
+            self.marks: list[tuple[float, float]] = []  # (wall, cpu) at each epoch start and the end
 
         def on_train_epoch_start(self, trainer, *args) -> None:
             self._mark(trainer)
@@ -142,7 +143,6 @@ def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool
             self.marks.append((time.perf_counter(), time.process_time()))
 
     timer = Timer()
-    timer.marks = []
     trainer.callbacks.append(timer)
     trainer.fit(model, datamodule=datamodule)
     return _epoch_throughputs(len(datamodule.splits.y_train), timer.marks)
