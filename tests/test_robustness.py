@@ -37,6 +37,7 @@ INVALID = [
     (["model.scheduler=step"], "model.scheduler='step' is invalid; allowed: one of 'none', 'cosine'"),
     (["trainer.max_epochs=0"], "trainer.max_epochs=0 is invalid; allowed: an integer >= 1 (or -1)"),
     (["trainer.precision=8"], "trainer.precision=8 is invalid; allowed: one of '32-true'"),
+    (["trainer.precision=bf16-true"], "trainer.precision=bf16-true is not supported: it casts the class"),
     (["trainer.accelerator=quantum"], "trainer.accelerator='quantum' is invalid; allowed: one of 'auto'"),
     (["trainer.devices=0"], "trainer.devices=0 is invalid; allowed: an integer >= 1"),
     (["+trainer.foo=1"], "trainer.foo=1 is not a setting of lightning.pytorch.Trainer"),

@@ -213,3 +213,18 @@ def test_non_finite_check_reads_scalars_and_whole_tensors() -> None:
     assert _is_finite(torch.tensor(0.5)) and _is_finite(torch.ones(3))
     assert not _is_finite(torch.tensor(float("inf"))) and not _is_finite(torch.tensor([[float("nan")]]))
     assert not _is_finite(torch.tensor([1.0, float("nan")]))
+
+
+def test_bf16_mixed_trains_and_keeps_class_statistics_float32(compose_cfg, tmp_path) -> None:
+    import json
+
+    from imbalanced.training import train
+
+    cfg = compose_cfg("data.n_samples=1500", "trainer.max_epochs=1", "trainer.precision=bf16-mixed",
+                      "callbacks.progress_bar.refresh_rate=0", f"paths.output_dir={tmp_path}")
+    report = train(cfg)
+    assert 0.0 <= report["test/balanced_accuracy"] <= 1.0
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert state["class_weights"].dtype == state["class_counts"].dtype == torch.float32
+    saved = json.loads((tmp_path / "class_weights.json").read_text())
+    assert state["class_weights"].tolist() == pytest.approx(saved["weights"], rel=1e-6)

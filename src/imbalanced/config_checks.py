@@ -32,9 +32,12 @@ from imbalanced.weights import validate_weight_settings
 HYDRA_KEYS = {"_target_", "_recursive_", "_convert_", "_partial_", "_args_"}
 SEED_MAX = 2**32 - 1  # numpy's seed range; Lightning silently picks a random seed outside it
 PRECISIONS = (
-    "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true",
-    "32", "16", "64", "bf16", 32, 16, 64,
+    "32-true", "16-mixed", "bf16-mixed", "64-true",
+    "32", "16", "64", "bf16", 32, 16, 64,  # Lightning's aliases: "16"/"bf16" are the mixed ones
 )
+# `*-true` half precision casts every float buffer: the class counts (exact integers) would be
+# rounded above 2048 (fp16) or 256 (bf16), and the weights with them; mixed keeps them float32.
+HALF_TRUE_PRECISIONS = {"16-true": 2048, "bf16-true": 256}
 SCHEDULERS = ("none", "cosine")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
@@ -327,6 +330,14 @@ def _check_trainer(trainer: DictConfig) -> None:
     if trainer.get("max_steps") is not None:
         check_int("trainer.max_steps", trainer.max_steps, minimum=1, extra=(-1,))
     if "precision" in trainer:
+        if trainer.precision in HALF_TRUE_PRECISIONS:
+            mixed = str(trainer.precision).replace("-true", "-mixed")
+            raise UserError(
+                f"trainer.precision={trainer.precision} is not supported: it casts the class-count and "
+                f"class-weight buffers to half precision, so counts above "
+                f"{HALF_TRUE_PRECISIONS[trainer.precision]} would be rounded; use trainer.precision={mixed} "
+                "(the same speed-up for the matmuls, with float32 weights)"
+            )
         check_choice("trainer.precision", trainer.precision, PRECISIONS)
     accelerator = trainer.get("accelerator", "auto")
     _check_accelerator(accelerator)
