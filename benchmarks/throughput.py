@@ -344,6 +344,8 @@ def main() -> None:
 
     import torch
 
+    if args.accelerator == "gpu" and not torch.cuda.is_available():
+        parser.error("--accelerator gpu needs a CUDA GPU, and torch sees none here")
     if args.threads:
         torch.set_num_threads(args.threads)
     workload = WORKLOADS[args.workload]
