@@ -238,8 +238,7 @@ def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> Non
                 if variant == "hand_loop":
                     result = run_hand_loop(cfg, "cpu", False)
                 else:
-                    result = run_template(compose(overrides, run_dir),
-                                          barebones=variant in ("barebones", "manual"),
+                    result = run_template(cfg, barebones=variant in ("barebones", "manual"),
                                           manual=variant == "manual")
                 times[variant] += [1e3 * batch / value for value in result["cpu"]]
         table[workload] = {v: statistics.median(t) for v, t in times.items()}
@@ -375,13 +374,15 @@ def main() -> None:
             # the hand loop as usually written: torch.optim.AdamW with its defaults (not fused)
             variants += ["hand_loop_unfused", "per_step_log", *BREAKDOWN]
         results: dict[str, dict[str, list[float]]] = {v: {"wall": [], "cpu": []} for v in variants}
+        # composed once per variant, not per repeat
+        configs = {v: compose([*overrides, *BREAKDOWN[v]], run_dir) if v in BREAKDOWN else cfg
+                   for v in variants}
         for _ in range(args.repeats):
             for variant in variants:
                 if variant.startswith("hand_loop"):
                     result = run_hand_loop(cfg, device, bf16, unfused=variant == "hand_loop_unfused")
                 else:
-                    extra = BREAKDOWN.get(variant, [])
-                    result = run_template(compose([*overrides, *extra], run_dir),
+                    result = run_template(configs[variant],
                                           barebones=variant == "barebones",
                                           per_step_log=variant == "per_step_log")
                 for clock in ("wall", "cpu"):

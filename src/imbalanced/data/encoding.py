@@ -98,14 +98,11 @@ class FeatureEncoding:
         missing = [c for c in self.columns if c not in set(present)]
         extra = [c for c in present if c not in set(self.columns)]
         if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing column(s) {missing}")
-            if extra:
-                parts.append(f"extra column(s) {extra}")
+            problems = _join_problems((missing, f"missing column(s) {missing}"),
+                                      (extra, f"extra column(s) {extra}"))
             raise UserError(
                 f"{source}: the columns do not match the features the model was trained on: "
-                f"{'; '.join(parts)}. Expected the feature columns {self.columns}"
+                f"{problems}. Expected the feature columns {self.columns}"
                 + (f" (columns {list(ignored)} are ignored)" if ignored else "")
             )
 
@@ -133,6 +130,11 @@ class FeatureEncoding:
         return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(frame), 0), np.float32)
 
 
+def _join_problems(*problems: tuple[object, str]) -> str:
+    """The texts of the problems that were found (`found` non-empty), joined with '; '."""
+    return "; ".join(text for found, text in problems if found)
+
+
 def _is_numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
@@ -147,12 +149,11 @@ def check_finite(frame: pd.DataFrame, source: str | Path) -> None:
             if count:
                 infinite[column] = count
     if missing or infinite:
-        parts = []
-        if missing:
-            parts.append(f"missing (NaN/empty) values in column(s) {missing} (column: count)")
-        if infinite:
-            parts.append(f"infinite values in column(s) {infinite}")
+        problems = _join_problems(
+            (missing, f"missing (NaN/empty) values in column(s) {missing} (column: count)"),
+            (infinite, f"infinite values in column(s) {infinite}"),
+        )
         raise UserError(
-            f"{source}: {'; '.join(parts)}. Impute or drop those rows before training, or drop the "
+            f"{source}: {problems}. Impute or drop those rows before training, or drop the "
             "column(s) with data.drop_columns=[...]"
         )
