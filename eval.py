@@ -7,8 +7,8 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
-    from imbalanced.cli import run_task
-    from imbalanced.evaluation import evaluate
+    from imbalanced.tasks.evaluate import evaluate
+    from imbalanced.tasks.exit_codes import run_task
 
     run_task(evaluate, cfg)
 

@@ -7,8 +7,8 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
 def main(cfg: DictConfig) -> None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
-    from imbalanced.cli import run_task
-    from imbalanced.prediction import predict
+    from imbalanced.tasks.exit_codes import run_task
+    from imbalanced.tasks.predict import predict
 
     run_task(predict, cfg)
 

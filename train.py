@@ -7,8 +7,8 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
-    from imbalanced.cli import run_task
-    from imbalanced.training import train
+    from imbalanced.tasks.exit_codes import run_task
+    from imbalanced.tasks.train import train
 
     metrics = run_task(train, cfg)
     return metrics.get(cfg.get("optimized_metric", "val/balanced_accuracy"))

@@ -2,7 +2,7 @@
 
 The template counts classes with one `np.bincount` over the training labels (int64, what every
 datamodule holds) and turns counts into weights with a C-element formula
-(`imbalanced.weights`). scikit-learn's `compute_class_weight("balanced", ...)` label-encodes `y`
+(`imbalanced.imbalance.weights`). scikit-learn's `compute_class_weight("balanced", ...)` label-encodes `y`
 (a sort, O(N log N), several copies of `y`), so by default it is only run up to 10^7 labels
 (`--sklearn-max`); both results are checked to agree wherever both ran.
 
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from imbalanced.weights import class_counts, compute_class_weights  # noqa: E402
+from imbalanced.imbalance.weights import class_counts, compute_class_weights  # noqa: E402
 
 
 def long_tail_labels(n: int, num_classes: int, seed: int = 0) -> np.ndarray:

@@ -3,7 +3,7 @@
     PYTHONPATH=src python benchmarks/compare_methods.py [--seeds 0 1 2] [--out benchmarks/results]
 
 Every method is one set of overrides on the same config (same model, epochs, learning rate and
-data), trained in-process with `imbalanced.training.train` (model selection by validation balanced
+data), trained in-process with `imbalanced.tasks.train.train` (model selection by validation balanced
 accuracy, as `train.py` does), on two datasets:
 
 - `digits`: `data=digits` with imbalance_ratio 50 (digit 0: 114 training images, digit 9: 2),
@@ -76,7 +76,7 @@ def compose(overrides: list[str]):
 
 
 def run_one(dataset: str, method: str, seed: int, workdir: Path) -> dict[str, float]:
-    from imbalanced.training import train
+    from imbalanced.tasks.train import train
 
     run_dir = workdir / dataset / method.split(" (")[0].replace(" ", "_") / f"seed{seed}"
     cfg = compose([*DATASETS[dataset], *METHODS[method], *COMMON, f"seed={seed}",

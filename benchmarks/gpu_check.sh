@@ -28,7 +28,7 @@ step "2. the compiled run's checkpoint loads with and without compile"
 $PY - "$OUT/compiled/checkpoints/last.ckpt" <<'PYEOF'
 import sys
 import torch
-from imbalanced.module import ImbalancedClassifier
+from imbalanced.classifier import ImbalancedClassifier
 
 path = sys.argv[1]
 keys = list(torch.load(path, map_location="cpu", weights_only=False)["state_dict"])

@@ -3,7 +3,7 @@
 Both sides train the same network (the template's feature standardization + MLP backbone), on the
 same in-memory training split, with the same batch size, AdamW settings and class-weighted cross
 entropy, for the same number of epochs, and both run one validation pass per epoch. The template
-side is `imbalanced.training`'s datamodule/model/trainer exactly as `python train.py` builds them
+side is `imbalanced.tasks.train`'s datamodule/model/trainer exactly as `python train.py` builds them
 (ModelCheckpoint best+last, TQDM progress bar, CSV logger); only the run directory is a temp dir.
 
 Throughput = training samples / time of one epoch (its training steps and its validation pass),
@@ -104,7 +104,7 @@ def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool
     """Fit as train.py does; returns the samples/s of each epoch (see `_epoch_throughputs`)."""
     import lightning as L
 
-    from imbalanced.training import apply_runtime_settings, build_datamodule, build_model, build_trainer
+    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule, build_model, build_trainer
 
     apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, verbose=False)
@@ -167,7 +167,7 @@ def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None, unfused: boo
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
-    from imbalanced.training import apply_runtime_settings, build_datamodule
+    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule
 
     apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, verbose=False)

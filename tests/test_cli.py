@@ -10,10 +10,10 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from conftest import FAST, read_json, run_cli
-from imbalanced.config_checks import check_config
+from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
-from imbalanced.module import ImbalancedClassifier
+from imbalanced.tasks.config_checks import check_config
 
 
 @pytest.fixture(scope="module")

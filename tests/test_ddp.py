@@ -15,8 +15,8 @@ import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
 
 from conftest import FAST, ROOT, read_json, run_cli
-from imbalanced.config_checks import check_config
 from imbalanced.errors import UserError
+from imbalanced.tasks.config_checks import check_config
 
 WEIGHTS_LINE = re.compile(r"rank (\d) class_weights (\[.*\])")
 
@@ -25,8 +25,8 @@ def _test_split_predictions(run_dir, ckpt):
     """Single-process evaluation of `ckpt` on the whole test split of the run's own config."""
     from omegaconf import OmegaConf
 
-    from imbalanced.module import ImbalancedClassifier
-    from imbalanced.training import build_datamodule
+    from imbalanced.classifier import ImbalancedClassifier
+    from imbalanced.tasks.train import build_datamodule
 
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     datamodule = build_datamodule(cfg)

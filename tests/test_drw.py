@@ -4,9 +4,9 @@ import lightning as L
 import pytest
 import torch
 
-from imbalanced.callbacks import DeferredReweighting
-from imbalanced.module import ImbalancedClassifier
-from imbalanced.training import build_datamodule, build_model
+from imbalanced.classifier import ImbalancedClassifier
+from imbalanced.imbalance.drw import DeferredReweighting
+from imbalanced.tasks.train import build_datamodule, build_model
 
 
 class WeightRecorder(L.Callback):

@@ -2,9 +2,9 @@ import lightning as L
 import pytest
 import torch
 
+from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
-from imbalanced.module import ImbalancedClassifier
 
 BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [32]}
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imbalanced import plots, run_report
+from imbalanced.reporting import end_of_run as run_report
+from imbalanced.reporting import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["cat", "dog", "owl", "eel"]
@@ -90,7 +91,7 @@ def test_test_class_stats_matches_sklearn_on_the_test_split(tmp_path, compose_cf
     from sklearn.metrics import confusion_matrix, f1_score
 
     from imbalanced.callbacks import TestClassStats
-    from imbalanced.training import build_datamodule, build_model
+    from imbalanced.tasks.train import build_datamodule, build_model
 
     cfg = compose_cfg("data.n_samples=1500", f"hydra.run.dir={tmp_path}")
     datamodule = build_datamodule(cfg)

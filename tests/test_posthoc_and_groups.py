@@ -5,11 +5,11 @@ import warnings
 import pytest
 import torch
 
+from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.errors import UserError
-from imbalanced.losses import posthoc_adjust
-from imbalanced.module import ImbalancedClassifier
-from imbalanced.reporting import frequency_groups, metrics_report
-from imbalanced.techniques import ImbalanceWarning, check_techniques
+from imbalanced.imbalance.losses import posthoc_adjust
+from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques
+from imbalanced.reporting.run_files import frequency_groups, metrics_report
 
 COUNTS = torch.tensor([900.0, 90.0, 10.0])
 

@@ -14,8 +14,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from conftest import FAST, ROOT, read_json, run_cli
-from imbalanced.config_checks import check_config
 from imbalanced.errors import UserError
+from imbalanced.tasks.config_checks import check_config
 
 # ---- validation: each invalid setting fails with one line naming key, value and what is allowed ----
 INVALID = [
@@ -71,7 +71,7 @@ def test_valid_defaults_and_every_option_pass(compose_cfg):
 
 
 def test_fresh_run_refuses_a_run_dir_with_checkpoints(compose_cfg, tmp_path):
-    from imbalanced.resume import check_run_dir
+    from imbalanced.tasks.resume import check_run_dir
 
     cfg = compose_cfg(f"paths.output_dir={tmp_path}")
     check_run_dir(cfg)  # empty: fine
@@ -119,7 +119,7 @@ def _popen(run_dir: Path, *overrides: str) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_same_seed_is_identical_and_resume_after_2_of_4_epochs_is_exact(compose_cfg, tmp_path):
-    from imbalanced.training import train
+    from imbalanced.tasks.train import train
 
     runs = {
         "half": _popen(tmp_path / "half", *RESUME, "trainer.max_epochs=2"),
@@ -186,7 +186,7 @@ class SendSignalAt(Callback):
 @pytest.mark.slow
 def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(compose_cfg, tmp_path):
     from imbalanced.errors import TrainingInterrupted
-    from imbalanced.training import train
+    from imbalanced.tasks.train import train
 
     settings = [*RESUME, "trainer.max_epochs=3"]
     baseline = train(compose_cfg(*settings, f"paths.output_dir={tmp_path / 'a'}"))

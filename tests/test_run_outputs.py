@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from test_plots import assert_png
 
 from conftest import read_json, run_cli
-from imbalanced.run_report import PLOT_FILES
+from imbalanced.reporting.end_of_run import PLOT_FILES
 
 # any HTTP(S) request would go to a closed local port and fail fast
 OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
@@ -108,7 +108,7 @@ def test_optuna_search_preset_composes(compose_cfg):
 
 def test_sweep_summary_callback_is_configured(compose_cfg):
     callback = compose_cfg().hydra.callbacks.sweep_summary
-    assert callback._target_ == "imbalanced.sweep_summary.SweepSummary"
+    assert callback._target_ == "imbalanced.reporting.sweep_summary.SweepSummary"
     assert os.path.basename(callback.sort_by) == "balanced_accuracy"
 
 
@@ -117,7 +117,7 @@ def test_fixed_train_batches_makes_every_epoch_see_the_same_batches(compose_cfg,
     import lightning as L
 
     from imbalanced.callbacks import FixedTrainBatches
-    from imbalanced.training import build_datamodule, build_model
+    from imbalanced.tasks.train import build_datamodule, build_model
 
     class RecordBatches(L.Callback):
         def __init__(self):

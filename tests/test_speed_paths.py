@@ -14,10 +14,10 @@ import torch
 
 import imbalanced.data.base as base
 from conftest import FAST, ROOT
+from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
-from imbalanced.module import ImbalancedClassifier
 from imbalanced.runtime import apply_runtime_settings, compile_options, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
 
@@ -94,7 +94,7 @@ def test_sparse_loss_log_logs_window_and_epoch_means() -> None:
 
 
 def test_training_logs_sparse_loss_and_on_device_is_noop_on_cpu(compose_cfg, tmp_path) -> None:
-    from imbalanced.training import train
+    from imbalanced.tasks.train import train
 
     cfg = compose_cfg(*FAST, "trainer.log_every_n_steps=4", "data.on_device=true",
                       f"paths.output_dir={tmp_path}")
@@ -208,7 +208,7 @@ def test_batches_already_on_the_device_are_not_walked_again() -> None:
 
 
 def test_non_finite_check_reads_scalars_and_whole_tensors() -> None:
-    from imbalanced.safeguards import _is_finite
+    from imbalanced.callbacks.safeguards import _is_finite
 
     assert _is_finite(torch.tensor(0.5)) and _is_finite(torch.ones(3))
     assert not _is_finite(torch.tensor(float("inf"))) and not _is_finite(torch.tensor([[float("nan")]]))
@@ -218,7 +218,7 @@ def test_non_finite_check_reads_scalars_and_whole_tensors() -> None:
 def test_bf16_mixed_trains_and_keeps_class_statistics_float32(compose_cfg, tmp_path) -> None:
     import json
 
-    from imbalanced.training import train
+    from imbalanced.tasks.train import train
 
     cfg = compose_cfg("data.n_samples=1500", "trainer.max_epochs=1", "trainer.precision=bf16-mixed",
                       "callbacks.progress_bar.refresh_rate=0", f"paths.output_dir={tmp_path}")

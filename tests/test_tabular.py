@@ -11,7 +11,7 @@ from tabular_tables import CLASSES, make_table
 
 from imbalanced.data.encoding import FeatureEncoding
 from imbalanced.errors import UserError
-from imbalanced.training import build_datamodule
+from imbalanced.tasks.train import build_datamodule
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_classes_only_in_training_are_fine_for_fixed_files(datamodule, tmp_path)
 
 
 def test_checkpoint_errors(tmp_path):
-    from imbalanced.checkpoint import load_classifier
+    from imbalanced.tasks.from_checkpoint import load_classifier
 
     with pytest.raises(UserError, match=r"ckpt_path=.*none.ckpt: file not found"):
         load_classifier(tmp_path / "none.ckpt")

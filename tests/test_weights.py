@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from imbalanced.weights import ClassWeightError, class_counts, compute_class_weights
+from imbalanced.imbalance.weights import ClassWeightError, class_counts, compute_class_weights
 
 COUNTS = np.array([500, 120, 40, 9])
 

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
 from imbalanced.errors import UserError
-from imbalanced.weights import class_counts, compute_class_weights
+from imbalanced.imbalance.weights import class_counts, compute_class_weights
 
 
 @dataclass

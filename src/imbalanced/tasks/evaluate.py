@@ -8,7 +8,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from imbalanced.checkpoint import (
+from imbalanced.data.table import encode_labels, read_table, require_target
+from imbalanced.reporting.run_files import metrics_report, write_json
+from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
     feature_encoding,
@@ -19,8 +21,6 @@ from imbalanced.checkpoint import (
     set_posthoc_tau,
     table_loader,
 )
-from imbalanced.data.table import encode_labels, read_table, require_target
-from imbalanced.reporting import metrics_report, write_json
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.encoding import FeatureEncoding
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
 from imbalanced.errors import UserError
-from imbalanced.module import ImbalancedClassifier
 
 
 def load_classifier(ckpt_path: str | Path | None) -> ImbalancedClassifier:

@@ -226,7 +226,7 @@ def write_summary(
 
 
 class SweepSummary(Callback):
-    """Hydra callback: `hydra.callbacks.sweep_summary._target_=imbalanced.sweep_summary.SweepSummary`."""
+    """Hydra callback (`hydra.callbacks.sweep_summary`, configs/hydra/default.yaml)."""
 
     def __init__(
         self,

@@ -11,12 +11,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from imbalanced.config_checks import check_config
-from imbalanced.reporting import metrics_report, write_json
-from imbalanced.resume import check_resume, check_run_dir, keep_earlier_logs, load_checkpoint
-from imbalanced.run_report import finish_run
+from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
+from imbalanced.reporting.end_of_run import finish_run
+from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.runtime import apply_runtime_settings
-from imbalanced.techniques import posthoc_tau, technique_callbacks
+from imbalanced.tasks.config_checks import check_config
+from imbalanced.tasks.resume import check_resume, check_run_dir, keep_earlier_logs, load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
-from imbalanced import plots
 from imbalanced.callbacks import TestClassStats
+from imbalanced.reporting import plots
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,9 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from imbalanced.checkpoint import (
+from imbalanced.data.table import read_table
+from imbalanced.errors import UserError
+from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
     feature_encoding,
@@ -19,8 +21,6 @@ from imbalanced.checkpoint import (
     set_posthoc_tau,
     table_loader,
 )
-from imbalanced.data.table import read_table
-from imbalanced.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from imbalanced.errors import UserError
-from imbalanced.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
+from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
 from imbalanced.metrics import classification_metrics, per_class_key
 from imbalanced.runtime import compile_in_place, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOSS = {"_target_": "imbalanced.losses.CrossEntropy", "reduction": "mean"}
+DEFAULT_LOSS = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "mean"}
 # `fused`: one kernel per parameter group instead of a Python loop over the parameters (the default
 # workload trains a third more samples/s on a CPU, docs/speed.md); a resumed checkpoint keeps the
 # setting it was saved with (torch restores param-group options from the optimizer state).

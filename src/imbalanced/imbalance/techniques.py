@@ -21,9 +21,9 @@ from typing import Any
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from imbalanced.callbacks import DeferredReweighting
 from imbalanced.data.sampling import validate_sampler_settings
 from imbalanced.errors import UserError
+from imbalanced.imbalance.drw import DeferredReweighting
 
 PRIOR_CORRECTED_LOSSES = ("LogitAdjusted", "BalancedSoftmax")
 

@@ -25,9 +25,9 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from imbalanced.errors import UserError
-from imbalanced.losses import NORMALIZATIONS, REDUCTIONS
-from imbalanced.techniques import check_techniques
-from imbalanced.weights import validate_weight_settings
+from imbalanced.imbalance.losses import NORMALIZATIONS, REDUCTIONS
+from imbalanced.imbalance.techniques import check_techniques
+from imbalanced.imbalance.weights import validate_weight_settings
 
 HYDRA_KEYS = {"_target_", "_recursive_", "_convert_", "_partial_", "_args_"}
 SEED_MAX = 2**32 - 1  # numpy's seed range; Lightning silently picks a random seed outside it

@@ -1,0 +1,1 @@
+"""The imbalance techniques: class-weight strategies, losses, deferred re-weighting, post-hoc adjustment."""

@@ -1,0 +1,1 @@
+"""What a run writes: metrics.json, class_weights.json, tables, plots, sweep summaries."""

@@ -1,0 +1,1 @@
+"""The tasks behind train.py, eval.py and predict.py, and what they share."""
