@@ -35,7 +35,7 @@ keys = list(torch.load(path, map_location="cpu", weights_only=False)["state_dict
 assert not any("_orig_mod." in k for k in keys), keys
 plain = ImbalancedClassifier.load_from_checkpoint(path, map_location="cpu").eval()
 compiled = ImbalancedClassifier.load_from_checkpoint(path, map_location="cuda", compile=True).eval()
-x = torch.randn(512, plain.hparams.num_features) * 3
+x = torch.randn(512, plain.hparams.backbone["in_features"]) * 3
 with torch.no_grad():
     cpu_out, gpu_out = plain(x), compiled(x.cuda()).float().cpu()
 print("max |cpu plain - gpu compiled| =", (cpu_out - gpu_out).abs().max().item())

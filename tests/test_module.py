@@ -6,18 +6,28 @@ from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
 
-BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [32]}
+BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [32], "in_features": 6}
+STANDARDIZE = {"_target_": "imbalanced.data.standardize.Standardize", "num_features": 6}
 
 
 def make_model(**kwargs):
-    return ImbalancedClassifier(num_classes=4, num_features=6, backbone=BACKBONE, **kwargs)
+    return ImbalancedClassifier(num_classes=4, backbone=BACKBONE, input_transform=STANDARDIZE, **kwargs)
 
 
 def test_buffers_exist_at_init_with_final_shapes():
     model = make_model()
     buffers = dict(model.named_buffers())
     assert buffers["class_weights"].shape == (4,) and buffers["class_counts"].shape == (4,)
-    assert buffers["feature_mean"].shape == (6,) and buffers["feature_scale"].shape == (6,)
+    assert buffers["input_transform.mean"].shape == (6,) and buffers["input_transform.scale"].shape == (6,)
+
+
+def test_the_module_knows_nothing_about_features():
+    import inspect
+
+    parameters = inspect.signature(ImbalancedClassifier.__init__).parameters
+    assert not [name for name in parameters if "feature" in name]
+    model = ImbalancedClassifier(num_classes=3, backbone=BACKBONE)  # no input transform: raw inputs
+    assert model.input_transform is None and "data" in model.hparams
 
 
 def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
@@ -34,16 +44,20 @@ def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
     trainer.fit(model, datamodule=datamodule)
     torch.testing.assert_close(model.class_weights, torch.tensor(datamodule.class_weights).float())
     torch.testing.assert_close(model.class_counts, torch.tensor(datamodule.class_counts).float())
-    torch.testing.assert_close(model.feature_mean, torch.tensor(datamodule.feature_mean).float())
+    torch.testing.assert_close(model.input_transform.mean, torch.tensor(datamodule.feature_mean).float())
+    torch.testing.assert_close(model.input_transform.scale, torch.tensor(datamodule.feature_scale).float())
 
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
     loaded = ImbalancedClassifier.load_from_checkpoint(path)  # no datamodule needed
-    x = torch.as_tensor(datamodule.splits.x_test)
+    x = torch.as_tensor(datamodule.splits.x_test)  # raw features: the model standardizes them
     model.eval()
     loaded.eval()
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
+        mean, scale = (torch.tensor(v).float() for v in (datamodule.feature_mean, datamodule.feature_scale))
+        scaled = (x - mean) / scale
+        assert torch.equal(loaded(x), loaded.backbone(scaled))
     assert torch.equal(loaded.class_weights, model.class_weights)
     assert loaded.class_names == datamodule.class_names
 

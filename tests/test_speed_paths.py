@@ -145,7 +145,7 @@ def test_index_batches_shard_across_ddp_ranks() -> None:
 def _model(**kwargs) -> ImbalancedClassifier:
     torch.manual_seed(0)
     return ImbalancedClassifier(
-        num_classes=3, num_features=4, backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [8]},
+        num_classes=3, backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [8], "in_features": 4},
         **kwargs,
     )
 

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
 from imbalanced.metrics import classification_metrics, per_class_key
@@ -36,55 +37,59 @@ def _plain(value: Any) -> Any:
 
 
 class ImbalancedClassifier(L.LightningModule):
-    """Classifier whose checkpoint is self-contained.
+    """Wraps any backbone; knows nothing about the data beyond the number and names of the classes.
 
-    Everything needed to predict travels in the checkpoint: the backbone and loss configs and class
-    names (hyperparameters), and the buffers `class_weights`, `class_counts` (training split) and
-    `feature_mean` / `feature_scale` (standardization fitted on the training split; `forward` takes
-    raw features). Buffers are registered here with their final shapes and filled with `copy_` in
-    `setup`, so `ImbalancedClassifier.load_from_checkpoint(path)` works without a datamodule.
+    What it takes from the data: the training split's `ClassStatistics` (counts and weights, copied
+    into the `class_weights` / `class_counts` buffers), and optionally an `input_transform` module
+    config (e.g. a table's standardization) whose fitted buffers come from the datamodule. Everything
+    needed to predict travels in the checkpoint: backbone, input transform and loss configs and class
+    names (hyperparameters), the buffers (state_dict), and `data`, which the module only carries: the
+    data config and input spec `eval.py` / `predict.py` use to rebuild inputs. Buffers are registered
+    here with their final shapes and filled with `copy_` in `setup`, so
+    `ImbalancedClassifier.load_from_checkpoint(path)` works alone and predicts from raw inputs.
     """
 
     def __init__(
         self,
         num_classes: int,
-        num_features: int,
         backbone: Mapping[str, Any],
         loss: Mapping[str, Any] | None = None,
         optimizer: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         class_names: Sequence[str] | None = None,
-        feature_names: Sequence[str] | None = None,
-        data_config: Mapping[str, Any] | None = None,
-        feature_encoding: Mapping[str, Any] | None = None,
+        class_statistics: ClassStatistics | None = None,
+        input_transform: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
         compile: bool | Mapping[str, Any] = False,
     ) -> None:
         super().__init__()
         backbone, loss, optimizer = _plain(backbone), _plain(loss or DEFAULT_LOSS), _plain(optimizer)
+        if class_names is None and class_statistics is not None:
+            class_names = class_statistics.class_names
         class_names = list(_plain(class_names) or [str(i) for i in range(num_classes)])
         if len(class_names) != num_classes:
             raise UserError(f"{len(class_names)} class names given for {num_classes} classes")
         self.save_hyperparameters(
             {
                 "num_classes": num_classes,
-                "num_features": num_features,
                 "backbone": backbone,
                 "loss": loss,
                 "optimizer": optimizer,
                 "scheduler": scheduler,
                 "class_names": class_names,
-                "feature_names": _plain(feature_names),
-                # how to rebuild the data (eval.py) and encode raw table columns (predict.py)
-                "data_config": _plain(data_config),
-                "feature_encoding": _plain(feature_encoding),
+                "input_transform": _plain(input_transform),
+                # carried, never read here: how eval.py / predict.py rebuild inputs (tasks/from_checkpoint.py)
+                "data": _plain(data),
             }
         )
-        self.backbone = instantiate(backbone, in_features=num_features, num_classes=num_classes)
+        self.backbone = instantiate(backbone, num_classes=num_classes)
+        # input preparation fitted on the training data (None: the backbone takes the inputs as they are)
+        self.input_transform = instantiate(_plain(input_transform)) if input_transform else None
         self.criterion: ImbalanceLoss = instantiate(loss)
         self.register_buffer("class_weights", torch.ones(num_classes))
         self.register_buffer("class_counts", torch.zeros(num_classes))
-        self.register_buffer("feature_mean", torch.zeros(num_features))
-        self.register_buffer("feature_scale", torch.ones(num_features))
+        if class_statistics is not None:
+            self.load_class_statistics(class_statistics)
         self.val_metrics = classification_metrics(num_classes).clone(prefix="val/")
         self.test_metrics = classification_metrics(num_classes).clone(prefix="test/")
         # post-hoc logit adjustment at validation/test/predict: logits - tau * log(prior); set by
@@ -127,16 +132,27 @@ class ImbalancedClassifier(L.LightningModule):
                 )
 
     def load_data_statistics(self, datamodule: Any) -> None:
-        """Copy the training split's counts, weights and scaling from the datamodule."""
-        for name in ("class_weights", "class_counts", "feature_mean", "feature_scale"):
-            value = torch.as_tensor(getattr(datamodule, name), dtype=torch.float32)
-            buffer = getattr(self, name)
-            if value.shape != buffer.shape:
-                raise UserError(
-                    f"the data gives {name} of shape {tuple(value.shape)} but the model was built "
-                    f"for {tuple(buffer.shape)}; check data.num_classes / the feature columns"
-                )
-            buffer.copy_(value)
+        """Copy the training split's class statistics and the fitted input transform state."""
+        self.load_class_statistics(datamodule.class_statistics)
+        state = datamodule.input_transform_state() if hasattr(datamodule, "input_transform_state") else {}
+        if state and self.input_transform is None:
+            raise UserError("the data gives a fitted input transform but the model was built without one")
+        for name, value in state.items():
+            self._copy_into(f"input_transform.{name}", self.input_transform.get_buffer(name), value)
+
+    def load_class_statistics(self, statistics: ClassStatistics) -> None:
+        self._copy_into("class_weights", self.class_weights, statistics.weights)
+        self._copy_into("class_counts", self.class_counts, statistics.counts)
+
+    @staticmethod
+    def _copy_into(name: str, buffer: Tensor, value: Any) -> None:
+        value = torch.as_tensor(value, dtype=buffer.dtype)
+        if value.shape != buffer.shape:
+            raise UserError(
+                f"the data gives {name} of shape {tuple(value.shape)} but the model was built "
+                f"for {tuple(buffer.shape)}; the data changed between building the model and fitting it"
+            )
+        buffer.copy_(value)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         # In-memory batches already on `device` (CPU training, data.on_device=true) need no move;
@@ -149,8 +165,10 @@ class ImbalancedClassifier(L.LightningModule):
 
     # ---- forward / steps ----------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
-        """Logits for raw (unscaled) features."""
-        return self.backbone((x - self.feature_mean) / self.feature_scale)
+        """Logits for raw inputs (as the datamodule serves them)."""
+        if self.input_transform is not None:
+            x = self.input_transform(x)
+        return self.backbone(x)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch

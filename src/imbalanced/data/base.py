@@ -1,8 +1,18 @@
-"""The in-memory datamodule every dataset builds on.
+"""The in-memory datamodule every dataset builds on, and the data side of the data-to-model contract.
 
-Subclasses implement `load_splits()`; this class then counts classes on the training split (from
-the label array, never by loading samples), computes the class weights, fits the feature scaling on
-the training split, and serves fast index-batched loaders.
+Subclasses implement `load_splits()`; this class then computes the training split's
+`class_statistics` (class names, counts from the label array, never by loading samples, and class
+weights) and serves fast index-batched loaders. Inputs may be tensors or arrays of any shape and
+dtype (float features, uint8 images, int64 token ids): they are served as they are, not cast.
+
+What a model needs from a datamodule (see the README, "How it fits together"):
+- `class_statistics` (after `setup`): a `ClassStatistics`, copied into the model's buffers;
+- `backbone_inputs()`: settings the backbone needs from the data (e.g. `in_features`), merged into
+  the backbone config before the model is built, so the saved backbone config is complete;
+- `input_transform()` / `input_transform_state()`: an optional module config the model runs before
+  its backbone (e.g. standardization) and its fitted buffers, so checkpoints predict from raw inputs;
+- `input_spec()`: what `eval.py` / `predict.py` need to rebuild inputs from raw files (e.g. a
+  table's column encoding); saved in the checkpoint with the data config.
 """
 
 from __future__ import annotations
@@ -16,21 +26,22 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
 from imbalanced.errors import UserError
-from imbalanced.imbalance.weights import class_counts, compute_class_weights
 
 
 @dataclass
 class Splits:
-    """Train/val/test arrays: float32 features (raw, unscaled) and int64 labels 0..C-1."""
+    """Train/val/test inputs (arrays or tensors, any shape and dtype, samples along the first axis;
+    raw, unscaled) and int64 labels 0..C-1. `feature_names` names the columns of feature tables."""
 
-    x_train: np.ndarray
+    x_train: Any
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: Any
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: Any
     y_test: np.ndarray
     class_names: list[str]
     feature_names: list[str] = field(default_factory=list)
@@ -65,6 +76,7 @@ class InMemoryDataModule(L.LightningDataModule):
         )
         self.on_device = bool(on_device)
         self.splits: Splits | None = None
+        self.class_statistics: ClassStatistics | None = None
 
     # ---- subclasses ---------------------------------------------------------------------
     def load_splits(self) -> Splits:
@@ -75,19 +87,13 @@ class InMemoryDataModule(L.LightningDataModule):
         if self.splits is not None:  # idempotent: train.py calls it before trainer.fit does
             return
         splits = self.load_splits()
-        num_classes = len(splits.class_names)
-        self.class_counts = class_counts(splits.y_train, num_classes)
-        settings = {k: v for k, v in self.weight_settings.items() if k in ("strategy", "beta", "weights")}
-        self.class_weights = compute_class_weights(
-            self.class_counts, class_names=splits.class_names, **settings
+        self.class_statistics = ClassStatistics.from_labels(
+            splits.y_train, splits.class_names, self.weight_settings
         )
-        self.feature_mean = splits.x_train.mean(axis=0, dtype=np.float64)
-        scale = splits.x_train.std(axis=0, dtype=np.float64)
-        self.feature_scale = np.where(scale > 0, scale, 1.0)  # constant columns stay as they are
         self.splits = splits
         self._datasets = {
             name: TensorBatchDataset(
-                torch.as_tensor(getattr(splits, f"x_{name}"), dtype=torch.float32),
+                torch.as_tensor(getattr(splits, f"x_{name}")),  # keeps the dtype: uint8 images stay uint8
                 torch.as_tensor(getattr(splits, f"y_{name}"), dtype=torch.long),
             )
             for name in ("train", "val", "test")
@@ -98,17 +104,23 @@ class InMemoryDataModule(L.LightningDataModule):
         return len(self._require_splits().class_names)
 
     @property
-    def num_features(self) -> int:
-        return int(self._require_splits().x_train.shape[1])
-
-    @property
     def class_names(self) -> list[str]:
         return list(self._require_splits().class_names)
 
     @property
-    def feature_names(self) -> list[str]:
-        splits = self._require_splits()
-        return list(splits.feature_names) or [f"x{i}" for i in range(self.num_features)]
+    def class_counts(self) -> np.ndarray:
+        """Training-split count per class (`class_statistics.counts`)."""
+        return self._require_statistics().counts
+
+    @property
+    def class_weights(self) -> np.ndarray:
+        """Class weights of the configured strategy (`class_statistics.weights`)."""
+        return self._require_statistics().weights
+
+    def _require_statistics(self) -> ClassStatistics:
+        if self.class_statistics is None:
+            raise RuntimeError("call datamodule.setup() first")
+        return self.class_statistics
 
     def _require_splits(self) -> Splits:
         if self.splits is None:
@@ -117,13 +129,24 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def weight_report(self) -> dict[str, Any]:
         """What class_weights.json holds."""
-        return {
-            "strategy": self.weight_settings.get("strategy", "none"),
-            "settings": {k: v for k, v in self.weight_settings.items() if k != "strategy"},
-            "class_names": self.class_names,
-            "counts": [int(c) for c in self.class_counts],
-            "weights": [float(w) for w in self.class_weights],
-        }
+        return self._require_statistics().report()
+
+    # ---- what the model takes from the data (defaults: nothing beyond the class statistics) ----
+    def backbone_inputs(self) -> dict[str, Any]:
+        """Backbone settings that depend on the data, e.g. `{"in_features": 20}` for a table."""
+        return {}
+
+    def input_transform(self) -> dict[str, Any] | None:
+        """Config (`_target_`) of a module the model applies to inputs before its backbone."""
+        return None
+
+    def input_transform_state(self) -> dict[str, torch.Tensor]:
+        """Fitted buffers of `input_transform()`, by name; copied into the model at fit time."""
+        return {}
+
+    def input_spec(self) -> dict[str, Any]:
+        """What eval/predict need besides the data config to turn raw files into model inputs."""
+        return {}
 
     # ---- loaders ------------------------------------------------------------------------
     def _rank_and_world(self) -> tuple[int, int]:

@@ -4,7 +4,8 @@ From each class, `test_per_class` and `val_per_class` samples are held out first
 test splits); the rest of class i is then subsampled to n_i = n_max * ratio^(-i/(C-1)) training
 samples (Cao et al. 2019), where n_max is the smallest number of samples any class has left, so
 class 0 is the head and class 9 the tail. All choices are seeded by `seed`. Features are the 64
-raw pixel values (0..16); the model standardizes them with statistics of the training split.
+raw pixel values (0..16); the model standardizes them with statistics of the training split
+(data/feature_table.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from imbalanced.data.base import InMemoryDataModule, Splits
+from imbalanced.data.base import Splits
+from imbalanced.data.feature_table import FeatureTableDataModule
 from imbalanced.data.profiles import long_tail_counts
 from imbalanced.errors import UserError
 
 
-class DigitsDataModule(InMemoryDataModule):
+class DigitsDataModule(FeatureTableDataModule):
     def __init__(
         self,
         imbalance_ratio: float = 10.0,

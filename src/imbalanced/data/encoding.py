@@ -4,7 +4,7 @@ Numeric (and boolean) columns pass through as float32. Text (categorical) column
 encoded with the categories seen in the training split (sorted); a category unseen in training
 encodes as all zeros. The encoding is a plain dict (`to_dict`) saved in the checkpoint, so
 `predict.py` and `eval.py` encode a new file exactly as training did. Standardization is not done
-here: the model standardizes with its `feature_mean` / `feature_scale` buffers.
+here: the model standardizes with its `Standardize` input transform (data/standardize.py).
 
 Missing (NaN/empty) and infinite values raise UserError naming the columns: impute them before
 training, or drop the column with `data.drop_columns`.

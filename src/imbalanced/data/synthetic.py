@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 from sklearn.datasets import make_classification
 
-from imbalanced.data.base import InMemoryDataModule, Splits
+from imbalanced.data.base import Splits
+from imbalanced.data.feature_table import FeatureTableDataModule
 from imbalanced.data.profiles import long_tail_counts
 from imbalanced.data.splitting import stratified_split
 from imbalanced.errors import UserError
 
 
-class SyntheticDataModule(InMemoryDataModule):
+class SyntheticDataModule(FeatureTableDataModule):
     """`n_samples` rows split over `num_classes` classes by the imbalance `profile`.
 
     Class 0 is the most frequent; with `profile=exponential` class i gets a share proportional to

@@ -6,7 +6,7 @@
   columns are used as they are; text columns are one-hot encoded with the categories of the
   training split (`data.categorical=onehot`, the default; a category unseen in training encodes as
   all zeros) or rejected (`data.categorical=error`). The model standardizes the encoded features
-  with statistics of the training split (its `feature_mean` / `feature_scale` buffers).
+  with statistics of the training split (its `Standardize` input transform, data/feature_table.py).
 - Missing or infinite feature values are an error naming the columns (no silent imputation).
 - `data.val_path` / `data.test_path` give fixed splits; the parts not given are split off
   `data.path`, stratified by label and seeded (`data.val_fraction`, `data.test_fraction` are
@@ -25,8 +25,9 @@ import numpy as np
 from omegaconf import OmegaConf
 from sklearn.model_selection import train_test_split
 
-from imbalanced.data.base import InMemoryDataModule, Splits
+from imbalanced.data.base import Splits
 from imbalanced.data.encoding import FeatureEncoding, check_finite
+from imbalanced.data.feature_table import FeatureTableDataModule
 from imbalanced.data.splitting import check_fractions
 from imbalanced.data.table import class_names_of, encode_labels, read_table, require_target
 from imbalanced.errors import UserError
@@ -42,7 +43,7 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-class TabularDataModule(InMemoryDataModule):
+class TabularDataModule(FeatureTableDataModule):
     def __init__(
         self,
         path: str | None = None,
@@ -70,8 +71,14 @@ class TabularDataModule(InMemoryDataModule):
 
     @property
     def feature_encoding(self) -> dict[str, Any] | None:
-        """Saved in the checkpoint (module hparam) so predict.py encodes new files identically."""
         return None if self.encoding is None else self.encoding.to_dict()
+
+    def column_encoding(self) -> FeatureEncoding:
+        """The encoding fitted on the training split; saved in the checkpoint (`input_spec()`) so
+        eval.py and predict.py encode new files identically."""
+        if self.encoding is None:
+            raise RuntimeError("call datamodule.setup() first")
+        return self.encoding
 
     # ---- loading ------------------------------------------------------------------------
     def load_splits(self) -> Splits:

@@ -1,4 +1,10 @@
-"""What eval.py and predict.py take from a checkpoint: the model, its data config and encoding."""
+"""What eval.py and predict.py take from a checkpoint: the model, its data config and input spec.
+
+Both come from one place, the model's `data` hyperparameter (tasks/data_to_model.py): `config` is
+the training run's data config (rebuilds its datamodule and seeded split), `inputs` the datamodule's
+`input_spec()` (for tables: the column encoding). Scaling needs nothing here: the model applies its
+own fitted input transform.
+"""
 
 from __future__ import annotations
 
@@ -50,17 +56,24 @@ def data_overrides(data: DictConfig | Mapping[str, Any] | None) -> dict[str, Any
     return {key: value for key, value in plain.items() if value is not None}
 
 
+def saved_data(model: ImbalancedClassifier) -> dict[str, Any]:
+    return dict(model.hparams.get("data") or {})
+
+
 def saved_data_config(model: ImbalancedClassifier) -> dict[str, Any]:
-    return dict(model.hparams.get("data_config") or {})
+    return dict(saved_data(model).get("config") or {})
 
 
 def feature_encoding(model: ImbalancedClassifier) -> FeatureEncoding:
-    """The checkpoint's column encoding; numeric columns named like the features when none was saved."""
-    saved = model.hparams.get("feature_encoding")
-    if saved:
-        return FeatureEncoding.from_dict(saved)
-    names = model.hparams.get("feature_names") or [f"x{i}" for i in range(model.hparams.num_features)]
-    return FeatureEncoding.numeric_only(names)
+    """The checkpoint's column encoding (its data's input spec), for reading a table file."""
+    saved = (saved_data(model).get("inputs") or {}).get("encoding")
+    if not saved:
+        target = saved_data_config(model).get("_target_", "unknown")
+        raise UserError(
+            f"this checkpoint's data ({target}) is not a feature table: it holds no column encoding, "
+            "so eval.py data.test_path=FILE and predict.py cannot read a table for it"
+        )
+    return FeatureEncoding.from_dict(saved)
 
 
 def ignored_columns(config: Mapping[str, Any]) -> list[str]:
@@ -81,18 +94,25 @@ def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]
     config = OmegaConf.merge(OmegaConf.create(saved), OmegaConf.create(dict(overrides)))
     datamodule = instantiate(config, class_weights={"strategy": "none"})
     datamodule.setup("test")
-    if datamodule.class_names != model.class_names:
+    class_names = datamodule.class_statistics.class_names
+    if class_names != model.class_names:
         raise UserError(
-            f"the data gives classes {datamodule.class_names} but the checkpoint was trained on "
+            f"the data gives classes {class_names} but the checkpoint was trained on "
             f"{model.class_names}; check the data.* overrides"
         )
-    expected = list(model.hparams.get("feature_names") or [])
-    if expected and datamodule.feature_names != expected:
-        missing = [c for c in expected if c not in datamodule.feature_names]
-        extra = [c for c in datamodule.feature_names if c not in expected]
-        raise UserError(
-            f"the data's features do not match the checkpoint's: missing {missing}, extra {extra}"
-        )
+    saved_inputs = saved_data(model).get("inputs") or {}
+    rebuilt_inputs = datamodule.input_spec() if hasattr(datamodule, "input_spec") else {}
+    if saved_inputs.get("encoding") and rebuilt_inputs.get("encoding"):
+        expected = FeatureEncoding.from_dict(saved_inputs["encoding"]).feature_names
+        given = FeatureEncoding.from_dict(rebuilt_inputs["encoding"]).feature_names
+        if given != expected:
+            missing = [c for c in expected if c not in given]
+            extra = [c for c in given if c not in expected]
+            raise UserError(
+                f"the data's features do not match the checkpoint's: missing {missing}, extra {extra}"
+            )
+    elif saved_inputs != rebuilt_inputs:
+        raise UserError("the data's input spec differs from the checkpoint's; check the data.* overrides")
     return datamodule
 
 

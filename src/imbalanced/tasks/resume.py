@@ -2,7 +2,8 @@
 
 - A fresh run refuses a run directory that already holds checkpoints (it would overwrite them).
 - A resumed run must rebuild the same model and see the same training split: the checkpoint's
-  backbone settings and its class counts / class weights / feature scaling must match.
+  backbone settings (with what the data adds, e.g. `in_features`), its class counts / class
+  weights and its fitted input transform (e.g. a table's scaling) must match.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from imbalanced.errors import UserError
-
-BUFFERS = ("class_counts", "class_weights", "feature_mean", "feature_scale")
+from imbalanced.tasks.data_to_model import backbone_config, data_offers
 
 
 def check_run_dir(cfg: DictConfig) -> None:
@@ -48,22 +48,26 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
         if key not in checkpoint:
             raise UserError(f"ckpt_path={path} is not a Lightning training checkpoint (no {key!r})")
     hparams = checkpoint.get("hyper_parameters", {})
-    backbone = OmegaConf.to_container(cfg.model.backbone, resolve=True)
+    backbone = backbone_config(cfg, datamodule)
     if hparams.get("backbone") is not None and hparams["backbone"] != backbone:
         raise UserError(
             f"model.backbone={backbone} differs from the checkpoint's {hparams['backbone']}; allowed: "
             "the settings of the run being resumed (see its .hydra/config.yaml)"
         )
+    statistics = datamodule.class_statistics
+    now = {"class_counts": statistics.counts, "class_weights": statistics.weights}
+    for name, value in data_offers(datamodule, "input_transform_state", {}).items():
+        now[f"input_transform.{name}"] = value
     state = checkpoint["state_dict"]
-    for name in BUFFERS:
+    for name, value in now.items():
         if name not in state:
             continue
         saved = state[name].double().numpy()
-        now = np.asarray(getattr(datamodule, name), dtype=np.float64)
-        if saved.shape != now.shape or not np.allclose(saved, now, rtol=1e-5, atol=1e-6):
+        value = np.asarray(value, dtype=np.float64)
+        if saved.shape != value.shape or not np.allclose(saved, value, rtol=1e-5, atol=1e-6):
             raise UserError(
                 f"ckpt_path={path} was trained with {name}={np.round(saved, 4).tolist()} but the data "
-                f"and class_weights settings now give {np.round(now, 4).tolist()}; allowed: the data, "
+                f"and class_weights settings now give {np.round(value, 4).tolist()}; allowed: the data, "
                 "class_weights and seed settings of the run being resumed (see its .hydra/config.yaml)"
             )
 

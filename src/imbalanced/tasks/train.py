@@ -16,6 +16,7 @@ from imbalanced.reporting.end_of_run import finish_run
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.runtime import apply_runtime_settings
 from imbalanced.tasks.config_checks import check_config
+from imbalanced.tasks.data_to_model import build_model
 from imbalanced.tasks.resume import check_resume, check_run_dir, keep_earlier_logs, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -25,19 +26,6 @@ def build_datamodule(cfg: DictConfig) -> Any:
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
     return instantiate(
         cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True), sampler=sampler
-    )
-
-
-def build_model(cfg: DictConfig, datamodule: Any) -> Any:
-    return instantiate(
-        cfg.model,
-        num_classes=datamodule.num_classes,
-        num_features=datamodule.num_features,
-        class_names=datamodule.class_names,
-        feature_names=datamodule.feature_names,
-        loss=OmegaConf.to_container(cfg.loss, resolve=True),
-        data_config=OmegaConf.to_container(cfg.data, resolve=True),
-        feature_encoding=getattr(datamodule, "feature_encoding", None),
     )
 
 
@@ -72,7 +60,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         check_resume(cfg, datamodule, checkpoint)
         del checkpoint
         keep_earlier_logs(output_dir)
-    _write(output_dir / "class_weights.json", datamodule.weight_report())
+    _write(output_dir / "class_weights.json", datamodule.class_statistics.report())
 
     model = build_model(cfg, datamodule)
     model.posthoc_tau = posthoc_tau(cfg)  # post-hoc logit adjustment in validation (best ckpt) and test
@@ -84,8 +72,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
         "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
     }
-    report = metrics_report(results, datamodule.class_names, class_counts=datamodule.class_counts)
+    statistics = datamodule.class_statistics
+    report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)
     _write(output_dir / "metrics.json", report)
-    strategy = datamodule.weight_settings.get("strategy", "none")
-    finish_run(trainer, model, report, output_dir, strategy)  # table, plots
+    finish_run(trainer, model, report, output_dir, statistics.strategy)  # table, plots
     return report

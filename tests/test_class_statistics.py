@@ -1,0 +1,88 @@
+"""The data-to-model contract: class statistics from labels, inputs of any dtype, resume checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+
+from imbalanced.classifier import ImbalancedClassifier
+from imbalanced.data.base import InMemoryDataModule, Splits
+from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.errors import UserError
+
+LABELS = np.array([0] * 30 + [1] * 10 + [2] * 3)
+BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [4], "in_features": 5}
+
+
+def test_statistics_come_from_the_labels_alone_and_write_class_weights_json():
+    stats = ClassStatistics.from_labels(LABELS, ["a", "b", "c"], {"strategy": "balanced"})
+    assert stats.num_classes == 3 and stats.counts.tolist() == [30, 10, 3]
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=LABELS)
+    np.testing.assert_allclose(stats.weights, expected)
+    settings = {"strategy": "effective_number", "beta": 0.9}
+    report = ClassStatistics.from_labels(LABELS, ["a", "b", "c"], settings).report()
+    assert list(report) == ["strategy", "settings", "class_names", "counts", "weights"]
+    assert report["strategy"] == "effective_number" and report["settings"] == {"beta": 0.9}
+    with pytest.raises(ValueError, match="one of each per class"):
+        ClassStatistics(["a"], np.array([1, 2]), np.array([1.0, 1.0]))
+
+
+def test_module_takes_the_statistics_object():
+    stats = ClassStatistics.from_labels(LABELS, ["a", "b", "c"], {"strategy": "inverse"})
+    model = ImbalancedClassifier(num_classes=3, backbone=BACKBONE, class_statistics=stats)
+    assert model.class_names == ["a", "b", "c"]
+    torch.testing.assert_close(model.class_weights, torch.as_tensor(stats.weights, dtype=torch.float32))
+    torch.testing.assert_close(model.class_counts, torch.tensor([30.0, 10.0, 3.0]))
+    assert "class_statistics" not in model.hparams  # counts and weights travel as buffers
+
+
+class TokenIds(InMemoryDataModule):
+    """Padded token ids (int64, N x 7): the base serves them as they are."""
+
+    def load_splits(self) -> Splits:
+        rng = np.random.default_rng(0)
+        tokens = rng.integers(0, 50, size=(len(LABELS), 7), dtype=np.int64)
+        held_out = (tokens[:6], LABELS[:6])
+        return Splits(tokens, LABELS, *held_out, *held_out, class_names=["a", "b", "c"])
+
+
+def test_in_memory_base_keeps_any_dtype_and_shape():
+    datamodule = TokenIds(batch_size=8, class_weights={"strategy": "balanced"})
+    datamodule.setup("fit")
+    tokens, labels = next(iter(datamodule.train_dataloader()))
+    assert tokens.dtype == torch.int64 and tokens.shape == (8, 7) and labels.dtype == torch.int64
+    assert datamodule.class_statistics.counts.tolist() == [30, 10, 3]
+    assert datamodule.backbone_inputs() == {} and datamodule.input_transform() is None
+
+
+def _checkpoint(cfg, datamodule):
+    from imbalanced.tasks.train import build_model
+
+    model = build_model(cfg, datamodule)
+    model.load_data_statistics(datamodule)
+    return {"state_dict": model.state_dict(), "epoch": 1, "loops": {}, "optimizer_states": [],
+            "hyper_parameters": dict(model.hparams)}
+
+
+def test_resume_checks_the_completed_backbone_and_the_fitted_input_transform(compose_cfg, tmp_path):
+    from imbalanced.tasks.resume import check_resume
+    from imbalanced.tasks.train import build_datamodule
+
+    cfg = compose_cfg("data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    checkpoint = _checkpoint(cfg, datamodule)
+    assert checkpoint["hyper_parameters"]["backbone"]["in_features"] == 20
+    check_resume(cfg, datamodule, checkpoint)  # same data, same settings
+
+    checkpoint["state_dict"]["input_transform.mean"] += 1.0
+    with pytest.raises(UserError, match="trained with input_transform.mean="):
+        check_resume(cfg, datamodule, checkpoint)
+
+    other = compose_cfg("data.n_samples=600", "data.n_features=8", "ckpt_path=last.ckpt")
+    other_data = build_datamodule(other)
+    other_data.setup("fit")
+    with pytest.raises(UserError, match="model.backbone=.*in_features.*differs from the checkpoint"):
+        check_resume(other, other_data, _checkpoint(cfg, datamodule))
