@@ -39,12 +39,13 @@ class LoaderSettings:
         workers = self.num_workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise UserError(f"data.num_workers={workers!r} is invalid; allowed: an integer >= 0")
-        if self.backend == "in_memory" and (workers or self.pin_memory or self.persistent_workers):
+        given = [f"data.{key}={str(value).lower()}" for key, value in
+                 (("num_workers", workers), ("pin_memory", self.pin_memory),
+                  ("persistent_workers", self.persistent_workers)) if value]
+        if self.backend == "in_memory" and given:
             raise UserError(
-                f"data.num_workers={workers}, data.pin_memory={self.pin_memory} and "
-                f"data.persistent_workers={self.persistent_workers} apply to data.backend=dataloader only "
-                "(data.backend=in_memory gathers whole batches in the training process); set "
-                "data.backend=dataloader or leave them at 0/false"
+                f"{' '.join(given)} applies to data.backend=dataloader only (data.backend=in_memory "
+                "gathers whole batches in the training process); add data.backend=dataloader or drop it"
             )
         if self.persistent_workers and not workers:
             raise UserError("data.persistent_workers=true needs data.num_workers >= 1")
