@@ -70,6 +70,7 @@ class LoaderDataModule(L.LightningDataModule):
         )
         self.loader_settings = LoaderSettings(str(backend), num_workers, bool(pin_memory),
                                               bool(persistent_workers))
+        self._resume_skip: tuple[int, int] | None = None
 
     @property
     def backend(self) -> str:
@@ -106,13 +107,28 @@ class LoaderDataModule(L.LightningDataModule):
         equal length across ranks for training; in order, unpadded for evaluation (each sample once)."""
         rank, world_size = self._rank_and_world()
         labels = self.split_labels(name)
-        if train and self.sampler_q is not None:
-            return ClassAwareBatchSampler(labels.cpu(), self.batch_size, q=self.sampler_q, seed=self.seed,
+        if not train:
+            return IndexBatchSampler(len(labels), self.eval_batch_size, shuffle=False, seed=self.seed,
+                                     rank=rank, world_size=world_size, pad=False)
+        if self.sampler_q is not None:
+            plan = ClassAwareBatchSampler(labels.cpu(), self.batch_size, q=self.sampler_q, seed=self.seed,
                                           rank=rank, world_size=world_size)
-        return IndexBatchSampler(
-            len(labels), self.batch_size if train else self.eval_batch_size, shuffle=train, seed=self.seed,
-            rank=rank, world_size=world_size, pad=train,
-        )
+        else:
+            plan = IndexBatchSampler(len(labels), self.batch_size, shuffle=True, seed=self.seed, rank=rank,
+                                     world_size=world_size, pad=True)
+        # Lightning creates the first iterator of a fit before its set_epoch call, and a DataLoader with
+        # workers draws its first indices right then: start at the (resumed) epoch and position.
+        epoch = int(getattr(self.trainer, "current_epoch", 0) or 0)
+        plan.set_epoch(epoch)
+        skip, self._resume_skip = self._resume_skip, None
+        if skip is not None and skip[0] == epoch and 0 < skip[1] < len(plan):
+            plan.skip_batches = skip[1]
+        return plan
+
+    def skip_train_batches(self, epoch: int, batches: int) -> None:
+        """Resume mid-epoch (GracefulInterrupt): the next training plan, if it is for `epoch`, starts
+        after its first `batches` batches."""
+        self._resume_skip = (int(epoch), int(batches))
 
     def _loader(self, name: str, train: bool) -> DataLoader:
         plan = self.batch_plan(name, train)
