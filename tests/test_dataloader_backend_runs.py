@@ -39,7 +39,7 @@ def test_overfit_and_profiler_presets_run_on_the_dataloader_backend(compose_cfg,
     from imbalanced.tasks.train import train
 
     record = tmp_path / "seen"
-    train(compose_cfg(*DATALOADER, "debug=overfit", "trainer.max_epochs=3", "sampler=class_balanced",
+    train(compose_cfg(*DATALOADER, "debug=overfit", "trainer.max_epochs=3", "data.num_workers=1",
                       "+callbacks.record._target_=shard_recorder.RecordTrainSamples",
                       f"+callbacks.record.path={record}", f"paths.output_dir={tmp_path / 'overfit'}"))
     epochs = json.loads((record / "seen_rank0.json").read_text())

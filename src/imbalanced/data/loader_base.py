@@ -71,6 +71,7 @@ class LoaderDataModule(L.LightningDataModule):
         self.loader_settings = LoaderSettings(str(backend), num_workers, bool(pin_memory),
                                               bool(persistent_workers))
         self._resume_skip: tuple[int, int] | None = None
+        self.fixed_train_order = False  # debug=overfit (FixedTrainBatches): the same batches every epoch
 
     @property
     def backend(self) -> str:
@@ -120,6 +121,7 @@ class LoaderDataModule(L.LightningDataModule):
         # workers draws its first indices right then: start at the (resumed) epoch and position.
         epoch = int(getattr(self.trainer, "current_epoch", 0) or 0)
         plan.set_epoch(epoch)
+        plan.shuffle = not self.fixed_train_order
         skip, self._resume_skip = self._resume_skip, None
         if skip is not None and skip[0] == epoch and 0 < skip[1] < len(plan):
             plan.skip_batches = skip[1]
