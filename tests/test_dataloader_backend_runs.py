@@ -26,7 +26,7 @@ class SignalAfterBatch(Callback):
             os.kill(os.getpid(), self.signum)
 
 
-@pytest.mark.parametrize("preset", ["fdr", "limit"])
+@pytest.mark.parametrize("preset", ["fdr", pytest.param("limit", marks=pytest.mark.slow)])
 def test_quick_debug_presets_run_on_the_dataloader_backend(compose_cfg, tmp_path, preset):
     from imbalanced.tasks.train import train
 
