@@ -16,6 +16,7 @@ medians over all their epochs are compared (per-epoch medians shrug off the burs
     python benchmarks/throughput.py --accelerator gpu --precision bf16-mixed --on-device
     python benchmarks/throughput.py --profile                 # cProfile of one template fit
     python benchmarks/throughput.py --overhead                # where the per-step gap comes from
+    python benchmarks/throughput.py --backends                # + the dataloader data backend
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ BREAKDOWN = {
     # the optimizer before fused AdamW became the default (the hand loop keeps the configured one)
     "adamw_unfused": ["model.optimizer.fused=false"],
 }
+
+# `--backends`: the same template on the standard-DataLoader backend (per-sample __getitem__ + collate),
+# in the training process and with 2 persistent worker processes.
+BACKENDS = {
+    "dataloader": ["data.backend=dataloader"],
+    "dataloader_2workers": ["data.backend=dataloader", "data.num_workers=2", "data.persistent_workers=true"],
+}
+VARIANT_OVERRIDES = {**BREAKDOWN, **BACKENDS}
 
 
 def _per_step_logging(model) -> None:
@@ -333,6 +342,8 @@ def main() -> None:
                         help="also time the hand loop with torch's default (unfused) AdamW, the template "
                         "with per-step logging (as before issue 7), with unfused AdamW, and without the "
                         "checkpoint callback, progress bar, logger, or all three")
+    parser.add_argument("--backends", action="store_true",
+                        help="also time the template on data.backend=dataloader, without and with 2 workers")
     parser.add_argument("--profile", action="store_true", help="cProfile one template fit and exit")
     parser.add_argument("--overhead", action="store_true",
                         help="ms per step of each layer (Lightning loop, template extras) on a tiny and "
@@ -373,10 +384,12 @@ def main() -> None:
         if args.breakdown:
             # the hand loop as usually written: torch.optim.AdamW with its defaults (not fused)
             variants += ["hand_loop_unfused", "per_step_log", *BREAKDOWN]
+        if args.backends:
+            variants += list(BACKENDS)
         results: dict[str, dict[str, list[float]]] = {v: {"wall": [], "cpu": []} for v in variants}
         # composed once per variant, not per repeat
-        configs = {v: compose([*overrides, *BREAKDOWN[v]], run_dir) if v in BREAKDOWN else cfg
-                   for v in variants}
+        configs = {v: compose([*overrides, *VARIANT_OVERRIDES[v]], run_dir) if v in VARIANT_OVERRIDES
+                   else cfg for v in variants}
         for _ in range(args.repeats):
             for variant in variants:
                 if variant.startswith("hand_loop"):

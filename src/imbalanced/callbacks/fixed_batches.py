@@ -14,7 +14,20 @@ class FixedTrainBatches(L.Callback):
     indices); this callback keeps the loader and only stops its shuffling.
     """
 
+    def __init__(self) -> None:
+        self._fixed_by_datamodule = False
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # The template's datamodules build the train plan unshuffled from the start (a DataLoader with
+        # workers draws the first epoch's indices before on_train_start); others are fixed below.
+        datamodule = getattr(trainer, "datamodule", None)
+        self._fixed_by_datamodule = hasattr(datamodule, "fixed_train_order")
+        if self._fixed_by_datamodule:
+            datamodule.fixed_train_order = True
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._fixed_by_datamodule:
+            return
         loaders = trainer.train_dataloader
         for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
             samplers = [getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)]

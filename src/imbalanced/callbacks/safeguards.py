@@ -107,6 +107,16 @@ class GracefulInterrupt(Callback):
         log.warning("received %s: saving a checkpoint after this batch (Ctrl-C again to abort now)",
                     signal.Signals(signum).name)
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # The template's datamodules take the skip before Lightning builds the train loader (a
+        # DataLoader with workers draws its first indices when its iterator is created, before
+        # on_train_start); other datamodules get it on their sampler at on_train_start.
+        skip_train_batches = getattr(trainer.datamodule, "skip_train_batches", None)
+        if self._skip and callable(skip_train_batches):
+            skip_train_batches(self._skip["epoch"], self._skip["batches_done"])
+            log.info("resuming epoch %d after batch %d", self._skip["epoch"], self._skip["batches_done"] - 1)
+            self._skip = None
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning registers its own SIGTERM handler just before this hook; ours replaces it
         # during training and the previous handlers come back at teardown.

@@ -2,8 +2,10 @@
 
 Subclasses implement `load_splits()`; this class then computes the training split's
 `class_statistics` (class names, counts from the label array, never by loading samples, and class
-weights) and serves fast index-batched loaders. Inputs may be tensors or arrays of any shape and
-dtype (float features, uint8 images, int64 token ids): they are served as they are, not cast.
+weights) and serves its data through `LoaderDataModule` (`loader_base.py`): fast index-batched
+loaders (`data.backend=in_memory`, the default) or standard DataLoaders (`data.backend=dataloader`).
+Inputs may be tensors or arrays of any shape and dtype (float features, uint8 images, int64 token
+ids): they are served as they are, not cast.
 
 What a model needs from a datamodule (see the README, "How it fits together"):
 - `class_statistics` (after `setup`): a `ClassStatistics`, copied into the model's buffers;
@@ -21,14 +23,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from omegaconf import OmegaConf
+from torch import Tensor
+from torch.utils.data import Dataset, TensorDataset
 
 from imbalanced.data.class_statistics import ClassStatistics
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
-from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
+from imbalanced.data.loader_base import LoaderDataModule
+from imbalanced.data.loading import TensorBatchDataset, place_dataset
 from imbalanced.errors import UserError
 
 
@@ -47,7 +50,7 @@ class Splits:
     feature_names: list[str] = field(default_factory=list)
 
 
-class InMemoryDataModule(L.LightningDataModule):
+class InMemoryDataModule(LoaderDataModule):
     def __init__(
         self,
         batch_size: int = 256,
@@ -56,24 +59,20 @@ class InMemoryDataModule(L.LightningDataModule):
         seed: int = 0,
         sampler: Mapping[str, Any] | None = None,
         on_device: bool = False,
+        backend: str = "in_memory",
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
     ) -> None:
-        super().__init__()
-        if int(batch_size) < 1 or int(eval_batch_size) < 1:
-            raise UserError(
-                f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be >= 1"
-            )
-        self.batch_size = int(batch_size)
-        self.eval_batch_size = int(eval_batch_size)
+        super().__init__(batch_size, eval_batch_size, seed, sampler, backend, num_workers, pin_memory,
+                         persistent_workers)
+        if on_device and self.backend != "in_memory":
+            raise UserError("data.on_device=true needs data.backend=in_memory (the dataloader backend "
+                            "collates batches on the CPU; use data.pin_memory=true to speed up the copy)")
         weight_cfg = class_weights or {"strategy": "none"}
         if OmegaConf.is_config(weight_cfg):  # Hydra hands over DictConfig/ListConfig values
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)
         self.weight_settings = dict(weight_cfg)
-        self.seed = int(seed)
-        # training sampler: p(class) ∝ n^q (data/sampling.py); None keeps plain shuffling
-        self.sampler_q = validate_sampler_settings(
-            sampler if sampler is None or isinstance(sampler, Mapping)
-            else OmegaConf.to_container(sampler, resolve=True)
-        )
         self.on_device = bool(on_device)
         self.splits: Splits | None = None
         self.class_statistics: ClassStatistics | None = None
@@ -148,38 +147,14 @@ class InMemoryDataModule(L.LightningDataModule):
         """What eval/predict need besides the data config to turn raw files into model inputs."""
         return {}
 
-    # ---- loaders ------------------------------------------------------------------------
-    def _rank_and_world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        if trainer is None:
-            return 0, 1
-        return trainer.global_rank, trainer.world_size
+    # ---- what LoaderDataModule serves ----------------------------------------------------
+    def split_labels(self, name: str) -> Tensor:
+        return self._datasets[name].labels
 
-    def _loader(self, name: str, train: bool):
+    def batch_dataset(self, name: str) -> TensorBatchDataset:
         dataset = self._datasets[name] = place_dataset(self._datasets[name], self.trainer, self.on_device)
-        rank, world_size = self._rank_and_world()
-        if train and self.sampler_q is not None:
-            sampler = ClassAwareBatchSampler(
-                dataset.labels.cpu(), self.batch_size, q=self.sampler_q, seed=self.seed, rank=rank,
-                world_size=world_size,
-            )
-            return batch_loader(dataset, sampler)
-        sampler = IndexBatchSampler(
-            len(dataset),
-            self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            seed=self.seed,
-            rank=rank,
-            world_size=world_size,
-            pad=train,
-        )
-        return batch_loader(dataset, sampler)
+        return dataset
 
-    def train_dataloader(self):
-        return self._loader("train", train=True)
-
-    def val_dataloader(self):
-        return self._loader("val", train=False)
-
-    def test_dataloader(self):
-        return self._loader("test", train=False)
+    def split_dataset(self, name: str) -> Dataset:
+        dataset = self._datasets[name]
+        return TensorDataset(dataset.features, dataset.labels)  # views: no copy of the data

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 class TensorBatchDataset(Dataset):
@@ -46,8 +46,11 @@ class TensorBatchDataset(Dataset):
         return TensorBatchDataset(self.features.to(device), self.labels.to(device))
 
 
-class IndexBatchSampler:
+class IndexBatchSampler(DistributedSampler):
     """Yields batches of indices; seeded shuffling per epoch; one shard per DDP rank.
+
+    It is a `DistributedSampler` because it shards itself: Lightning (`use_distributed_sampler=true`)
+    replaces the sampler of any loader whose sampler is not one, and would shard it a second time.
 
     Training (`pad=True`) pads the permutation to a multiple of `world_size` as
     `DistributedSampler` does, so all ranks run the same number of steps; evaluation (`pad=False`)
@@ -69,7 +72,8 @@ class IndexBatchSampler:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
-        self.num_samples = num_samples
+        super().__init__(range(num_samples), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+        self.dataset_size = num_samples
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -82,6 +86,7 @@ class IndexBatchSampler:
         self.skip_batches = 0
         # set by `batch_loader` for device-resident data: the epoch's order is sent there once
         self.device: torch.device | None = None
+        self.num_samples = self._local_size()  # DistributedSampler's meaning: samples of this rank
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at every epoch start: a new, reproducible order per epoch."""
@@ -89,9 +94,9 @@ class IndexBatchSampler:
 
     def _global_order(self) -> Tensor:
         if not self.shuffle:
-            return torch.arange(self.num_samples)
+            return torch.arange(self.dataset_size)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return torch.randperm(self.num_samples, generator=generator)
+        return torch.randperm(self.dataset_size, generator=generator)
 
     def local_indices(self) -> Tensor:
         order = self._global_order()
@@ -104,10 +109,10 @@ class IndexBatchSampler:
 
     def _local_size(self) -> int:
         if self.world_size == 1:
-            return self.num_samples
+            return self.dataset_size
         if self.pad:
-            return math.ceil(self.num_samples / self.world_size)
-        return len(range(self.rank, self.num_samples, self.world_size))
+            return math.ceil(self.dataset_size / self.world_size)
+        return len(range(self.rank, self.dataset_size, self.world_size))
 
     def __iter__(self):
         indices = self.local_indices()
@@ -125,6 +130,10 @@ class IndexBatchSampler:
     def __len__(self) -> int:
         size = self._local_size()
         return size // self.batch_size if self._drops_tail() else math.ceil(size / self.batch_size)
+
+    def indices_per_epoch(self) -> int:
+        """How many indices a whole epoch of this rank yields (all batches together)."""
+        return len(self) * self.batch_size if self._drops_tail() else self._local_size()
 
 
 def batch_loader(dataset: TensorBatchDataset, sampler: IndexBatchSampler) -> DataLoader:

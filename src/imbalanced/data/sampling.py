@@ -69,9 +69,10 @@ class ClassAwareBatchSampler(IndexBatchSampler):
         self.starts = torch.cumsum(self.counts, 0) - self.counts
 
     def _global_order(self) -> Tensor:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        classes = torch.multinomial(self.class_p, self.num_samples, replacement=True, generator=generator)
-        offsets = (torch.rand(self.num_samples, generator=generator, dtype=torch.float64)
+        # shuffle=False (`debug=overfit`'s FixedTrainBatches): the same draw, epoch 0's, every epoch
+        generator = torch.Generator().manual_seed(self.seed + (self.epoch if self.shuffle else 0))
+        classes = torch.multinomial(self.class_p, self.dataset_size, replacement=True, generator=generator)
+        offsets = (torch.rand(self.dataset_size, generator=generator, dtype=torch.float64)
                    * self.counts[classes]).long()
         offsets = torch.minimum(offsets, self.counts[classes] - 1)
         return self.by_class[self.starts[classes] + offsets]

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from imbalanced.errors import UserError
 from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
 from imbalanced.reporting.end_of_run import finish_run
 from imbalanced.reporting.run_files import metrics_report, write_json
@@ -24,9 +26,14 @@ log = logging.getLogger(__name__)
 
 def build_datamodule(cfg: DictConfig) -> Any:
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
-    return instantiate(
-        cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True), sampler=sampler
-    )
+    try:
+        return instantiate(
+            cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True), sampler=sampler
+        )
+    except InstantiationException as error:  # a setting the constructor refused: its one-line error
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        raise
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
