@@ -6,6 +6,10 @@ DataLoaders (`data.backend=dataloader`; `loader_base.py`) with `data.num_workers
 `data.persistent_workers`, the optional per-sample `train_transform` / `eval_transform` and the
 template's samplers (plain shuffling or p(class) ∝ n^q, sharded per DDP rank).
 
+The model side of the data-to-model contract (`data/base.py`): `class_statistics` after `setup`;
+`backbone_inputs()`, `input_transform()`, `input_transform_state()` and `input_spec()` are optional
+and may be added by the subclass.
+
 Class counts come from label arrays, never from loading samples: `DatasetSplits.train_labels` when
 given, else the dataset's `targets` / `labels` attribute (torchvision's convention), also through
 `Subset` and `ConcatDataset`.
@@ -23,9 +27,9 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.loader_base import SPLITS, LoaderDataModule
 from imbalanced.errors import UserError
-from imbalanced.imbalance.weights import class_counts, compute_class_weights
 
 LABEL_ATTRIBUTES = ("targets", "labels")
 
@@ -92,6 +96,7 @@ class DatasetDataModule(LoaderDataModule):
         self.train_transform = train_transform
         self.eval_transform = eval_transform
         self.datasets: DatasetSplits | None = None
+        self.class_statistics: ClassStatistics | None = None
 
     # ---- subclasses ---------------------------------------------------------------------
     def load_datasets(self) -> DatasetSplits:
@@ -104,10 +109,8 @@ class DatasetDataModule(LoaderDataModule):
         datasets = self.load_datasets()
         num_classes = len(datasets.class_names)
         self._labels = {name: self._read_labels(datasets, name, num_classes) for name in SPLITS}
-        self.class_counts = class_counts(self._labels["train"].numpy(), num_classes)
-        settings = {k: v for k, v in self.weight_settings.items() if k in ("strategy", "beta", "weights")}
-        self.class_weights = compute_class_weights(
-            self.class_counts, class_names=datasets.class_names, **settings
+        self.class_statistics = ClassStatistics.from_labels(
+            self._labels["train"].numpy(), datasets.class_names, self.weight_settings
         )
         self.datasets = datasets
 
@@ -141,15 +144,24 @@ class DatasetDataModule(LoaderDataModule):
     def class_names(self) -> list[str]:
         return list(self._require().class_names)
 
+    @property
+    def class_counts(self) -> np.ndarray:
+        """Training-split count per class (`class_statistics.counts`)."""
+        return self._require_statistics().counts
+
+    @property
+    def class_weights(self) -> np.ndarray:
+        """Class weights of the configured strategy (`class_statistics.weights`)."""
+        return self._require_statistics().weights
+
+    def _require_statistics(self) -> ClassStatistics:
+        if self.class_statistics is None:
+            raise RuntimeError("call datamodule.setup() first")
+        return self.class_statistics
+
     def weight_report(self) -> dict[str, Any]:
         """What class_weights.json holds."""
-        return {
-            "strategy": self.weight_settings.get("strategy", "none"),
-            "settings": {k: v for k, v in self.weight_settings.items() if k != "strategy"},
-            "class_names": self.class_names,
-            "counts": [int(c) for c in self.class_counts],
-            "weights": [float(w) for w in self.class_weights],
-        }
+        return self._require_statistics().report()
 
     # ---- what LoaderDataModule serves ----------------------------------------------------
     def split_labels(self, name: str) -> Tensor:

@@ -54,7 +54,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         datamodule = rebuild_datamodule(model, overrides)
         trainer = build_single_device_trainer(cfg)
         results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
-        num_samples = len(datamodule.splits.y_test)
+        # the template's datamodules (both data backends) give the test labels without loading samples
+        labels = getattr(datamodule, "split_labels", None)
+        num_samples = len(labels("test")) if labels else len(datamodule.splits.y_test)
         source = "test split of the checkpoint's data config"
 
     report = metrics_report(
