@@ -21,6 +21,7 @@ from imbalanced.tasks.from_checkpoint import (
     set_posthoc_tau,
     table_loader,
 )
+from imbalanced.tasks.safe_loading import trusted_targets
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     Otherwise the training datamodule is rebuilt from the data config in the checkpoint (same files,
     same seed, same split) and its test split is used: the training run's test metrics, reproduced.
     """
-    model = load_classifier(cfg.ckpt_path)
+    model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}

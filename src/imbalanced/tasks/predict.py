@@ -21,6 +21,7 @@ from imbalanced.tasks.from_checkpoint import (
     set_posthoc_tau,
     table_loader,
 )
+from imbalanced.tasks.safe_loading import trusted_targets
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def predict(cfg: DictConfig) -> Path:
     """Write a CSV with one row per row of `data.path`, in order: `prediction` (the class name) and
     `prob_<class>` for every class. The target column, if the file has it, is ignored; every other
     column must match the checkpoint's feature columns."""
-    model = load_classifier(cfg.ckpt_path)
+    model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     overrides = data_overrides(cfg.get("data"))
     if not overrides.get("path"):

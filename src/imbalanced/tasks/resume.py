@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from imbalanced.errors import UserError
 from imbalanced.tasks.data_to_model import backbone_config, data_offers
+from imbalanced.tasks.safe_loading import read_checkpoint
 
 
 def check_run_dir(cfg: DictConfig) -> None:
@@ -34,11 +34,8 @@ def check_run_dir(cfg: DictConfig) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    try:
-        # our own Lightning checkpoint: it holds plain Python objects besides tensors
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # noqa: BLE001 - any failure means "not a usable checkpoint"
-        raise UserError(f"ckpt_path={path} is not a readable checkpoint ({error})") from None
+    """The checkpoint to resume from, read with `weights_only=True` (no code from the file runs)."""
+    return read_checkpoint(path)
 
 
 def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -> None:

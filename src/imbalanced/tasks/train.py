@@ -65,12 +65,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = build_model(cfg, datamodule)
     model.posthoc_tau = posthoc_tau(cfg)  # post-hoc logit adjustment in validation (best ckpt) and test
     trainer = build_trainer(cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # weights_only: a checkpoint is data, never code (docs/robustness.md)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
     best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
     results = {
-        "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
-        "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
+        "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False,
+                                weights_only=True)[0],
+        "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False,
+                             weights_only=True)[0],
     }
     statistics = datamodule.class_statistics
     report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)
