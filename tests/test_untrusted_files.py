@@ -11,6 +11,7 @@ import os
 import pytest
 import torch
 from inprocess import run_app
+from tiny_run import feature_table
 
 from imbalanced.errors import UserError
 from imbalanced.tasks.safe_loading import check_targets, is_allowed_target, named_targets, read_checkpoint
@@ -26,17 +27,6 @@ class _Payload:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
-
-
-@pytest.fixture(scope="module")
-def real_checkpoint(tmp_path_factory):
-    """A tiny real training run (in-process, a few seconds) and its last checkpoint."""
-    run_dir = tmp_path_factory.mktemp("real") / "run"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app("train.py", "data.n_samples=300", "trainer.max_epochs=1",
-                       "callbacks.progress_bar.refresh_rate=0", run_dir=run_dir, monkeypatch=monkeypatch)
-    assert code == 0
-    return run_dir / "checkpoints" / "last.ckpt"
 
 
 def _pickle_bomb(tmp_path):
@@ -89,7 +79,7 @@ def test_a_nested_config_target_in_a_checkpoint_never_runs(script, real_checkpoi
     path, marker = _with_backbone_payload(real_checkpoint, tmp_path)
     extra = list(QUIET_APP)
     if script == "predict.py":
-        (tmp_path / "x.csv").write_text(",".join(f"x{i}" for i in range(20)) + "\n" + ",".join(["0"] * 20))
+        feature_table(tmp_path / "x.csv")
         extra.append(f"data.path={tmp_path / 'x.csv'}")
     code = run_app(script, f"ckpt_path={path}", *extra, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
     err = capsys.readouterr().err

@@ -9,14 +9,14 @@
   skips them, so a mid-epoch resume sees exactly the batches the uninterrupted run would have seen.
 - `ResumeCheckpoints`: resuming into a new run directory copies the old run's best checkpoint(s)
   there and points ModelCheckpoint's state at the copies, so the best-so-far score and file carry
-  over (Lightning would otherwise forget the best score when the directory changes).
+  over (Lightning would otherwise forget the best score when the directory changes). Each copy is
+  written under a temporary name, checked byte for byte against the original, then renamed.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from imbalanced.errors import NonFiniteLossError, TrainingInterrupted
+from imbalanced.reporting.atomic import copy_verified
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +179,8 @@ class ResumeCheckpoints(Callback):
                 source = Path(path)
                 target = new / source.name
                 if source.is_file():
-                    if trainer.is_global_zero and not target.exists():
-                        shutil.copy2(source, target)
+                    if trainer.is_global_zero:  # atomic, byte-verified; a bad file at target is replaced
+                        copy_verified(source, target)
                     moved[str(source)] = str(target)
             trainer.strategy.barrier("resume_checkpoints")
             state["best_k_models"] = {moved.get(k, k): v for k, v in state.get("best_k_models", {}).items()}
