@@ -70,6 +70,15 @@ class NonFiniteLossGuard(Callback):
     def _diagnose(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
         features = self._batch[0] if isinstance(self._batch, (tuple, list)) else None
+        targets = self._batch[1] if isinstance(self._batch, (tuple, list)) and len(self._batch) > 1 else None
+        weights = getattr(pl_module, "class_weights", None)
+        if isinstance(targets, torch.Tensor) and isinstance(weights, torch.Tensor) and targets.numel() \
+                and float(weights[targets.to(weights.device)].sum()) == 0.0:
+            zero = sorted({int(t) for t in targets.unique().tolist()})
+            names = getattr(pl_module, "class_names", None) or zero
+            return (f"every sample of this batch has class weight 0 (classes "
+                    f"{[names[i] for i in zero]}), so a weighted mean is 0/0; give those classes a "
+                    "weight > 0 (class_weights.weights) or drop them from the data")
         if isinstance(features, torch.Tensor) and not bool(torch.isfinite(features).all()):
             return ("bad data: this batch has NaN/inf feature values; clean the input or impute "
                     "missing values")

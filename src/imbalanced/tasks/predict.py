@@ -14,6 +14,7 @@ from imbalanced.data.table import read_table
 from imbalanced.errors import UserError
 from imbalanced.reporting.atomic import write_with
 from imbalanced.reporting.csv_cells import escape_formula
+from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
@@ -37,6 +38,7 @@ def predict(cfg: DictConfig) -> Path:
     """Write a CSV with one row per row of `data.path`, in order: `prediction` (the class name) and
     `prob_<class>` for every class. The target column, if the file has it, is ignored; every other
     column must match the checkpoint's feature columns."""
+    check_config(cfg)  # the same setting checks as train.py
     overrides = data_overrides(cfg.get("data"))
     if not overrides.get("path"):
         raise UserError("data.path is not set; give the table to predict: data.path=FILE")
