@@ -219,3 +219,29 @@ def test_the_nan_guard_names_zero_weight_batches():
     trainer = SimpleNamespace(optimizers=[], global_step=3)
     text = guard._diagnose(trainer, module)
     assert "every sample of this batch has class weight 0 (classes ['a', 'c'])" in text
+
+
+def test_a_multirun_with_invalid_jobs_ends_with_one_error_line(tmp_path, monkeypatch, capsys):
+    code = run_app("train.py", "-m", "data.n_samples=-5,-6", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                   run_dir=tmp_path / "unused", monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: 2 job(s) of the sweep failed on their settings: job 0 (data.n_samples=-5)")
+    assert "data.n_samples=-6 is invalid" in last
+    assert "| failed |" in (tmp_path / "sweep" / "summary.md").read_text()
+
+
+# ---- the terminal: one line per message, no advertising --------------------------------------------
+def test_lightning_messages_are_printed_once_and_tips_dropped(real_checkpoint, tmp_path, monkeypatch):
+    import logging
+
+    code = run_app("eval.py", f"ckpt_path={real_checkpoint}", *QUIET_APP, run_dir=tmp_path / "run",
+                   monkeypatch=monkeypatch)
+    assert code == 0
+    assert not [h for h in logging.getLogger("lightning").handlers if type(h) is logging.StreamHandler]
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    tip = rank_zero.makeRecord(rank_zero.name, logging.INFO, "x", 1, "💡 Tip: try installing x", (), None)
+    other = rank_zero.makeRecord(rank_zero.name, logging.INFO, "x", 1, "GPU available: False", (), None)
+    assert not rank_zero.filter(tip) and rank_zero.filter(other)

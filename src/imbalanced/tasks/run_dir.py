@@ -4,8 +4,8 @@ Hydra writes `.hydra/config.yaml` and the log file before the task starts, so th
 `on_run_start`, before anything is written:
 
 - the directory must be creatable (else one `error:` line, exit 2, not a traceback);
-- `eval.py` / `predict.py` refuse a directory that holds another run's outputs (`.hydra/`,
-  `metrics.json`, `checkpoints/`): they would overwrite its metrics.json and config;
+- `eval.py` / `predict.py` refuse a directory that holds another run's results (`metrics.json`,
+  `checkpoints/`, `predictions.csv`, ...): they would overwrite them and its `.hydra/` config;
 - a fresh `train.py` refuses a directory with checkpoints (resuming it with `ckpt_path=` is allowed);
 - a lock (`.lock`, `fcntl.flock`) is held for the whole run: a second command started on the same
   directory while the first runs is refused. The operating system releases the lock when the
@@ -31,7 +31,9 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 LOCK_FILE = ".lock"
-RUN_OUTPUTS = (".hydra", "metrics.json", "checkpoints", "class_weights.json", "predictions.csv")
+# results of a run; a directory with only `.hydra/` and a log (a run that failed on its settings)
+# may be reused, so a corrected command can run where the failed one did
+RUN_OUTPUTS = ("metrics.json", "checkpoints", "class_weights.json", "predictions.csv", "summary.csv")
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 _held: dict[Path, Any] = {}  # run directory -> open lock file of this process

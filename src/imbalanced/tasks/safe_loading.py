@@ -43,19 +43,31 @@ def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, A
         checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - truncated, not a torch file, or unsafe content
         text = str(error)
-        if "weights only load failed" in text.lower():
-            unsafe = next((line.strip() for line in text.splitlines() if "global" in line.lower()),
-                          "objects outside the weights-only allow-list")
+        unsafe = next((line.strip() for line in text.splitlines() if "GLOBAL" in line.upper()
+                       and ("unsupported" in line.lower() or "blocked" in line.lower())), None)
+        if unsafe is not None:
             raise UserError(
                 f"{setting}={path} is refused: it holds Python objects, not only tensors and plain data "
                 f"({unsafe}); loading it could run code from the file. Only checkpoints readable with "
                 "torch.load(weights_only=True) are loaded"
             ) from None
-        first = text.splitlines()[0] if text else type(error).__name__
-        raise UserError(f"{setting}={path} is not a readable checkpoint ({first})") from None
+        raise UserError(
+            f"{setting}={path} is not a readable checkpoint: not a PyTorch file, or cut off "
+            f"({_reason(text) or type(error).__name__})"
+        ) from None
     if not isinstance(checkpoint, dict):
         raise UserError(f"{setting}={path} is not a checkpoint (it holds a {type(checkpoint).__name__})")
     return checkpoint
+
+
+_BOILERPLATE = ("weights only load failed", "please file an issue", "check the documentation")
+
+
+def _reason(text: str) -> str:
+    """The informative line of torch.load's error (its weights-only message is mostly advice)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if not line.lower().startswith(_BOILERPLATE)]
+    return (useful or lines or [""])[0][:200]
 
 
 def named_targets(value: Any, where: str = "") -> list[tuple[str, Any]]:
