@@ -10,7 +10,7 @@ evaluation is refused unless the user names a test file or says `allow_changed_d
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,10 +44,12 @@ def saved_fingerprint(checkpoint: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def changed_splits(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+def changed_splits(
+    saved: Mapping[str, Any], now: Mapping[str, Any], names: Sequence[str] = SPLITS
+) -> list[str]:
     """Descriptions of the splits whose rows or content differ, e.g. "test (45 rows, was 45)"."""
     changes = []
-    for name in SPLITS:
+    for name in names:
         before, after = saved.get(name), now.get(name)
         if before is None or after is None:
             continue
