@@ -215,3 +215,22 @@ def test_predictions_escape_formula_class_names_by_default(escape, real_checkpoi
     assert rows[0] == ["prediction", *(f"prob_{n}" for n in names)]
     assert len(rows) == 41 and {r[0] for r in rows[1:]} <= set(shown)
     assert all(len(r) == 6 for r in rows)
+
+
+def test_a_plot_that_fails_while_saving_keeps_the_previous_png(tmp_path, monkeypatch):
+    from imbalanced.reporting import plots
+
+    figure = plots.class_distribution_figure(["a", "b"], [10, 2], [0.6, 3.0], "balanced")
+    path = plots.save_figure(figure, tmp_path / "class_distribution.png")
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def dies(handle, **kwargs):
+        handle.write(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(figure, "savefig", dies)
+    with pytest.raises(KeyboardInterrupt):
+        plots.save_figure(figure, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["class_distribution.png"]
