@@ -31,7 +31,7 @@ import torch
 from imbalanced.classifier import ImbalancedClassifier
 
 path = sys.argv[1]
-keys = list(torch.load(path, map_location="cpu", weights_only=False)["state_dict"])
+keys = list(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
 assert not any("_orig_mod." in k for k in keys), keys
 plain = ImbalancedClassifier.load_from_checkpoint(path, map_location="cpu").eval()
 compiled = ImbalancedClassifier.load_from_checkpoint(path, map_location="cuda", compile=True).eval()

@@ -168,7 +168,8 @@ def test_sigint_leaves_a_checkpoint_that_resumes(tmp_path):
                       f"ckpt_path={interrupted}", run_dir=tmp_path / "resumed")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "test/balanced_accuracy" in read_json(tmp_path / "resumed" / "metrics.json")
-    assert f"Restored all states from the checkpoint at {interrupted}" in resumed.stderr
+    # Lightning's INFO lines go through Hydra's handler (stdout) only, not also Lightning's (stderr)
+    assert f"Restored all states from the checkpoint at {interrupted}" in resumed.stdout + resumed.stderr
 
 
 # ---- SIGTERM mid-epoch, in-process: the resumed run equals the uninterrupted one ----------------------

@@ -99,5 +99,5 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(UserError, match=r"ckpt_path=.*none.ckpt: file not found"):
         load_classifier(tmp_path / "none.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match=r"junk.ckpt: not a checkpoint of this template"):
+    with pytest.raises(UserError, match=r"junk.ckpt is not a readable checkpoint"):
         load_classifier(tmp_path / "junk.ckpt")

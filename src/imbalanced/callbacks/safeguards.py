@@ -9,14 +9,14 @@
   skips them, so a mid-epoch resume sees exactly the batches the uninterrupted run would have seen.
 - `ResumeCheckpoints`: resuming into a new run directory copies the old run's best checkpoint(s)
   there and points ModelCheckpoint's state at the copies, so the best-so-far score and file carry
-  over (Lightning would otherwise forget the best score when the directory changes).
+  over (Lightning would otherwise forget the best score when the directory changes). Each copy is
+  written under a temporary name, checked byte for byte against the original, then renamed.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from imbalanced.errors import NonFiniteLossError, TrainingInterrupted
+from imbalanced.reporting.atomic import copy_verified
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,15 @@ class NonFiniteLossGuard(Callback):
     def _diagnose(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
         features = self._batch[0] if isinstance(self._batch, (tuple, list)) else None
+        targets = self._batch[1] if isinstance(self._batch, (tuple, list)) and len(self._batch) > 1 else None
+        weights = getattr(pl_module, "class_weights", None)
+        if isinstance(targets, torch.Tensor) and isinstance(weights, torch.Tensor) and targets.numel() \
+                and float(weights[targets.to(weights.device)].sum()) == 0.0:
+            zero = sorted({int(t) for t in targets.unique().tolist()})
+            names = getattr(pl_module, "class_names", None) or zero
+            return (f"every sample of this batch has class weight 0 (classes "
+                    f"{[names[i] for i in zero]}), so a weighted mean is 0/0; give those classes a "
+                    "weight > 0 (class_weights.weights) or drop them from the data")
         if isinstance(features, torch.Tensor) and not bool(torch.isfinite(features).all()):
             return ("bad data: this batch has NaN/inf feature values; clean the input or impute "
                     "missing values")
@@ -188,8 +198,8 @@ class ResumeCheckpoints(Callback):
                 source = Path(path)
                 target = new / source.name
                 if source.is_file():
-                    if trainer.is_global_zero and not target.exists():
-                        shutil.copy2(source, target)
+                    if trainer.is_global_zero:  # atomic, byte-verified; a bad file at target is replaced
+                        copy_verified(source, target)
                     moved[str(source)] = str(target)
             trainer.strategy.barrier("resume_checkpoints")
             state["best_k_models"] = {moved.get(k, k): v for k, v in state.get("best_k_models", {}).items()}

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.data.fingerprint import STATE_KEY, split_fingerprint
 from imbalanced.data.loader_base import LoaderDataModule
 from imbalanced.data.loading import TensorBatchDataset, place_dataset
 from imbalanced.errors import UserError
@@ -48,6 +49,27 @@ class Splits:
     y_test: np.ndarray
     class_names: list[str]
     feature_names: list[str] = field(default_factory=list)
+
+
+def check_finite_features(splits: Splits) -> None:
+    """Floating-point inputs must be finite *as float32* (what the model computes in): 1e39 passes a
+    float64 finite check but is inf after the cast. Integer inputs (e.g. uint8 images) are skipped."""
+    for name in ("train", "val", "test"):
+        x = np.asarray(getattr(splits, f"x_{name}"))
+        if not np.issubdtype(x.dtype, np.floating):
+            continue
+        finite = np.isfinite(x.astype(np.float32, copy=False))
+        if finite.all():
+            continue
+        where = f"{int((~finite).sum())} value(s)"
+        if finite.ndim == 2:
+            bad = np.flatnonzero(~finite.all(axis=0))
+            names = list(splits.feature_names) or [f"x{i}" for i in range(finite.shape[1])]
+            where = f"column(s) {({names[i]: int((~finite[:, i]).sum()) for i in bad[:10]})} (column: count)"
+        raise UserError(
+            f"the {name} split has NaN/inf inputs as float32 in {where}; values beyond +-3.4e38 overflow "
+            "float32. Rescale or clean those columns"
+        )
 
 
 class InMemoryDataModule(LoaderDataModule):
@@ -86,6 +108,8 @@ class InMemoryDataModule(LoaderDataModule):
         if self.splits is not None:  # idempotent: train.py calls it before trainer.fit does
             return
         splits = self.load_splits()
+        check_finite_features(splits)
+        self.data_fingerprint = split_fingerprint(splits)
         self.class_statistics = ClassStatistics.from_labels(
             splits.y_train, splits.class_names, self.weight_settings
         )
@@ -97,6 +121,14 @@ class InMemoryDataModule(LoaderDataModule):
             )
             for name in ("train", "val", "test")
         }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: what eval.py checks the rebuilt data against (data/fingerprint.py)."""
+        fingerprint = getattr(self, "data_fingerprint", None)
+        return {STATE_KEY: fingerprint} if fingerprint else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.saved_data_fingerprint = state_dict.get(STATE_KEY)
 
     @property
     def num_classes(self) -> int:

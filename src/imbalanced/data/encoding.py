@@ -126,8 +126,22 @@ class FeatureEncoding:
                 block[np.flatnonzero(known), codes[known]] = 1.0
                 blocks.append(block)
             else:
-                blocks.append(frame[column].to_numpy(dtype=np.float32).reshape(-1, 1))
+                block = frame[column].to_numpy(dtype=np.float32).reshape(-1, 1)
+                _check_float32(block, column, source)
+                blocks.append(block)
         return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(frame), 0), np.float32)
+
+
+def _check_float32(block: np.ndarray, column: str, source: str | Path) -> None:
+    """The finite check runs in float64 before the cast; 1e39 becomes inf in float32: check again."""
+    overflow = ~np.isfinite(block)
+    if overflow.any():
+        rows = np.flatnonzero(overflow.ravel())
+        raise UserError(
+            f"{source}: column {column!r} has {rows.size} value(s) too large for float32 (|x| > 3.4e38; "
+            f"data rows {', '.join(map(str, rows[:5]))}{', ...' if rows.size > 5 else ''}); rescale "
+            "the column (e.g. log or divide by a constant) or drop it with data.drop_columns=[...]"
+        )
 
 
 def _join_problems(*problems: tuple[object, str]) -> str:

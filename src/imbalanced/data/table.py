@@ -32,11 +32,14 @@ def read_table(path: str | Path, setting: str = "data.path") -> pd.DataFrame:
     if not file.is_file():
         where = f" (resolved to {file.resolve()})" if not file.is_absolute() else ""
         raise UserError(f"{setting}={path}: file not found{where}")
+    header: list[str] | None = None
     try:
         if name.endswith(PARQUET_SUFFIXES):
             frame = pd.read_parquet(file)
         elif name.endswith(CSV_SUFFIXES):
-            frame = pd.read_csv(file, sep="\t" if name.endswith(".tsv") else ",")
+            sep = "\t" if name.endswith(".tsv") else ","
+            frame = pd.read_csv(file, sep=sep)
+            header = _csv_header(file, sep)
         else:
             raise UserError(
                 f"{setting}={path}: unknown file type; valid suffixes: "
@@ -55,10 +58,21 @@ def read_table(path: str | Path, setting: str = "data.path") -> pd.DataFrame:
             f"{setting}={path}: the file has no data rows (columns: {_describe_columns(frame.columns)})"
         )
     frame.columns = [str(c) for c in frame.columns]
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    # pandas renames a repeated CSV header (label, label.1), so check the header as written
+    names = header if header is not None else list(frame.columns)
+    duplicated = sorted({c for c in names if c != "" and names.count(c) > 1})
     if duplicated:
-        raise UserError(f"{setting}={path}: duplicated column names {duplicated}")
+        raise UserError(
+            f"{setting}={path}: duplicated column names {duplicated} in the header; every column needs "
+            "a unique name (a repeated label column would become a feature)"
+        )
     return frame
+
+
+def _csv_header(file: Path, sep: str) -> list[str]:
+    """The header row exactly as written (pandas's own reading renames duplicates)."""
+    head = pd.read_csv(file, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(v) for v in head.iloc[0].tolist()]
 
 
 def require_target(frame: pd.DataFrame, target: str | None, setting: str, path: str | Path) -> pd.Series:
@@ -84,9 +98,18 @@ def require_target(frame: pd.DataFrame, target: str | None, setting: str, path: 
     return labels
 
 
-def class_names_of(labels: pd.Series) -> list[str]:
-    """Sorted distinct labels as strings: numbers sort as numbers (2 before 10), text as text."""
+def class_names_of(labels: pd.Series, source: str = "the label column") -> list[str]:
+    """Sorted distinct labels as strings: numbers sort as numbers (2 before 10), text as text.
+
+    Labels that differ only by surrounding whitespace (`cat` and `cat `) are refused, naming them:
+    they are almost always one class typed twice, and would silently become two."""
     values = labels.unique()
+    near = _whitespace_variants(values)
+    if near:
+        raise UserError(
+            f"{source}: labels {near} differ only by surrounding whitespace and would become separate "
+            "classes; strip the spaces in the label column (or make the labels really different)"
+        )
     try:
         ordered = sorted(values)
     except TypeError:  # mixed types: sort by their text
@@ -95,6 +118,15 @@ def class_names_of(labels: pd.Series) -> list[str]:
     if len(set(names)) != len(names):
         raise UserError(f"labels {ordered} are not distinct once written as text")
     return names
+
+
+def _whitespace_variants(values: Sequence[object]) -> list[list[str]]:
+    """Groups of distinct text labels that are equal once stripped, e.g. [['cat', 'cat ']]."""
+    groups: dict[str, set[str]] = {}
+    for value in values:
+        if isinstance(value, str):
+            groups.setdefault(value.strip(), set()).add(value)
+    return [sorted(group) for _, group in sorted(groups.items()) if len(group) > 1]
 
 
 def _label_text(value: object) -> str:

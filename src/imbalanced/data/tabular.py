@@ -94,7 +94,7 @@ class TabularDataModule(FeatureTableDataModule):
         features = frame.drop(columns=[c for c in dict.fromkeys(ignored) if c in frame.columns])
         check_finite(features, source)
 
-        class_names = class_names_of(labels)
+        class_names = class_names_of(labels, f"{source} (column {self.target!r})")
         if len(class_names) < 2:
             raise UserError(
                 f"{source}: the label column {self.target!r} has only one class {class_names}; "

@@ -49,13 +49,19 @@ class ImbalanceLoss(nn.Module):
             return weighted
         if self.reduction == "sum":
             return weighted.sum()
-        return weighted.sum() / sample_weights.sum()
+        return weighted.sum() / _nonzero(sample_weights.sum())
 
     def normalize(self, weighted: Tensor, targets: Tensor, class_weights: Tensor) -> Tensor:
         """Turn `reduction="none"` output into a scalar with the configured normalization."""
         if self.normalization == "batch_size":
             return weighted.sum() / weighted.numel()
-        return weighted.sum() / class_weights[targets].sum()
+        return weighted.sum() / _nonzero(class_weights[targets].sum())
+
+
+def _nonzero(total: Tensor) -> Tensor:
+    """A batch whose targets all have class weight 0 (manual weights) has weight sum 0: its weighted
+    loss is 0 and contributes nothing, instead of 0/0 = NaN."""
+    return torch.where(total > 0, total, torch.ones_like(total))
 
 
 class CrossEntropy(ImbalanceLoss):
@@ -70,9 +76,11 @@ class CrossEntropy(ImbalanceLoss):
         if self.reduction == "none":
             return super().forward(logits, targets, class_weights, class_counts)
         # Logits may be bf16 under mixed precision; the weights stay float32.
-        return F.cross_entropy(
-            logits.float(), targets, weight=class_weights.float(), reduction=self.reduction
-        )
+        total = F.cross_entropy(logits.float(), targets, weight=class_weights.float(), reduction="sum")
+        if self.reduction == "sum":
+            return total
+        # = PyTorch's weighted mean, without its 0/0 when every target of the batch has weight 0
+        return total / _nonzero(class_weights.float()[targets].sum())
 
 
 def per_class_mean(values: Tensor, targets: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from imbalanced.callbacks import TestClassStats
 from imbalanced.reporting import plots
+from imbalanced.reporting.csv_cells import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,12 @@ def write_plots(
 
 
 def write_confusion_csv(path: Path, confusion: np.ndarray, class_names: Sequence[str]) -> Path:
-    """Test confusion matrix as counts: one row per true class, one column per predicted class."""
-    lines = [",".join(["true\\predicted", *class_names])]
-    lines += [",".join([name, *(str(int(v)) for v in row)]) for name, row in zip(class_names, confusion,
-                                                                                    strict=True)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """Test confusion matrix as counts: one row per true class, one column per predicted class.
+
+    Written atomically with the csv module (labels with commas or quotes stay one cell) and
+    spreadsheet-formula escaping of the labels (reporting/csv_cells.py)."""
+    rows = [[str(name), *(int(v) for v in row)] for name, row in zip(class_names, confusion, strict=True)]
+    return write_csv(path, ["true\\predicted", *map(str, class_names)], rows)
 
 
 def _log_figures(trainer: Any, figures: Mapping[str, Any], output_dir: Path) -> None:

@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from imbalanced.reporting.atomic import write_with
+
 DPI = 100
 
 
@@ -130,7 +132,5 @@ def class_distribution_figure(
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-    return path
+    """Atomically: a killed run leaves the previous PNG or none, never a cut-off one."""
+    return write_with(path, lambda handle: figure.savefig(handle, format="png"), binary=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from imbalanced.metrics import SCALAR_METRICS, per_class_f1_key, per_class_key
+from imbalanced.reporting.atomic import write_text_atomic
 
 
 def _number(value: Any) -> float | None:
@@ -78,10 +78,5 @@ def metrics_report(
 
 
 def write_json(path: str | Path, content: Mapping[str, Any]) -> Path:
-    """Write atomically (temp file + rename), so an interrupted run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(temporary, path)
-    return path
+    """Write atomically (unique temp file + rename), so an interrupted run never leaves half a file."""
+    return write_text_atomic(path, json.dumps(content, indent=2) + "\n")

@@ -19,7 +19,6 @@ import io
 import json
 import logging
 import math
-import os
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+
+from imbalanced.reporting.atomic import write_text_atomic, write_with
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +195,7 @@ def comparison_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
 
 
 def _write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # jobs may end in parallel
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    write_text_atomic(path, text)  # unique temp name: jobs may end in parallel
 
 
 def write_summary(
@@ -219,9 +218,7 @@ def write_summary(
     _write_text(sweep_dir / "summary.md", to_markdown(header, body, title))
     if plot and rows:
         figure = comparison_figure(rows, metrics)
-        temporary = sweep_dir / f".comparison.{os.getpid()}.png"
-        figure.savefig(temporary, format="png")
-        os.replace(temporary, sweep_dir / "comparison.png")
+        write_with(sweep_dir / "comparison.png", lambda f: figure.savefig(f, format="png"), binary=True)
     return rows
 
 
@@ -257,7 +254,7 @@ class SweepSummary(Callback):
             error = job_return._return_value  # `.return_value` would re-raise the job's exception
             job_dir = Path(config.hydra.runtime.output_dir)
             job_dir.mkdir(parents=True, exist_ok=True)
-            (job_dir / FAILURE_FILE).write_text(f"{type(error).__name__}: {error}\n")
+            write_text_atomic(job_dir / FAILURE_FILE, f"{type(error).__name__}: {error}\n")
         self._summarize(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

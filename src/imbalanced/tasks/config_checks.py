@@ -26,7 +26,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import NORMALIZATIONS, REDUCTIONS
-from imbalanced.imbalance.techniques import check_techniques
+from imbalanced.imbalance.techniques import check_techniques, posthoc_tau
 from imbalanced.imbalance.weights import validate_weight_settings
 
 HYDRA_KEYS = {"_target_", "_recursive_", "_convert_", "_partial_", "_args_"}
@@ -422,16 +422,30 @@ def _check_launch(cfg: DictConfig) -> None:
         )
 
 
+def _check_batch_norm_batch(cfg: DictConfig) -> None:
+    """BatchNorm cannot train on batches of one sample (ValueError at the first step otherwise)."""
+    batch_norm = OmegaConf.select(cfg, "model.backbone.batch_norm", default=None)
+    batch_size = OmegaConf.select(cfg, "data.batch_size", default=None)
+    if batch_norm and batch_size == 1:
+        raise UserError(
+            "data.batch_size=1 is invalid with model.backbone.batch_norm=true; allowed: "
+            "data.batch_size >= 2 (BatchNorm needs more than one sample per training batch), or "
+            "model.backbone.batch_norm=false"
+        )
+
+
 # ---- entry point -------------------------------------------------------------------------------
 def check_config(cfg: DictConfig) -> None:
     """Raise UserError naming the first invalid setting, its value and what is valid."""
     _check_missing(cfg)
-    check_int("seed", cfg.get("seed"), minimum=0, maximum=SEED_MAX)
+    if "seed" in cfg:  # eval.py / predict.py have no seed (their configs hold what they use)
+        check_int("seed", cfg.get("seed"), minimum=0, maximum=SEED_MAX)
     for key, node in _target_nodes(cfg):
         _check_target_node(key, node)
     if isinstance(cfg.get("data"), DictConfig):
         _check_data(cfg.data)
-    _check_class_weights(cfg)
+    if cfg.get("class_weights") is not None:
+        _check_class_weights(cfg)
     if isinstance(cfg.get("loss"), DictConfig):
         _check_loss(cfg.loss)
     if isinstance(cfg.get("model"), DictConfig):
@@ -440,5 +454,9 @@ def check_config(cfg: DictConfig) -> None:
         _check_trainer(cfg.trainer)
     if cfg.get("ckpt_path") is not None:
         check_file("ckpt_path", cfg.ckpt_path)
-    check_techniques(cfg)
+    if cfg.get("loss") is not None and cfg.get("class_weights") is not None:
+        check_techniques(cfg)
+    elif cfg.get("posthoc_tau") is not None:  # eval.py / predict.py: null keeps the checkpoint's
+        posthoc_tau(cfg)
+    _check_batch_norm_batch(cfg)
     _check_launch(cfg)

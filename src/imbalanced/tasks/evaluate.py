@@ -8,8 +8,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from imbalanced.data.fingerprint import changed_splits, saved_fingerprint
 from imbalanced.data.table import encode_labels, read_table, require_target
+from imbalanced.errors import UserError
 from imbalanced.reporting.run_files import metrics_report, write_json
+from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
@@ -21,8 +24,35 @@ from imbalanced.tasks.from_checkpoint import (
     set_posthoc_tau,
     table_loader,
 )
+from imbalanced.tasks.safe_loading import read_checkpoint, trusted_targets
 
 log = logging.getLogger(__name__)
+
+
+def check_same_data(cfg: DictConfig, datamodule: Any) -> None:
+    """The rebuilt splits must be the training run's (data/fingerprint.py), else the "test" rows may
+    include rows the model trained on; `allow_changed_data=true` evaluates anyway (with a warning)."""
+    saved = saved_fingerprint(read_checkpoint(cfg.ckpt_path))
+    now = getattr(datamodule, "data_fingerprint", None)
+    if saved is None or now is None:
+        log.warning("the checkpoint holds no data fingerprint: cannot check the data is unchanged")
+        return
+    # the test split alone decides: identical rows mean the model never trained on them
+    changes = changed_splits(saved, now, names=("test",))
+    if not changes:
+        return
+    message = (
+        f"the data rebuilt from the checkpoint's data config differs from training: the "
+        f"{', '.join(changes)} split changed, so the file changed since training and the rebuilt test "
+        "split may hold rows the model trained on"
+    )
+    if cfg.get("allow_changed_data"):
+        log.warning("%s (evaluating anyway: allow_changed_data=true)", message)
+        return
+    raise UserError(
+        f"{message}; allowed: the unchanged file, a separate test file data.test_path=FILE, or "
+        "allow_changed_data=true to evaluate anyway"
+    )
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -33,7 +63,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     Otherwise the training datamodule is rebuilt from the data config in the checkpoint (same files,
     same seed, same split) and its test split is used: the training run's test metrics, reproduced.
     """
-    model = load_classifier(cfg.ckpt_path)
+    check_config(cfg)  # the same setting checks as train.py
+    model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
@@ -52,6 +83,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         num_samples, source = len(y), str(test_path)
     else:
         datamodule = rebuild_datamodule(model, overrides)
+        check_same_data(cfg, datamodule)
         trainer = build_single_device_trainer(cfg)
         results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
         # the template's datamodules (both data backends) give the test labels without loading samples

@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from imbalanced.console import tidy_lightning_logging
 from imbalanced.errors import TrainingInterrupted, UserError
 
 
@@ -19,6 +20,7 @@ def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     In a multirun the error is re-raised instead, so Hydra marks the job failed and the sweep goes
     on (sys.exit would end the sweep). An interrupted training run exits 130 (SIGINT) / 143 (SIGTERM).
     """
+    tidy_lightning_logging()  # one line per message, no advertising tips
     try:
         return task(cfg)
     except UserError as error:

@@ -8,8 +8,7 @@ own fitted input transform.
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,31 @@ from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.encoding import FeatureEncoding
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
 from imbalanced.errors import UserError
+from imbalanced.tasks.safe_loading import check_targets, read_checkpoint
 
 
-def load_classifier(ckpt_path: str | Path | None) -> ImbalancedClassifier:
-    """`ImbalancedClassifier.load_from_checkpoint` alone: no datamodule, no training data."""
+def load_classifier(
+    ckpt_path: str | Path | None, trusted_targets: Sequence[str] | None = ()
+) -> ImbalancedClassifier:
+    """`ImbalancedClassifier.load_from_checkpoint` alone: no datamodule, no training data.
+
+    The file is read with `weights_only=True` and every `_target_` in its hyperparameters is
+    checked against the allow-list (safe_loading) before anything is instantiated.
+    """
     if ckpt_path is None or str(ckpt_path) in ("", "???"):
         raise UserError("ckpt_path is not set; give a checkpoint: ckpt_path=RUN_DIR/checkpoints/last.ckpt")
     path = Path(str(ckpt_path)).expanduser()
-    if not path.is_file():
-        raise UserError(f"ckpt_path={ckpt_path}: file not found")
+    checkpoint = read_checkpoint(path)
+    check_targets(checkpoint.get("hyper_parameters") or {}, trusted_targets, path=ckpt_path)
+    del checkpoint
     try:
-        model = ImbalancedClassifier.load_from_checkpoint(path, map_location="cpu")
-    except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError, AttributeError) as error:
+        model = ImbalancedClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure means "not one of our checkpoints"
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(
-            f"ckpt_path={ckpt_path}: not a checkpoint of this template's ImbalancedClassifier ({error})"
+            f"ckpt_path={ckpt_path}: not a checkpoint of this template's ImbalancedClassifier ({first})"
         ) from None
     model.eval()
     return model

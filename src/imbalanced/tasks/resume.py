@@ -8,16 +8,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from imbalanced.errors import UserError
 from imbalanced.tasks.data_to_model import backbone_config, data_offers
+from imbalanced.tasks.safe_loading import read_checkpoint
 
 
 def check_run_dir(cfg: DictConfig) -> None:
@@ -34,11 +35,8 @@ def check_run_dir(cfg: DictConfig) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    try:
-        # our own Lightning checkpoint: it holds plain Python objects besides tensors
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # noqa: BLE001 - any failure means "not a usable checkpoint"
-        raise UserError(f"ckpt_path={path} is not a readable checkpoint ({error})") from None
+    """The checkpoint to resume from, read with `weights_only=True` (no code from the file runs)."""
+    return read_checkpoint(path)
 
 
 def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -> None:
@@ -70,6 +68,40 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
                 f"and class_weights settings now give {np.round(value, 4).tolist()}; allowed: the data, "
                 "class_weights and seed settings of the run being resumed (see its .hydra/config.yaml)"
             )
+
+
+# Hyperparameters whose state Lightning restores from the checkpoint (optimizer and scheduler
+# states), so a new value on the command line would not apply while the new checkpoints record it.
+RESTORED_HPARAMS = ("optimizer", "scheduler")
+
+
+def setting_differences(saved: Any, now: Any, where: str) -> list[str]:
+    """`key: saved -> now` for every leaf that differs between two nested settings, whatever shape."""
+    if isinstance(saved, Mapping) and isinstance(now, Mapping):
+        return [
+            difference
+            for key in dict.fromkeys([*saved, *now])
+            for difference in setting_differences(saved.get(key), now.get(key), f"{where}.{key}")
+        ]
+    return [] if saved == now else [f"{where}: {saved!r} -> {now!r}"]
+
+
+def check_restored_settings(path: str | Path, saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Resuming restores the optimizer and scheduler state saved in the checkpoint; refuse changed
+    settings for them instead of letting the new run's record claim values that never ran."""
+    changes = [
+        change
+        for key in RESTORED_HPARAMS
+        if key in saved or key in now
+        for change in setting_differences(saved.get(key), now.get(key), key)
+    ]
+    if changes:
+        raise UserError(
+            f"ckpt_path={path} was trained with other optimizer/scheduler settings ({'; '.join(changes)} "
+            "as checkpoint -> now); a resumed run continues with the optimizer state of the checkpoint, "
+            "so these would not apply. allowed: the settings of the run being resumed (see its "
+            ".hydra/config.yaml), or a fresh run without ckpt_path"
+        )
 
 
 @rank_zero_only

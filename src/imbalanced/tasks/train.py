@@ -19,7 +19,13 @@ from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.runtime import apply_runtime_settings
 from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.data_to_model import build_model
-from imbalanced.tasks.resume import check_resume, check_run_dir, keep_earlier_logs, load_checkpoint
+from imbalanced.tasks.resume import (
+    check_restored_settings,
+    check_resume,
+    check_run_dir,
+    keep_earlier_logs,
+    load_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +69,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")  # data problems and bad weights surface here, before training
+    saved_hparams = None
     if checkpoint is not None:
         check_resume(cfg, datamodule, checkpoint)
+        saved_hparams = checkpoint.get("hyper_parameters") or {}
         del checkpoint
         keep_earlier_logs(output_dir)
     _write(output_dir / "class_weights.json", datamodule.class_statistics.report())
 
     model = build_model(cfg, datamodule)
+    if saved_hparams is not None:
+        check_restored_settings(cfg.ckpt_path, saved_hparams, model.hparams)
     model.posthoc_tau = posthoc_tau(cfg)  # post-hoc logit adjustment in validation (best ckpt) and test
     trainer = build_trainer(cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # weights_only: a checkpoint is data, never code (docs/robustness.md)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
     best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
     results = {
-        "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
-        "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0],
+        "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False,
+                                weights_only=True)[0],
+        "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False,
+                             weights_only=True)[0],
     }
     statistics = datamodule.class_statistics
     report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)

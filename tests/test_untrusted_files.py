@@ -1,0 +1,117 @@
+"""Issue 15, items 1-2: code from a checkpoint file never runs (pickle payloads, config `_target_`s).
+
+Each malicious file carries a payload that would create a marker file; the tests prove the command
+refuses the file with one `error:` line and exit 2, and that the marker was never created.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from inprocess import run_app
+from tiny_run import feature_table
+
+from imbalanced.errors import UserError
+from imbalanced.tasks.safe_loading import check_targets, is_allowed_target, named_targets, read_checkpoint
+
+QUIET_APP = ["+trainer.enable_progress_bar=false"]
+
+
+class _Payload:
+    """Pickles to a call of os.system: unpickling with weights_only=False runs the command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _pickle_bomb(tmp_path):
+    marker = tmp_path / "pickle_ran"
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0, "hyper_parameters": {"x": _Payload(marker)}}, path)
+    return path, marker
+
+
+@pytest.mark.parametrize("script", ["train.py", "eval.py", "predict.py"])
+def test_a_pickle_payload_never_runs(script, tmp_path, monkeypatch, capsys):
+    path, marker = _pickle_bomb(tmp_path)
+    extra = ["data.n_samples=300"] if script == "train.py" else QUIET_APP
+    if script == "predict.py":
+        (tmp_path / "x.csv").write_text("x0\n1\n")
+        extra.append(f"data.path={tmp_path / 'x.csv'}")
+    code = run_app(script, f"ckpt_path={path}", *extra, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert not marker.exists(), "the pickle payload ran"
+    assert "is refused: it holds Python objects" in err and "system" in err
+
+
+def test_read_checkpoint_refuses_truncated_and_foreign_files(tmp_path, real_checkpoint):
+    truncated = tmp_path / "cut.ckpt"
+    truncated.write_bytes(real_checkpoint.read_bytes()[:5000])
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello\n")
+    for path in (truncated, text):
+        with pytest.raises(UserError, match="is not a readable checkpoint") as error:
+            read_checkpoint(path)
+        assert "\n" not in str(error.value)
+    assert "state_dict" in read_checkpoint(real_checkpoint)  # our own checkpoints load with weights_only
+
+
+def _with_backbone_payload(real_checkpoint, tmp_path, target="os.system"):
+    marker = tmp_path / "target_ran"
+    checkpoint = torch.load(real_checkpoint, weights_only=True)
+    checkpoint["hyper_parameters"]["backbone"]["hidden_sizes"] = {
+        "_target_": target, "_args_": [f"touch {marker}"]
+    }
+    path = tmp_path / "crafted.ckpt"
+    torch.save(checkpoint, path)
+    return path, marker
+
+
+@pytest.mark.parametrize("script", ["eval.py", "predict.py"])
+def test_a_nested_config_target_in_a_checkpoint_never_runs(script, real_checkpoint, tmp_path, monkeypatch,
+                                                           capsys):
+    path, marker = _with_backbone_payload(real_checkpoint, tmp_path)
+    extra = list(QUIET_APP)
+    if script == "predict.py":
+        feature_table(tmp_path / "x.csv")
+        extra.append(f"data.path={tmp_path / 'x.csv'}")
+    code = run_app(script, f"ckpt_path={path}", *extra, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert not marker.exists(), "a _target_ from the checkpoint ran"
+    assert "backbone.hidden_sizes._target_='os.system'" in err
+    assert "trusted_targets=[os.system]" in err
+
+
+def test_the_allow_list():
+    groups = {"lightning.pytorch.callbacks.ModelCheckpoint"}
+    assert is_allowed_target("imbalanced.models.MLP", (), groups)  # re-exported class of the package
+    assert is_allowed_target("imbalanced.imbalance.losses.Focal", (), groups)
+    assert is_allowed_target("lightning.pytorch.callbacks.ModelCheckpoint", (), groups)
+    for target in ("os.system", "builtins.eval", "imbalanced.tasks.config_checks.os.system",
+                   "imbalanced.reporting.atomic.shutil.rmtree", "imbalanced.tasks.train.train",
+                   "imbalanced.data.tabular.read_table", "", None, 3):
+        assert not is_allowed_target(target, (), groups), target
+    assert is_allowed_target("my_pkg.Net", ["my_pkg.Net"], groups)
+    assert is_allowed_target("my_pkg.sub.Net", ["my_pkg."], groups)
+    assert not is_allowed_target("my_pkg_evil.Net", ["my_pkg."], groups)
+    found = named_targets({"a": [{"_target_": "x.Y", "b": {"_target_": "z.W"}}]})
+    assert found == [("a[0]._target_", "x.Y"), ("a[0].b._target_", "z.W")]
+    with pytest.raises(UserError, match=r"hp.a\[0\]._target_='x.Y'"):
+        check_targets({"hp": {"a": [{"_target_": "x.Y"}]}})
+
+
+def test_the_config_groups_targets_are_trusted_and_a_user_can_extend(real_checkpoint, tmp_path):
+    checkpoint = torch.load(real_checkpoint, weights_only=True)
+    check_targets(checkpoint["hyper_parameters"])  # a checkpoint of this template passes
+    path, marker = _with_backbone_payload(real_checkpoint, tmp_path, target="collections.OrderedDict")
+    with pytest.raises(UserError, match="collections.OrderedDict"):
+        check_targets(torch.load(path, weights_only=True)["hyper_parameters"])
+    check_targets(torch.load(path, weights_only=True)["hyper_parameters"],
+                  trusted=["collections.OrderedDict"])
