@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from imbalanced.checks import check_int
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
-from imbalanced.errors import UserError
-from imbalanced.imbalance.weights import class_counts, compute_class_weights
+from imbalanced.imbalance.weights import class_counts, compute_class_weights, strategy_name, strategy_settings
 
 
 @dataclass
@@ -47,17 +47,13 @@ class InMemoryDataModule(L.LightningDataModule):
         on_device: bool = False,
     ) -> None:
         super().__init__()
-        if int(batch_size) < 1 or int(eval_batch_size) < 1:
-            raise UserError(
-                f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be >= 1"
-            )
-        self.batch_size = int(batch_size)
-        self.eval_batch_size = int(eval_batch_size)
+        self.batch_size = check_int("data.batch_size", batch_size, minimum=1)
+        self.eval_batch_size = check_int("data.eval_batch_size", eval_batch_size, minimum=1)
         weight_cfg = class_weights or {"strategy": "none"}
         if OmegaConf.is_config(weight_cfg):  # Hydra hands over DictConfig/ListConfig values
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)
         self.weight_settings = dict(weight_cfg)
-        self.seed = int(seed)
+        self.seed = check_int("data.seed", seed, minimum=0, maximum=2**32 - 1)
         # training sampler: p(class) ∝ n^q (data/sampling.py); None keeps plain shuffling
         self.sampler_q = validate_sampler_settings(
             sampler if sampler is None or isinstance(sampler, Mapping)
@@ -77,9 +73,8 @@ class InMemoryDataModule(L.LightningDataModule):
         splits = self.load_splits()
         num_classes = len(splits.class_names)
         self.class_counts = class_counts(splits.y_train, num_classes)
-        settings = {k: v for k, v in self.weight_settings.items() if k in ("strategy", "beta", "weights")}
         self.class_weights = compute_class_weights(
-            self.class_counts, class_names=splits.class_names, **settings
+            self.class_counts, self.weight_settings, class_names=splits.class_names
         )
         self.feature_mean = splits.x_train.mean(axis=0, dtype=np.float64)
         scale = splits.x_train.std(axis=0, dtype=np.float64)
@@ -118,8 +113,8 @@ class InMemoryDataModule(L.LightningDataModule):
     def weight_report(self) -> dict[str, Any]:
         """What class_weights.json holds."""
         return {
-            "strategy": self.weight_settings.get("strategy", "none"),
-            "settings": {k: v for k, v in self.weight_settings.items() if k != "strategy"},
+            "strategy": strategy_name(self.weight_settings),
+            "settings": strategy_settings(self.weight_settings),
             "class_names": self.class_names,
             "counts": [int(c) for c in self.class_counts],
             "weights": [float(w) for w in self.class_weights],

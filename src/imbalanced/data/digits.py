@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from imbalanced.checks import check_int
 from imbalanced.data.base import InMemoryDataModule, Splits
-from imbalanced.data.profiles import long_tail_counts
+from imbalanced.data.profiles import check_profile, long_tail_counts
 from imbalanced.errors import UserError
 
 
@@ -28,6 +29,9 @@ class DigitsDataModule(InMemoryDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_profile(10, imbalance_ratio, profile)
+        check_int("data.val_per_class", val_per_class, minimum=1)
+        check_int("data.test_per_class", test_per_class, minimum=1)
         self.imbalance_ratio = float(imbalance_ratio)
         self.val_per_class = int(val_per_class)
         self.test_per_class = int(test_per_class)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from imbalanced.checks import check_choice
 from imbalanced.errors import UserError
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -28,12 +29,8 @@ class ImbalanceLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean", normalize: str = "weight_sum") -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise UserError(f"loss.reduction={reduction!r} is unknown; valid: {', '.join(REDUCTIONS)}")
-        if normalize not in NORMALIZATIONS:
-            raise UserError(
-                f"loss.normalize={normalize!r} is unknown; valid: {', '.join(NORMALIZATIONS)}"
-            )
+        check_choice("loss.reduction", reduction, REDUCTIONS)
+        check_choice("loss.normalize", normalize, NORMALIZATIONS)
         self.reduction = reduction
         self.normalization = normalize
 

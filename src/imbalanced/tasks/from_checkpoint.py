@@ -79,7 +79,7 @@ def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]
             "data.test_path=FILE data.target=COLUMN"
         )
     config = OmegaConf.merge(OmegaConf.create(saved), OmegaConf.create(dict(overrides)))
-    datamodule = instantiate(config, class_weights={"strategy": "none"})
+    datamodule = instantiate(config, class_weights=None)
     datamodule.setup("test")
     if datamodule.class_names != model.class_names:
         raise UserError(

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
+from imbalanced.imbalance.weights import strategy_name
 from imbalanced.reporting.end_of_run import finish_run
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.runtime import apply_runtime_settings
@@ -23,9 +24,16 @@ log = logging.getLogger(__name__)
 
 def build_datamodule(cfg: DictConfig) -> Any:
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
-    return instantiate(
-        cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True), sampler=sampler
-    )
+    # the class-weight config reaches the datamodule as a plain dict (saved, reported), so it is
+    # passed to the partial rather than to instantiate (which would build its `_target_`)
+    datamodule = instantiate(cfg.data, _partial_=True)
+    return datamodule(class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True), sampler=sampler)
+
+
+def _group(cfg: DictConfig, name: str) -> dict[str, Any] | None:
+    """A config group as a plain dict (kept in the checkpoint's hyperparameters); None when absent."""
+    node = cfg.get(name)
+    return None if node is None else OmegaConf.to_container(node, resolve=True)
 
 
 def build_model(cfg: DictConfig, datamodule: Any) -> Any:
@@ -36,6 +44,8 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
         class_names=datamodule.class_names,
         feature_names=datamodule.feature_names,
         loss=OmegaConf.to_container(cfg.loss, resolve=True),
+        optimizer=_group(cfg, "optimizer"),
+        scheduler=_group(cfg, "scheduler"),
         data_config=OmegaConf.to_container(cfg.data, resolve=True),
         feature_encoding=getattr(datamodule, "feature_encoding", None),
     )
@@ -86,6 +96,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     report = metrics_report(results, datamodule.class_names, class_counts=datamodule.class_counts)
     _write(output_dir / "metrics.json", report)
-    strategy = datamodule.weight_settings.get("strategy", "none")
+    strategy = strategy_name(datamodule.weight_settings)
     finish_run(trainer, model, report, output_dir, strategy)  # table, plots
     return report
