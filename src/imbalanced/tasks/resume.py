@@ -54,6 +54,7 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
             f"model.backbone={backbone} differs from the checkpoint's {hparams['backbone']}; allowed: "
             "the settings of the run being resumed (see its .hydra/config.yaml)"
         )
+    _check_same_optimization(cfg, hparams)
     state = checkpoint["state_dict"]
     for name in BUFFERS:
         if name not in state:
@@ -65,6 +66,27 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
                 f"ckpt_path={path} was trained with {name}={np.round(saved, 4).tolist()} but the data "
                 f"and class_weights settings now give {np.round(now, 4).tolist()}; allowed: the data, "
                 "class_weights and seed settings of the run being resumed (see its .hydra/config.yaml)"
+            )
+
+
+def _check_same_optimization(cfg: DictConfig, hparams: dict[str, Any]) -> None:
+    """The saved optimizer and scheduler states only load into the same kinds (settings may change)."""
+    from imbalanced.optimization import optimizer_config
+
+    for group in ("optimizer", "scheduler"):
+        saved = hparams.get(group)
+        if not isinstance(saved, dict) and saved is not None:
+            continue  # a checkpoint from before the config groups
+        now = OmegaConf.to_container(cfg[group], resolve=True) if cfg.get(group) is not None else None
+        if group == "optimizer":
+            saved, now = optimizer_config(saved), optimizer_config(now)
+        kinds = [(c or {}).get("_target_") for c in (saved, now)]
+        warmups = [bool((c or {}).get("warmup_epochs")) for c in (saved, now)] if group == "scheduler" else []
+        if kinds[0] != kinds[1] or (warmups and warmups[0] != warmups[1]):
+            raise UserError(
+                f"{group}={kinds[1]} differs from the checkpoint's {kinds[0]} (or its warm-up); "
+                f"allowed: the {group} of the run being resumed (see its .hydra/config.yaml), whose "
+                "state the checkpoint holds"
             )
 
 
