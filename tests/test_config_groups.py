@@ -226,3 +226,32 @@ def test_debug_fdr_runs_for_every_data_option(compose_cfg, table, tmp_path, opti
                       f"paths.output_dir={tmp_path / 'run'}")
     report = train(cfg)
     assert 0.0 <= report["test/balanced_accuracy"] <= 1.0
+
+
+# ---- a fork adds a class-weight strategy (a function + a YAML) and an optimizer (a YAML) -----------
+def squared_inverse(counts, power: float = 2.0):
+    """A fork's strategy: w_c ∝ n_c^-power, mean 1."""
+    raw = np.asarray(counts, dtype=np.float64) ** -power
+    return raw * len(raw) / raw.sum()
+
+
+def test_a_fork_adds_a_strategy_and_an_optimizer_with_yaml_only(compose_cfg, tmp_path):
+    (tmp_path / "class_weights").mkdir()
+    (tmp_path / "class_weights" / "squared_inverse.yaml").write_text(
+        "_target_: test_config_groups.squared_inverse\n_partial_: true\npower: 2.0\n"
+    )
+    (tmp_path / "optimizer").mkdir()
+    (tmp_path / "optimizer" / "adam.yaml").write_text(
+        "_target_: torch.optim.Adam\n_partial_: true\nlr: 0.003\nbetas: [0.9, 0.99]\n"
+    )
+    cfg = compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "class_weights=squared_inverse",
+                      "class_weights.power=1.0", "optimizer=adam")
+    check_config(cfg)
+    weights = compute_class_weights(COUNTS, _plain(cfg.class_weights))
+    np.testing.assert_allclose(weights, compute_class_weights(COUNTS, "inverse"))
+    built = build_optimizer(_plain(cfg.optimizer), torch.nn.Linear(2, 2).parameters())
+    assert type(built).__name__ == "Adam" and built.defaults["betas"] == (0.9, 0.99)
+    bad = compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "class_weights=squared_inverse",
+                      "+class_weights.alpha=1")
+    with pytest.raises(UserError, match="class_weights.alpha=1 is not a setting of test_config_groups"):
+        check_config(bad)
