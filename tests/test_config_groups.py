@@ -255,3 +255,26 @@ def test_a_fork_adds_a_strategy_and_an_optimizer_with_yaml_only(compose_cfg, tmp
                       "+class_weights.alpha=1")
     with pytest.raises(UserError, match="class_weights.alpha=1 is not a setting of test_config_groups"):
         check_config(bad)
+
+
+@pytest.mark.slow
+def test_resume_restores_the_schedule_and_refuses_another_optimizer(compose_cfg, tmp_path):
+    """2 epochs, then resumed to 4: the same metrics as 4 epochs in one go (warm-up + step decay)."""
+    from imbalanced.tasks.train import train
+
+    settings = ["data.n_samples=1500", "optimizer=sgd", "optimizer.lr=0.05", "scheduler=multistep",
+                "scheduler.milestones=[3]", "scheduler.warmup_epochs=2", "trainer.deterministic=true",
+                "callbacks.progress_bar.refresh_rate=0"]
+    whole = train(compose_cfg(*settings, "trainer.max_epochs=4", f"paths.output_dir={tmp_path / 'a'}"))
+    train(compose_cfg(*settings, "trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'b'}"))
+    last = tmp_path / "b" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=False)
+    assert saved["hyper_parameters"]["scheduler"]["warmup_epochs"] == 2  # a plain dict in the hparams
+    assert saved["lr_schedulers"][0]["warmup_steps"] == 2  # the LinearWarmup state
+    resumed = train(compose_cfg(*settings, "trainer.max_epochs=4", f"ckpt_path={last}",
+                                f"paths.output_dir={tmp_path / 'c'}"))
+    assert resumed == whole
+    with pytest.raises(UserError, match=r"optimizer=torch.optim.AdamW differs from the checkpoint's "
+                                        r"torch.optim.SGD"):
+        train(compose_cfg(*[s for s in settings if not s.startswith("optimizer")], "trainer.max_epochs=4",
+                          f"ckpt_path={last}", f"paths.output_dir={tmp_path / 'd'}"))
