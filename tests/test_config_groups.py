@@ -278,3 +278,26 @@ def test_resume_restores_the_schedule_and_refuses_another_optimizer(compose_cfg,
                                         r"torch.optim.SGD"):
         train(compose_cfg(*[s for s in settings if not s.startswith("optimizer")], "trainer.max_epochs=4",
                           f"ckpt_path={last}", f"paths.output_dir={tmp_path / 'd'}"))
+
+
+class FolderData(L.LightningDataModule):
+    """A fork's datamodule whose `path` is a folder: the core must not treat it as a table file."""
+
+    def __init__(self, path: str, batch_size: int = 32, class_weights=None, sampler=None) -> None:
+        super().__init__()
+        if not Path(path).is_dir():
+            raise UserError(f"data.path={path!r} is invalid; allowed: a folder of images")
+        self.path, self.batch_size = path, batch_size
+
+
+def test_the_core_names_no_datasets_keys(compose_cfg, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "folder.yaml").write_text(
+        "_target_: test_config_groups.FolderData\npath: ???\nbatch_size: 16\n"
+    )
+    images = tmp_path / "images"
+    images.mkdir()
+    check_config(compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "data=folder", f"data.path={images}"))
+    with pytest.raises(UserError, match="allowed: a folder of images"):  # its own rule, before any data
+        check_config(compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "data=folder",
+                                 f"data.path={tmp_path / 'missing'}"))
