@@ -301,3 +301,15 @@ def test_the_core_names_no_datasets_keys(compose_cfg, tmp_path):
     with pytest.raises(UserError, match="allowed: a folder of images"):  # its own rule, before any data
         check_config(compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "data=folder",
                                  f"data.path={tmp_path / 'missing'}"))
+
+
+def test_the_default_is_fused_adamw_at_a_constant_learning_rate(compose_cfg):
+    from imbalanced.optimization import DEFAULT_OPTIMIZER
+
+    cfg = compose_cfg()
+    assert _plain(cfg.optimizer) == DEFAULT_OPTIMIZER  # the module's default when none is given
+    built = build_optimizer(_plain(cfg.optimizer), torch.nn.Linear(2, 2).parameters())
+    assert type(built) is torch.optim.AdamW
+    assert {k: built.defaults[k] for k in ("lr", "weight_decay", "fused")} == {
+        "lr": 1e-3, "weight_decay": 1e-4, "fused": True}
+    assert build_scheduler(_plain(cfg.scheduler), built, lambda: RunLength(10, 1, 10)) is None
