@@ -154,8 +154,8 @@ def _check_model(model: DictConfig) -> None:
         if group in model:
             raise UserError(
                 f"model.{group}={_show(model._get_node(group)._value())} is not read: the {group} is "
-                f"the `{group}` config group since issue 11; allowed: {group}=OPTION and "
-                f"{group}.KEY=VALUE (e.g. {group}.lr=0.01)"
+                f"the `{group}` config group; allowed: {group}=OPTION (configs/{group}/) and "
+                f"{group}.KEY=VALUE beside `model`, not under it"
             )
     backbone = model.get("backbone")
     if isinstance(backbone, DictConfig) and "_target_" in backbone:
@@ -165,7 +165,8 @@ def _check_model(model: DictConfig) -> None:
 def _check_objects(cfg: DictConfig) -> None:
     from imbalanced.tasks.train import build_datamodule
 
-    resolve_strategy(OmegaConf.to_container(cfg.class_weights, resolve=True))
+    if cfg.get("class_weights") is not None:
+        resolve_strategy(OmegaConf.to_container(cfg.class_weights, resolve=True))
     if isinstance(cfg.get("data"), DictConfig):
         _build("data", lambda: build_datamodule(cfg))
     if isinstance(cfg.get("model"), DictConfig):
