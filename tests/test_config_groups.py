@@ -313,3 +313,10 @@ def test_the_default_is_fused_adamw_at_a_constant_learning_rate(compose_cfg):
     assert {k: built.defaults[k] for k in ("lr", "weight_decay", "fused")} == {
         "lr": 1e-3, "weight_decay": 1e-4, "fused": True}
     assert build_scheduler(_plain(cfg.scheduler), built, lambda: RunLength(10, 1, 10)) is None
+
+
+def test_ldam_drw_preset_trains_end_to_end(compose_cfg, tmp_path):
+    from imbalanced.tasks.train import train
+
+    cfg = compose_cfg("experiment=ldam_drw", "data=digits", "debug=fdr", f"paths.output_dir={tmp_path}")
+    assert 0.0 <= train(cfg)["test/balanced_accuracy"] <= 1.0
