@@ -16,6 +16,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from imbalanced.errors import UserError
 
+SEED_MAX = 2**32 - 1  # numpy's seed range; Lightning silently picks a random seed outside it
+
 
 def show(value: Any) -> str:
     if isinstance(value, (DictConfig, ListConfig)):

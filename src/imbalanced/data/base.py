@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from imbalanced.checks import check_int
+from imbalanced.checks import SEED_MAX, check_int
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
 from imbalanced.imbalance.weights import class_counts, compute_class_weights, strategy_name, strategy_settings
@@ -53,7 +53,7 @@ class InMemoryDataModule(L.LightningDataModule):
         if OmegaConf.is_config(weight_cfg):  # Hydra hands over DictConfig/ListConfig values
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)
         self.weight_settings = dict(weight_cfg)
-        self.seed = check_int("data.seed", seed, minimum=0, maximum=2**32 - 1)
+        self.seed = check_int("data.seed", seed, minimum=0, maximum=SEED_MAX)
         # training sampler: p(class) ∝ n^q (data/sampling.py); None keeps plain shuffling
         self.sampler_q = validate_sampler_settings(
             sampler if sampler is None or isinstance(sampler, Mapping)

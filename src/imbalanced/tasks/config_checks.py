@@ -28,7 +28,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from imbalanced.checks import check_choice, check_file, check_int, check_number, fail
+from imbalanced.checks import SEED_MAX, check_choice, check_file, check_int, check_number, fail
 from imbalanced.checks import show as _show
 from imbalanced.errors import UserError
 from imbalanced.imbalance.techniques import check_techniques
@@ -36,7 +36,6 @@ from imbalanced.imbalance.weights import resolve_strategy
 from imbalanced.optimization import SCHEDULE_KEYS, check_optimization
 
 HYDRA_KEYS = {"_target_", "_recursive_", "_convert_", "_partial_", "_args_"}
-SEED_MAX = 2**32 - 1  # numpy's seed range; Lightning silently picks a random seed outside it
 PRECISIONS = (
     "32-true", "16-mixed", "bf16-mixed", "64-true",
     "32", "16", "64", "bf16", 32, 16, 64,  # Lightning's aliases: "16"/"bf16" are the mixed ones
