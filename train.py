@@ -15,4 +15,9 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from imbalanced.tasks.moved_settings import reject_moved_overrides
+
+    reject_moved_overrides(sys.argv[1:])  # model.optimizer.* -> optimizer.*: say so in one line
     main()

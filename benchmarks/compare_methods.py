@@ -59,7 +59,7 @@ METHODS = {
 # The last epoch's model is evaluated (no checkpoint selection, validation only at the end):
 # fewer moving parts for a comparison, and much faster on a busy CPU.
 COMMON = [
-    f"trainer.max_epochs={EPOCHS}", "model.scheduler=cosine", "~callbacks.progress_bar",
+    f"trainer.max_epochs={EPOCHS}", "scheduler=cosine", "~callbacks.progress_bar",
     "~callbacks.model_checkpoint", "+trainer.enable_progress_bar=false", "~logger",
     f"+trainer.check_val_every_n_epoch={EPOCHS}", "+trainer.enable_checkpointing=false",
 ]

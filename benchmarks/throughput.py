@@ -69,7 +69,7 @@ BREAKDOWN = {
     "no_callbacks_logger": ["~callbacks", "+trainer.enable_checkpointing=false",
                             "+trainer.enable_progress_bar=false", "~logger"],
     # the optimizer before fused AdamW became the default (the hand loop keeps the configured one)
-    "adamw_unfused": ["model.optimizer.fused=false"],
+    "adamw_unfused": ["optimizer.fused=false"],
 }
 
 # `--backends`: the same template on the standard-DataLoader backend (per-sample __getitem__ + collate),
@@ -194,7 +194,8 @@ def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None, unfused: boo
     model = instantiate(
         cfg.model.backbone, in_features=x.shape[1], num_classes=datamodule.num_classes
     ).to(device)
-    settings = {**cfg.model.optimizer, **({"fused": None} if unfused else {})}
+    settings = {k: v for k, v in cfg.optimizer.items() if not k.startswith("_")}  # the AdamW config
+    settings.update({"fused": None} if unfused else {})
     optimizer = torch.optim.AdamW(model.parameters(), **settings)
     batch, epochs, n = int(cfg.data.batch_size), int(cfg.trainer.max_epochs), len(y)
     generator = torch.Generator().manual_seed(cfg.seed)

@@ -31,7 +31,8 @@ def run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         code = run_app(
             "train.py", SEARCHPATH, "data=digit_images", "model=tiny_cnn", "class_weights=balanced",
-            "trainer.max_epochs=10", "data.batch_size=32", "callbacks.progress_bar.refresh_rate=0",
+            "optimizer.lr=0.01", "trainer.max_epochs=10", "data.batch_size=32",
+            "callbacks.progress_bar.refresh_rate=0",
             run_dir=root / "train", monkeypatch=monkeypatch,
         )
     assert code == 0

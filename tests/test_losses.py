@@ -43,5 +43,5 @@ def test_sum_and_base_class_agree_with_fused_kernel(batch):
 
 
 def test_unknown_reduction_is_named():
-    with pytest.raises(UserError, match="loss.reduction='avg' is unknown; valid: mean, sum, none"):
+    with pytest.raises(UserError, match="loss.reduction='avg' is invalid; allowed: one of 'mean', 'sum'"):
         CrossEntropy("avg")

@@ -107,8 +107,9 @@ def test_predict_refuses_an_overflowing_value(real_checkpoint, tmp_path, monkeyp
 ])
 def test_eval_and_predict_validate_settings_like_train(script, override, message, real_checkpoint, tmp_path,
                                                        monkeypatch, capsys):
-    table = feature_table(tmp_path / "rows.csv")
-    code = run_app(script, f"ckpt_path={real_checkpoint}", f"data.path={table}", override, *QUIET_APP,
+    # predict.py reads a file; eval.py re-splits the checkpoint's (synthetic) data, which takes no path
+    data = [f"data.path={feature_table(tmp_path / 'rows.csv')}"] if script == "predict.py" else []
+    code = run_app(script, f"ckpt_path={real_checkpoint}", *data, override, *QUIET_APP,
                    run_dir=tmp_path / "run", monkeypatch=monkeypatch)
     err = capsys.readouterr().err
     assert code == 2
@@ -118,7 +119,7 @@ def test_eval_and_predict_validate_settings_like_train(script, override, message
 # ---- item 7: resuming with changed optimizer settings ---------------------------------------------
 def test_resume_with_a_changed_optimizer_setting_is_refused(real_checkpoint, tmp_path, monkeypatch, capsys):
     code = run_app("train.py", f"ckpt_path={real_checkpoint}", "data.n_samples=300", "trainer.max_epochs=2",
-                   "model.optimizer.lr=0.05", "callbacks.progress_bar.refresh_rate=0",
+                   "optimizer.lr=0.05", "callbacks.progress_bar.refresh_rate=0",
                    run_dir=tmp_path / "run", monkeypatch=monkeypatch)
     err = capsys.readouterr().err
     assert code == 2

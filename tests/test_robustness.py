@@ -31,10 +31,17 @@ INVALID = [
     (["loss.reduction=avg"], "loss.reduction='avg' is invalid; allowed: one of 'mean', 'sum', 'none'"),
     (["model.backbone.hidden_sizes=[0,4]"], "model.backbone.hidden_sizes=[0, 4] is invalid"),
     (["model.backbone.dropout=1.5"], "model.backbone.dropout=1.5 is invalid; allowed: a finite number in [0"),
-    (["model.optimizer.lr=0"], "model.optimizer.lr=0 is invalid; allowed: a finite number in (0, inf)"),
-    (["model.optimizer.weight_decay=-1"], "model.optimizer.weight_decay=-1 is invalid"),
-    (["+model.optimizer.momentum=0.9"], "model.optimizer.momentum=0.9 is not a setting of AdamW"),
-    (["model.scheduler=step"], "model.scheduler='step' is invalid; allowed: one of 'none', 'cosine'"),
+    (["optimizer.lr=0"], "optimizer.lr=0 is invalid; allowed: a finite number in (0, inf)"),
+    (["optimizer.weight_decay=-1"], "optimizer=AdamW rejects its settings {'lr': 0.001, 'weight_"),
+    (["optimizer=sgd", "optimizer.momentum=-0.9"], "optimizer=SGD rejects its settings {'lr': 0.1,"),
+    (["+optimizer.momentum=0.9"], "optimizer.momentum=0.9 is not a setting of torch.optim.AdamW"),
+    (["+model.optimizer.lr=0.1"], "model.optimizer={'lr': 0.1} is not read: the optimizer is the"),
+    (["+model.scheduler=cosine"], "model.scheduler='cosine' is not read: the scheduler is the"),
+    (["scheduler=cosine", "scheduler.warmup_epochs=-1"], "scheduler.warmup_epochs=-1 is invalid"),
+    (["scheduler=multistep", "+scheduler.interval=batch"], "scheduler.interval='batch' is invalid"),
+    (["scheduler=cosine", "trainer.max_epochs=-1"], "scheduler.T_max=null means the run's length"),
+    (["+scheduler.T_max=3"], "scheduler.T_max=3 is not a setting of scheduler=none"),
+    (["scheduler=cosine", "+scheduler.T_0=3"], "scheduler.T_0=3 is not a setting of torch.optim.lr_sch"),
     (["trainer.max_epochs=0"], "trainer.max_epochs=0 is invalid; allowed: an integer >= 1 (or -1)"),
     (["trainer.precision=8"], "trainer.precision=8 is invalid; allowed: one of '32-true'"),
     (["trainer.precision=bf16-true"], "trainer.precision=bf16-true is not supported: it casts the class"),
@@ -67,7 +74,8 @@ def test_valid_defaults_and_every_option_pass(compose_cfg):
     check_config(compose_cfg())
     for option in ("none", "balanced", "inverse", "inverse_sqrt", "effective_number"):
         check_config(compose_cfg(f"class_weights={option}"))
-    check_config(compose_cfg("trainer=ddp_cpu", "trainer.max_epochs=-1", "model.scheduler=cosine"))
+    check_config(compose_cfg("trainer=ddp_cpu", "trainer.max_epochs=-1", "scheduler=onecycle",
+                             "scheduler.total_steps=100"))
 
 
 def test_fresh_run_refuses_a_run_dir_with_checkpoints(compose_cfg, tmp_path):
@@ -93,12 +101,12 @@ def test_invalid_setting_through_the_cli_stops_before_data(tmp_path):
 
 # ---- NaN guard -------------------------------------------------------------------------------------
 def test_non_finite_loss_stops_with_where_and_why(tmp_path):
-    result = run_cli("train.py", *FAST, "model.optimizer.lr=1e12", run_dir=tmp_path)
+    result = run_cli("train.py", *FAST, "optimizer.lr=1e12", run_dir=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(error) == 1
     assert "training loss is nan at epoch 0, batch" in error[0]
-    assert "model.optimizer.lr=1e+12 is likely too high" in error[0]
+    assert "optimizer.lr=1e+12 is likely too high" in error[0]
     assert not (tmp_path / "metrics.json").exists()
     for path in (tmp_path / "checkpoints").glob("*.ckpt"):  # nothing non-finite was ever saved
         state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]

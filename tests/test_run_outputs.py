@@ -75,10 +75,11 @@ def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table
 def test_presets_compose(compose_cfg):
     cfg = compose_cfg("experiment=synthetic_longtail")
     assert (cfg.data.num_classes, cfg.data.imbalance_ratio) == (10, 100)
-    assert cfg.class_weights.strategy == "effective_number" and cfg.model.scheduler == "cosine"
+    assert cfg.class_weights._target_.endswith(".effective_number")
+    assert cfg.scheduler._target_.endswith(".CosineAnnealingLR")
     assert compose_cfg("debug=fdr").trainer.fast_dev_run is True
     overfit = compose_cfg("debug=overfit")
-    assert overfit.trainer.limit_train_batches == 3 and overfit.model.optimizer.weight_decay == 0.0
+    assert overfit.trainer.limit_train_batches == 3 and overfit.optimizer.weight_decay == 0.0
     profiler = compose_cfg("debug=profiler").trainer.profiler
     assert profiler._target_.endswith("SimpleProfiler")
     assert compose_cfg("debug=limit").trainer.limit_train_batches == 3

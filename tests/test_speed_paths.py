@@ -195,7 +195,7 @@ def test_adamw_is_fused_by_default_and_the_setting_can_turn_it_off(monkeypatch) 
                            "supported devices: ['cuda', 'cpu']")
 
     monkeypatch.setattr(torch.optim, "AdamW", unsupported)
-    with pytest.raises(UserError, match="model.optimizer.fused=true is not supported.*fused=false"):
+    with pytest.raises(UserError, match="optimizer.fused=true is not supported.*optimizer.fused=false"):
         _model().configure_optimizers()
 
 

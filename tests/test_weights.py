@@ -72,3 +72,31 @@ def test_bad_settings_are_named(kwargs, message):
 
 def test_counts_come_from_labels():
     np.testing.assert_array_equal(class_counts(np.array([0, 2, 2, 2]), 4), [1, 0, 3, 0])
+
+
+def test_config_form_equals_the_named_form():
+    config = {"_target_": "imbalanced.imbalance.weights.effective_number", "beta": 0.99}
+    np.testing.assert_array_equal(
+        compute_class_weights(COUNTS, config), compute_class_weights(COUNTS, "effective_number", beta=0.99)
+    )
+    partial = {"_target_": "imbalanced.imbalance.weights.balanced", "_partial_": True}
+    np.testing.assert_array_equal(compute_class_weights(COUNTS, partial), compute_class_weights(COUNTS))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        (lambda counts: np.full(len(counts), np.nan), r"gave weights \[nan, nan, nan, nan\] for 4 classes"),
+        (lambda counts: np.ones(2), "gave weights .* for 4 classes; allowed: one finite weight >= 0"),
+        (lambda counts: np.zeros(len(counts)), "at least one > 0"),
+    ],
+)
+def test_what_any_strategy_returns_is_checked(strategy, message):
+    with pytest.raises(ClassWeightError, match=message):
+        compute_class_weights(COUNTS, strategy)
+
+
+def test_a_strategys_empty_class_is_named_with_the_class_name():
+    config = {"_target_": "imbalanced.imbalance.weights.inverse_sqrt", "_partial_": True}
+    with pytest.raises(ClassWeightError, match=r"class_weights=inverse_sqrt needs every class .*\['cat'\]"):
+        compute_class_weights([10, 0], config, class_names=["dog", "cat"])

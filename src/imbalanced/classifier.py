@@ -17,16 +17,13 @@ from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
 from imbalanced.metrics import classification_metrics, per_class_key
+from imbalanced.optimization import RunLength, build_optimizer, build_scheduler
 from imbalanced.runtime import compile_in_place, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LOSS = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "mean"}
-# `fused`: one kernel per parameter group instead of a Python loop over the parameters (the default
-# workload trains a third more samples/s on a CPU, docs/speed.md); a resumed checkpoint keeps the
-# setting it was saved with (torch restores param-group options from the optimizer state).
-DEFAULT_OPTIMIZER = {"lr": 1e-3, "weight_decay": 1e-4, "fused": True}
 
 
 def _plain(value: Any) -> Any:
@@ -55,7 +52,7 @@ class ImbalancedClassifier(L.LightningModule):
         backbone: Mapping[str, Any],
         loss: Mapping[str, Any] | None = None,
         optimizer: Mapping[str, Any] | None = None,
-        scheduler: str | None = None,
+        scheduler: Mapping[str, Any] | None = None,
         class_names: Sequence[str] | None = None,
         class_statistics: ClassStatistics | None = None,
         input_transform: Mapping[str, Any] | None = None,
@@ -75,7 +72,7 @@ class ImbalancedClassifier(L.LightningModule):
                 "backbone": backbone,
                 "loss": loss,
                 "optimizer": optimizer,
-                "scheduler": scheduler,
+                "scheduler": _plain(scheduler),
                 "class_names": class_names,
                 "input_transform": _plain(input_transform),
                 # carried, never read here: how eval.py / predict.py rebuild inputs (tasks/from_checkpoint.py)
@@ -226,21 +223,7 @@ class ImbalancedClassifier(L.LightningModule):
 
     # ---- optimization -------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        settings = {**DEFAULT_OPTIMIZER, **(self.hparams.optimizer or {})}
-        try:
-            optimizer = torch.optim.AdamW(self.parameters(), **settings)
-        except RuntimeError as error:
-            if not settings.get("fused") or "fused" not in str(error):
-                raise
-            device = next(self.parameters()).device
-            raise UserError(
-                f"model.optimizer.fused=true is not supported for parameters on {device.type!r} "
-                f"({error}); set model.optimizer.fused=false"
-            ) from error
-        if self.hparams.scheduler in (None, "none"):
-            return optimizer
-        if self.hparams.scheduler == "cosine":
-            max_epochs = max(int(self.trainer.max_epochs or 1), 1)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-        raise UserError(f"model.scheduler={self.hparams.scheduler!r} is unknown; valid: none, cosine")
+        """The `optimizer` and `scheduler` configs (imbalanced/optimization.py); default: AdamW."""
+        optimizer = build_optimizer(self.hparams.optimizer, self.parameters())
+        schedule = build_scheduler(self.hparams.scheduler, optimizer, lambda: RunLength.of(self.trainer))
+        return optimizer if schedule is None else {"optimizer": optimizer, "lr_scheduler": schedule}

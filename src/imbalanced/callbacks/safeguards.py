@@ -83,19 +83,19 @@ class NonFiniteLossGuard(Callback):
             return ("bad data: this batch has NaN/inf feature values; clean the input or impute "
                     "missing values")
         if any(not bool(torch.isfinite(p).all()) for p in pl_module.parameters()):
-            return (f"the weights diverged in earlier steps: the learning rate model.optimizer.lr={lr:g} "
+            return (f"the weights diverged in earlier steps: the learning rate optimizer.lr={lr:g} "
                     "is likely too high (try 10x lower)")
         largest = max((float(p.detach().abs().max()) for p in pl_module.parameters()), default=0.0)
         if trainer.global_step > 0 and largest > 1e4:
             return (f"the weights grew to |w|={largest:.3g} in {trainer.global_step} step(s): the "
-                    f"learning rate model.optimizer.lr={lr:g} is likely too high (try 10x lower)")
+                    f"learning rate optimizer.lr={lr:g} is likely too high (try 10x lower)")
         weights = getattr(pl_module, "class_weights", None)
         if isinstance(weights, torch.Tensor) and weights.numel():
             low, high = float(weights.min()), float(weights.max())
             if not math.isfinite(high) or (low > 0 and high / low > 1e6) or high > 1e6:
                 return (f"extreme class weights (min {low:g}, max {high:g}); use a milder "
                         "class_weights strategy")
-        return (f"the learning rate model.optimizer.lr={lr:g} may be too high, or the class weights "
+        return (f"the learning rate optimizer.lr={lr:g} may be too high, or the class weights "
                 "too extreme; the features of this batch are finite")
 
 

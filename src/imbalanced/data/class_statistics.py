@@ -14,10 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalanced.imbalance.weights import class_counts, compute_class_weights
-
-# the keys of a `class_weights` config that `compute_class_weights` takes
-WEIGHT_ARGUMENTS = ("strategy", "beta", "weights")
+from imbalanced.imbalance.weights import class_counts, compute_class_weights, strategy_name, strategy_settings
 
 
 @dataclass(frozen=True)
@@ -45,18 +42,15 @@ class ClassStatistics:
     ) -> ClassStatistics:
         """Count the integer `labels` (0..C-1) of the training split and weight the classes.
 
-        `weight_settings` is the `class_weights` config (`strategy` plus its settings).
+        `weight_settings` is the `class_weights` config (a `_target_` and its settings).
         """
         names = [str(name) for name in class_names]
         settings = dict(weight_settings or {"strategy": "none"})
         counts = class_counts(np.asarray(labels), len(names)).astype(np.int64)
-        weights = compute_class_weights(
-            counts, class_names=names, **{k: v for k, v in settings.items() if k in WEIGHT_ARGUMENTS}
-        )
+        weights = compute_class_weights(counts, settings, class_names=names)
         return cls(
             class_names=names, counts=counts, weights=np.asarray(weights, dtype=np.float64),
-            strategy=str(settings.get("strategy", "none")),
-            settings={k: v for k, v in settings.items() if k != "strategy"},
+            strategy=strategy_name(settings), settings=strategy_settings(settings),
         )
 
     @property

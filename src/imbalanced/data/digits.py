@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from imbalanced.checks import check_int
 from imbalanced.data.base import Splits
 from imbalanced.data.feature_table import FeatureTableDataModule
-from imbalanced.data.profiles import long_tail_counts
+from imbalanced.data.profiles import check_profile, long_tail_counts
 from imbalanced.errors import UserError
 
 
@@ -30,6 +31,9 @@ class DigitsDataModule(FeatureTableDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_profile(10, imbalance_ratio, profile)
+        check_int("data.val_per_class", val_per_class, minimum=1)
+        check_int("data.test_per_class", test_per_class, minimum=1)
         self.imbalance_ratio = float(imbalance_ratio)
         self.val_per_class = int(val_per_class)
         self.test_per_class = int(test_per_class)

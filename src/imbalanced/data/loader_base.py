@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from imbalanced.checks import SEED_MAX, check_int
 from imbalanced.data.dataset_backend import LoaderSettings, TransformedDataset, sample_loader
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
@@ -56,13 +57,9 @@ class LoaderDataModule(L.LightningDataModule):
         persistent_workers: bool = False,
     ) -> None:
         super().__init__()
-        if int(batch_size) < 1 or int(eval_batch_size) < 1:
-            raise UserError(
-                f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be >= 1"
-            )
-        self.batch_size = int(batch_size)
-        self.eval_batch_size = int(eval_batch_size)
-        self.seed = int(seed)
+        self.batch_size = check_int("data.batch_size", batch_size, minimum=1)
+        self.eval_batch_size = check_int("data.eval_batch_size", eval_batch_size, minimum=1)
+        self.seed = check_int("data.seed", seed, minimum=0, maximum=SEED_MAX)
         # training sampler: p(class) ∝ n^q (data/sampling.py); None keeps plain shuffling
         self.sampler_q = validate_sampler_settings(
             sampler if sampler is None or isinstance(sampler, Mapping)

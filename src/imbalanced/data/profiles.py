@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from imbalanced.checks import check_choice, check_int, check_number
+
 PROFILES = ("exponential", "step", "uniform")
+
+
+def check_profile(num_classes: int, imbalance_ratio: float, profile: str, step_fraction: float = 0.5) -> None:
+    """The settings of an imbalance profile (`data.*` keys); UserError naming the first bad one."""
+    check_int("data.num_classes", num_classes, minimum=2)
+    check_number("data.imbalance_ratio", imbalance_ratio, low=1.0)
+    check_choice("data.profile", profile, PROFILES)
+    check_number("data.step_fraction", step_fraction, 0.0, 1.0, low_open=True, high_open=True)
 
 
 def long_tail_counts(
@@ -17,14 +27,7 @@ def long_tail_counts(
     step: the last `step_fraction` of the classes get n_max / ratio, the others n_max.
     uniform: every class gets n_max.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"data.profile={profile!r} is unknown; valid: {', '.join(PROFILES)}")
-    if num_classes < 2:
-        raise ValueError(f"data.num_classes={num_classes} must be at least 2")
-    if not imbalance_ratio >= 1:
-        raise ValueError(f"data.imbalance_ratio={imbalance_ratio} must be >= 1 (1 means balanced)")
-    if not 0 < step_fraction < 1:
-        raise ValueError(f"data.step_fraction={step_fraction} must be in (0, 1)")
+    check_profile(num_classes, imbalance_ratio, profile, step_fraction)
     i = np.arange(num_classes)
     if profile == "exponential":
         counts = n_max * imbalance_ratio ** (-i / (num_classes - 1))

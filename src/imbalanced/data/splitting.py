@@ -5,17 +5,21 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from imbalanced.checks import check_number
 from imbalanced.errors import UserError
 
 
+def check_fraction(key: str, value: float) -> None:
+    check_number(key, value, 0.0, 1.0, low_open=True, high_open=True)
+
+
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
-    for name, value in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
-        if not 0.0 < value < 1.0:
-            raise UserError(f"{name}={value} must be in (0, 1)")
+    check_fraction("data.val_fraction", val_fraction)
+    check_fraction("data.test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1.0:
         raise UserError(
-            f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves no "
-            "training data; their sum must be < 1"
+            f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction:g} is invalid; "
+            "allowed: a sum < 1 (the rest is the training split)"
         )
 
 

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 from sklearn.datasets import make_classification
 
+from imbalanced.checks import check_int, check_number
 from imbalanced.data.base import Splits
 from imbalanced.data.feature_table import FeatureTableDataModule
-from imbalanced.data.profiles import long_tail_counts
-from imbalanced.data.splitting import stratified_split
+from imbalanced.data.profiles import check_profile, long_tail_counts
+from imbalanced.data.splitting import check_fractions, stratified_split
 from imbalanced.errors import UserError
 
 
@@ -38,6 +39,13 @@ class SyntheticDataModule(FeatureTableDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_int("data.n_samples", n_samples, minimum=1)
+        check_int("data.n_features", n_features, minimum=2)
+        check_profile(num_classes, imbalance_ratio, profile, step_fraction)
+        check_number("data.class_sep", class_sep, low=0.0, low_open=True)
+        if n_informative is not None:
+            check_int("data.n_informative", n_informative, minimum=2)
+        check_fractions(val_fraction, test_fraction)
         self.n_samples = int(n_samples)
         self.n_features = int(n_features)
         self.num_classes_requested = int(num_classes)

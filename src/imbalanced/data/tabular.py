@@ -25,10 +25,11 @@ import numpy as np
 from omegaconf import OmegaConf
 from sklearn.model_selection import train_test_split
 
+from imbalanced.checks import check_choice, check_file, check_int
 from imbalanced.data.base import Splits
 from imbalanced.data.encoding import FeatureEncoding, check_finite
 from imbalanced.data.feature_table import FeatureTableDataModule
-from imbalanced.data.splitting import check_fractions
+from imbalanced.data.splitting import check_fraction, check_fractions
 from imbalanced.data.table import class_names_of, encode_labels, read_table, require_target
 from imbalanced.errors import UserError
 
@@ -58,6 +59,11 @@ class TabularDataModule(FeatureTableDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        for key, value in (("path", path), ("val_path", val_path), ("test_path", test_path)):
+            if value:  # null: data.path is required at load time; the others are optional
+                check_file(f"data.{key}", value)
+        check_choice("data.categorical", categorical, ("onehot", "error"))
+        check_int("data.max_categories", max_categories, minimum=1)
         self.path = path
         self.target = None if target is None else str(target)
         self.val_path = val_path or None  # "" means no fixed file, like null
@@ -68,6 +74,13 @@ class TabularDataModule(FeatureTableDataModule):
         self.categorical = categorical
         self.max_categories = int(max_categories)
         self.encoding: FeatureEncoding | None = None
+        automatic = [
+            (k, getattr(self, f"{k}_fraction")) for k in ("val", "test") if not getattr(self, f"{k}_path")
+        ]
+        if len(automatic) == 2:
+            check_fractions(self.val_fraction, self.test_fraction)
+        for name, fraction in automatic:
+            check_fraction(f"data.{name}_fraction", fraction)
 
     @property
     def feature_encoding(self) -> dict[str, Any] | None:
@@ -82,8 +95,6 @@ class TabularDataModule(FeatureTableDataModule):
 
     # ---- loading ------------------------------------------------------------------------
     def load_splits(self) -> Splits:
-        if self.categorical not in ("onehot", "error"):
-            raise UserError(f"data.categorical={self.categorical!r} is unknown; valid: onehot, error")
         source = f"data.path={self.path}"
         frame = read_table(self.path, "data.path")
         labels = require_target(frame, self.target, "data.path", self.path)
@@ -126,11 +137,6 @@ class TabularDataModule(FeatureTableDataModule):
         auto = {name: frac for name, frac, path in (
             ("val", self.val_fraction, self.val_path), ("test", self.test_fraction, self.test_path)
         ) if path is None}
-        if len(auto) == 2:
-            check_fractions(self.val_fraction, self.test_fraction)
-        for name, frac in auto.items():
-            if not 0.0 < frac < 1.0:
-                raise UserError(f"data.{name}_fraction={frac} must be in (0, 1)")
         counts = np.bincount(y, minlength=len(class_names))
         needed = 1 + len(auto)
         rare = {class_names[i]: int(n) for i, n in enumerate(counts) if n < needed}

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from imbalanced.errors import UserError
+from imbalanced.checks import check_choice, check_number
 
 REDUCTIONS = ("mean", "sum", "none")
 NORMALIZATIONS = ("weight_sum", "batch_size")
@@ -28,12 +28,8 @@ class ImbalanceLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean", normalize: str = "weight_sum") -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise UserError(f"loss.reduction={reduction!r} is unknown; valid: {', '.join(REDUCTIONS)}")
-        if normalize not in NORMALIZATIONS:
-            raise UserError(
-                f"loss.normalize={normalize!r} is unknown; valid: {', '.join(NORMALIZATIONS)}"
-            )
+        check_choice("loss.reduction", reduction, REDUCTIONS)
+        check_choice("loss.normalize", normalize, NORMALIZATIONS)
         self.reduction = reduction
         self.normalization = normalize
 
@@ -115,8 +111,7 @@ class Focal(ImbalanceLoss):
 
     def __init__(self, gamma: float = 2.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not float(gamma) >= 0:
-            raise UserError(f"loss.gamma={gamma} must be >= 0 (0 is plain cross entropy)")
+        check_number("loss.gamma", gamma, low=0.0)  # 0 is plain cross entropy
         self.gamma = float(gamma)
 
     def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
@@ -135,8 +130,7 @@ class LogitAdjusted(ImbalanceLoss):
 
     def __init__(self, tau: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not float(tau) >= 0:
-            raise UserError(f"loss.tau={tau} must be >= 0 (0 is plain cross entropy, 1 the paper's)")
+        check_number("loss.tau", tau, low=0.0)  # 0 is plain cross entropy, 1 the paper's
         self.tau = float(tau)
         self._prior: Tensor | None = None
         self._prior_key: tuple | None = None
@@ -180,10 +174,8 @@ class LDAM(ImbalanceLoss):
 
     def __init__(self, max_margin: float = 0.5, scale: float = 30.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not float(max_margin) > 0:
-            raise UserError(f"loss.max_margin={max_margin} must be > 0 (the paper uses 0.5)")
-        if not float(scale) > 0:
-            raise UserError(f"loss.scale={scale} must be > 0 (the paper uses 30 with cosine logits)")
+        check_number("loss.max_margin", max_margin, low=0.0, low_open=True)  # the paper: 0.5
+        check_number("loss.scale", scale, low=0.0, low_open=True)  # the paper: 30, with cosine logits
         self.max_margin = float(max_margin)
         self.scale = float(scale)
 

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from imbalanced.data.sampling import validate_sampler_settings
 from imbalanced.errors import UserError
 from imbalanced.imbalance.drw import DeferredReweighting
+from imbalanced.imbalance.weights import strategy_name
 
 PRIOR_CORRECTED_LOSSES = ("LogitAdjusted", "BalancedSoftmax")
 
@@ -68,7 +69,7 @@ def check_techniques(cfg: DictConfig) -> None:
     tau = posthoc_tau(cfg)
     sampler = cfg.get("sampler")
     q = validate_sampler_settings(dict(sampler) if sampler is not None else None)
-    strategy = cfg.class_weights.get("strategy", "none")
+    strategy = strategy_name(cfg.class_weights)
     reweights = strategy not in ("none", "manual")
     loss = _loss_name(cfg)
     prior_loss = loss in PRIOR_CORRECTED_LOSSES and (loss == "BalancedSoftmax" or cfg.loss.get("tau", 1.0))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from imbalanced.errors import UserError
+from imbalanced.checks import check_choice, check_number, fail, is_number
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -22,14 +22,13 @@ class MLP(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise UserError(
-                f"model.backbone.activation={activation!r} is unknown; valid: {', '.join(ACTIVATIONS)}"
-            )
-        if any(int(h) < 1 for h in hidden_sizes):
-            raise UserError(f"model.backbone.hidden_sizes={list(hidden_sizes)} must all be >= 1")
-        if not 0.0 <= dropout < 1.0:
-            raise UserError(f"model.backbone.dropout={dropout} must be in [0, 1)")
+        check_choice("model.backbone.activation", activation, ACTIVATIONS)
+        if isinstance(hidden_sizes, (str, bytes)) or not all(
+            is_number(h) and float(h) == int(h) and h >= 1 for h in hidden_sizes
+        ):
+            raise fail("model.backbone.hidden_sizes", list(hidden_sizes),
+                       "a list of integers >= 1, e.g. [256,256]")
+        check_number("model.backbone.dropout", dropout, 0.0, 1.0, high_open=True)
         layers: list[nn.Module] = []
         width = in_features
         for hidden in hidden_sizes:

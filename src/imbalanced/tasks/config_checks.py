@@ -1,36 +1,41 @@
 """Checks of the composed config that need no data: they run before anything is loaded.
 
 Every check raises `UserError` with one line naming the key, the value given and what is allowed.
-The checks are keyed on what is present, so new options of a group (a new datamodule, a new loss)
-need no change here:
+Nothing here names a dataset's or a model's keys, so a fork's new datamodule, backbone, loss or
+optimizer needs no change here:
 
-- every node with a `_target_` (data, loss, model, model.backbone, trainer, callbacks, logger) must
-  import, and each of its keys must be a parameter of the target's `__init__` (following `**kwargs`
-  up the class hierarchy); `???` values must be given;
-- known keys are range-checked wherever they appear (sizes, fractions, probabilities, learning rate);
-- the launch is checked: accelerator present on this machine, Hydra multirun with a DDP launcher
-  that re-runs the script (refused), and a fixed run directory under torchrun/srun.
+- `???` values must be given; every node with a `_target_` must import, and each of its keys must
+  be a parameter of the target (following `**kwargs` up the class hierarchy);
+- the value rules live once, in the constructors: the cheap objects are built here, before any
+  data loads (the datamodule, whose constructor checks its own settings and files and loads
+  nothing; the loss, class-weight strategy and sampler; the optimizer and schedule on one dummy
+  parameter; the backbone when its config alone builds it);
+- the project's own top-level keys (`seed`, `ckpt_path`, `drw_start_epoch`, `posthoc_tau`,
+  `matmul_precision`) by the code that reads them; Lightning's trainer settings (precision,
+  accelerator and devices of this machine) and the launch (Hydra multirun with a DDP launcher that
+  re-runs the script is refused; a fixed run directory under torchrun/srun).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import math
 import os
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
+from imbalanced.checks import SEED_MAX, check_choice, check_file, check_int, check_number, fail
+from imbalanced.checks import show as _show
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import NORMALIZATIONS, REDUCTIONS
 from imbalanced.imbalance.techniques import check_techniques, posthoc_tau
-from imbalanced.imbalance.weights import validate_weight_settings
+from imbalanced.imbalance.weights import resolve_strategy
+from imbalanced.optimization import SCHEDULE_KEYS, check_optimization
 
 HYDRA_KEYS = {"_target_", "_recursive_", "_convert_", "_partial_", "_args_"}
-SEED_MAX = 2**32 - 1  # numpy's seed range; Lightning silently picks a random seed outside it
 PRECISIONS = (
     "32-true", "16-mixed", "bf16-mixed", "64-true",
     "32", "16", "64", "bf16", 32, 16, 64,  # Lightning's aliases: "16"/"bf16" are the mixed ones
@@ -38,72 +43,11 @@ PRECISIONS = (
 # `*-true` half precision casts every float buffer: the class counts (exact integers) would be
 # rounded above 2048 (fp16) or 256 (bf16), and the weights with them; mixed keeps them float32.
 HALF_TRUE_PRECISIONS = {"16-true": 2048, "bf16-true": 256}
-SCHEDULERS = ("none", "cosine")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (DictConfig, ListConfig)):
-        value = OmegaConf.to_container(value, resolve=False)
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def fail(key: str, value: Any, allowed: str) -> UserError:
-    """The one-line error: `key=value is invalid; allowed: ...`."""
-    return UserError(f"{key}={_show(value)} is invalid; allowed: {allowed}")
-
-
-# ---- value checks ------------------------------------------------------------------------------
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_int(key: str, value: Any, minimum: int | None = None, maximum: int | None = None,
-              extra: Iterable[Any] = ()) -> None:
-    """An integer (integral floats such as 1e3 are accepted) within [minimum, maximum]."""
-    extra = tuple(extra)
-    if value in extra and not isinstance(value, bool):
-        return
-    allowed = "an integer" + (f" >= {minimum}" if minimum is not None else "")
-    allowed += f" and <= {maximum}" if maximum is not None else ""
-    allowed += f" (or {', '.join(map(str, extra))})" if extra else ""
-    if not _is_number(value) or not math.isfinite(value) or float(value) != int(value):
-        raise fail(key, value, allowed)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise fail(key, value, allowed)
-
-
-def check_number(key: str, value: Any, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False) -> None:
-    """A finite number in the interval given (open or closed at each end)."""
-    left = "(" if low_open else "["
-    right = ")" if high_open or high is None else "]"
-    lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf" if high is None else f"{high:g}"
-    allowed = f"a finite number in {left}{lo}, {hi}{right}"
-    if not _is_number(value) or not math.isfinite(value):
-        raise fail(key, value, allowed)
-    if low is not None and (value < low or (low_open and value == low)):
-        raise fail(key, value, allowed)
-    if high is not None and (value > high or (high_open and value == high)):
-        raise fail(key, value, allowed)
-
-
-def check_choice(key: str, value: Any, choices: Iterable[Any]) -> None:
-    choices = tuple(choices)
-    if value not in choices or isinstance(value, bool):
-        raise fail(key, value, "one of " + ", ".join(_show(c) for c in choices))
-
-
-def check_file(key: str, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise fail(key, value, "a path to an existing file")
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise UserError(
-            f"{key}={_show(value)} is invalid; allowed: a path to an existing file "
-            f"(no file at {path.resolve()})"
-        )
+# keys a node may hold besides its target's parameters: the ones the template reads itself
+TEMPLATE_KEYS = {"scheduler": set(SCHEDULE_KEYS)}
+# groups the task passes to the model itself; the same key under `model` would be silently ignored
+MODEL_GROUPS = ("loss", "optimizer", "scheduler")
 
 
 # ---- targets: importable, known keys, required values ------------------------------------------
@@ -114,7 +58,7 @@ def _import_target(key: str, target: Any) -> Any:
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
-        raise fail(f"{key}._target_", target, f"an importable class ({error})") from None
+        raise fail(f"{key}._target_", target, f"an importable class or function ({error})") from None
 
 
 def accepted_parameters(target: Any) -> set[str] | None:
@@ -135,42 +79,31 @@ def accepted_parameters(target: Any) -> set[str] | None:
     return None  # **kwargs all the way up
 
 
-def _check_target_node(key: str, node: DictConfig) -> None:
+def check_target_node(key: str, node: Mapping[str, Any]) -> None:
     target = _import_target(key, node.get("_target_"))
     accepted = accepted_parameters(target)
     if accepted is None:
         return
-    accepted -= {"self"}
-    for name in node.keys():
-        if name in HYDRA_KEYS:
-            continue
-        if name not in accepted:
+    accepted = (accepted - {"self"}) | TEMPLATE_KEYS.get(key, set())
+    for name, value in node.items():
+        if name not in HYDRA_KEYS and name not in accepted:
             raise UserError(
-                f"{key}.{name}={_show(node._get_node(name)._value())} is not a setting of "
-                f"{node._target_}; allowed keys: {', '.join(sorted(accepted))}"
+                f"{key}.{name}={_show(value)} is not a setting of {node['_target_']}; "
+                f"allowed keys: {', '.join(sorted(accepted))}"
             )
 
 
-def _target_nodes(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
-    nodes: list[tuple[str, DictConfig]] = []
-    for group in ("data", "loss", "model", "trainer"):
-        node = cfg.get(group)
-        if isinstance(node, DictConfig) and "_target_" in node:
-            nodes.append((group, node))
-    backbone = OmegaConf.select(cfg, "model.backbone")
-    if isinstance(backbone, DictConfig) and "_target_" in backbone:
-        nodes.append(("model.backbone", backbone))
-    for group in ("callbacks", "logger"):
-        container = cfg.get(group)
-        if isinstance(container, DictConfig):
-            for name in container.keys():
-                node = container.get(name)
-                if isinstance(node, DictConfig) and "_target_" in node:
-                    nodes.append((f"{group}.{name}", node))
+def _target_nodes(value: Any, key: str = "") -> list[tuple[str, Mapping[str, Any]]]:
+    """Every mapping with a `_target_`, at any depth (interpolations stay unresolved strings)."""
+    if not isinstance(value, Mapping):
+        return []
+    nodes = [(key, value)] if "_target_" in value else []
+    for name, child in value.items():
+        nodes += _target_nodes(child, f"{key}.{name}" if key else str(name))
     return nodes
 
 
-def _check_missing(cfg: DictConfig) -> None:
+def _check_missing(plain: Mapping[str, Any]) -> None:
     def walk(value: Any, key: str) -> list[str]:
         if value == "???":
             return [key]
@@ -180,105 +113,78 @@ def _check_missing(cfg: DictConfig) -> None:
             return [m for i, v in enumerate(value) for m in walk(v, f"{key}[{i}]")]
         return []
 
-    plain = OmegaConf.to_container(cfg, resolve=False)  # interpolations stay unresolved
-    plain.pop("hydra", None)
     missing = walk(plain, "")
     if missing:
         key = missing[0]
         raise UserError(f"{key}=??? is required; allowed: give it on the command line ({key}=VALUE)")
 
 
-# ---- groups ------------------------------------------------------------------------------------
-def _get(node: Any, key: str) -> Any:
-    value = node.get(key)
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
+# ---- the cheap objects: their constructors hold the value rules ---------------------------------
+def _build(key: str, build: Any) -> Any:
+    """Run `build()`; a UserError raised inside Hydra's instantiate comes out as itself."""
+    try:
+        return build()
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise UserError(f"{key} cannot be built from its settings: {cause or error}") from None
 
 
-def _check_data(data: DictConfig) -> None:
-    from imbalanced.data.profiles import PROFILES
-
-    present = set(data.keys())
-
-    def when(key: str, check: Callable[[str, Any], None]) -> None:
-        if key in present and data.get(key) is not None:
-            check(f"data.{key}", _get(data, key))
-
-    when("n_samples", lambda k, v: check_int(k, v, minimum=1))
-    when("n_features", lambda k, v: check_int(k, v, minimum=2))
-    when("num_classes", lambda k, v: check_int(k, v, minimum=2))
-    when("n_informative", lambda k, v: check_int(k, v, minimum=2))
-    when("imbalance_ratio", lambda k, v: check_number(k, v, low=1.0))
-    when("profile", lambda k, v: check_choice(k, v, PROFILES))
-    when("step_fraction", lambda k, v: check_number(k, v, 0.0, 1.0, low_open=True, high_open=True))
-    when("class_sep", lambda k, v: check_number(k, v, low=0.0, low_open=True))
-    for key in ("val_fraction", "test_fraction"):
-        when(key, lambda k, v: check_number(k, v, 0.0, 1.0, low_open=True, high_open=True))
-    val, test = data.get("val_fraction"), data.get("test_fraction")
-    if _is_number(val) and _is_number(test) and val + test >= 1.0:
-        raise UserError(
-            f"data.val_fraction + data.test_fraction = {val + test:g} is invalid; allowed: a sum < 1 "
-            "(the rest is the training split)"
-        )
-    for key in ("batch_size", "eval_batch_size", "num_workers"):
-        minimum = 0 if key == "num_workers" else 1
-        when(key, lambda k, v, m=minimum: check_int(k, v, minimum=m))
-    when("seed", lambda k, v: check_int(k, v, minimum=0, maximum=SEED_MAX))
-    for key in ("path", "val_path", "test_path"):
-        when(key, check_file)
-
-
-def _check_loss(loss: DictConfig) -> None:
-    if "reduction" in loss:
-        check_choice("loss.reduction", loss.reduction, REDUCTIONS)
-    if "normalize" in loss:
-        check_choice("loss.normalize", loss.normalize, NORMALIZATIONS)
-    # common hyper-parameters of imbalance losses, wherever a loss has them
-    for key in ("gamma", "tau", "max_margin", "max_m"):
-        if loss.get(key) is not None:
-            check_number(f"loss.{key}", loss.get(key), low=0.0)
-    for key in ("scale", "s"):
-        if loss.get(key) is not None:
-            check_number(f"loss.{key}", loss.get(key), low=0.0, low_open=True)
+def _check_backbone(backbone: DictConfig) -> None:
+    """Build the backbone when its config alone can: sizes given by the data get small stand-ins."""
+    target = _import_target("model.backbone", backbone.get("_target_"))
+    stand_ins = {"in_features": 2, "num_classes": 2}
+    try:
+        required = {
+            p.name for p in inspect.signature(target).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+    except (TypeError, ValueError):
+        return
+    if required - set(backbone.keys()) - set(stand_ins):
+        return  # needs sizes only the data knows: its constructor runs when the model is built
+    given = {k: v for k, v in stand_ins.items() if k in required and k not in backbone}
+    _build("model.backbone", lambda: instantiate(backbone, **given))
 
 
 def _check_model(model: DictConfig) -> None:
-    from imbalanced.models.mlp import ACTIVATIONS
-
+    for group in MODEL_GROUPS:
+        if group in model:
+            raise UserError(
+                f"model.{group}={_show(model._get_node(group)._value())} is not read: the {group} is "
+                f"the `{group}` config group; allowed: {group}=OPTION (configs/{group}/) and "
+                f"{group}.KEY=VALUE beside `model`, not under it"
+            )
     backbone = model.get("backbone")
-    if isinstance(backbone, DictConfig):
-        if "hidden_sizes" in backbone:
-            sizes = _get(backbone, "hidden_sizes")
-            if not isinstance(sizes, list) or not all(
-                _is_number(s) and float(s) == int(s) and s >= 1 for s in sizes
-            ):
-                raise fail("model.backbone.hidden_sizes", sizes, "a list of integers >= 1, e.g. [256,256]")
-        if backbone.get("dropout") is not None:
-            check_number("model.backbone.dropout", backbone.dropout, 0.0, 1.0, high_open=True)
-        if "activation" in backbone and backbone.get("_target_", "").endswith("MLP"):
-            check_choice("model.backbone.activation", backbone.activation, ACTIVATIONS)
-    optimizer = model.get("optimizer")
-    if isinstance(optimizer, DictConfig):
-        import torch
+    if isinstance(backbone, DictConfig) and "_target_" in backbone:
+        _check_backbone(backbone)
 
-        accepted = accepted_parameters(torch.optim.AdamW) or set()
-        accepted -= {"params"}
-        for name in optimizer.keys():
-            if name not in accepted:
-                raise UserError(
-                    f"model.optimizer.{name}={_show(optimizer.get(name))} is not a setting of AdamW; "
-                    f"allowed keys: {', '.join(sorted(accepted))}"
-                )
-        if "lr" in optimizer:
-            check_number("model.optimizer.lr", optimizer.lr, low=0.0, low_open=True)
-        if "weight_decay" in optimizer:
-            check_number("model.optimizer.weight_decay", optimizer.weight_decay, low=0.0)
-        if "eps" in optimizer:
-            check_number("model.optimizer.eps", optimizer.eps, low=0.0, low_open=True)
-    if "scheduler" in model:
-        check_choice("model.scheduler", model.scheduler if model.scheduler is not None else "none",
-                     SCHEDULERS)
+
+def _check_objects(cfg: DictConfig) -> None:
+    from imbalanced.tasks.train import build_datamodule
+
+    if cfg.get("class_weights") is not None:
+        resolve_strategy(OmegaConf.to_container(cfg.class_weights, resolve=True))
+    # train.py only: eval.py / predict.py hold data overrides, completed from the checkpoint
+    if isinstance(cfg.get("data"), DictConfig) and cfg.get("class_weights") is not None:
+        _build("data", lambda: build_datamodule(cfg))
+    if isinstance(cfg.get("model"), DictConfig):
+        _check_model(cfg.model)
+    optimizer, scheduler = (
+        OmegaConf.to_container(cfg[k], resolve=True) if cfg.get(k) is not None else None
+        for k in ("optimizer", "scheduler")
+    )
+    max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+    check_optimization(optimizer, scheduler, max_epochs)
+
+
+# ---- trainer -----------------------------------------------------------------------------------
+def _get(node: Any, key: str) -> Any:
+    value = node.get(key)
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
 
 
 def _check_devices(trainer: DictConfig, accelerator: str) -> None:
@@ -355,20 +261,6 @@ def _check_trainer(trainer: DictConfig) -> None:
         check_number("trainer.gradient_clip_val", trainer.gradient_clip_val, low=0.0)
 
 
-def _check_class_weights(cfg: DictConfig) -> None:
-    weights: dict[str, Any] = OmegaConf.to_container(cfg.class_weights, resolve=True)
-    unknown = set(weights) - {"strategy", "beta", "weights"}
-    if unknown:
-        key = sorted(unknown)[0]
-        raise UserError(
-            f"class_weights.{key}={_show(weights[key])} is not a class-weight setting; "
-            "allowed keys: strategy, beta, weights"
-        )
-    validate_weight_settings(
-        weights.get("strategy", "none"), beta=weights.get("beta"), weights=weights.get("weights")
-    )
-
-
 # ---- launch ------------------------------------------------------------------------------------
 def _hydra_mode_and_overrides(cfg: DictConfig) -> tuple[str | None, list[str]]:
     hydra_cfg: Any = cfg.get("hydra") if "hydra" in cfg else None
@@ -437,19 +329,13 @@ def _check_batch_norm_batch(cfg: DictConfig) -> None:
 # ---- entry point -------------------------------------------------------------------------------
 def check_config(cfg: DictConfig) -> None:
     """Raise UserError naming the first invalid setting, its value and what is valid."""
-    _check_missing(cfg)
+    plain = OmegaConf.to_container(cfg, resolve=False)  # interpolations stay unresolved
+    plain.pop("hydra", None)
+    _check_missing(plain)
     if "seed" in cfg:  # eval.py / predict.py have no seed (their configs hold what they use)
         check_int("seed", cfg.get("seed"), minimum=0, maximum=SEED_MAX)
-    for key, node in _target_nodes(cfg):
-        _check_target_node(key, node)
-    if isinstance(cfg.get("data"), DictConfig):
-        _check_data(cfg.data)
-    if cfg.get("class_weights") is not None:
-        _check_class_weights(cfg)
-    if isinstance(cfg.get("loss"), DictConfig):
-        _check_loss(cfg.loss)
-    if isinstance(cfg.get("model"), DictConfig):
-        _check_model(cfg.model)
+    for key, node in _target_nodes(plain):
+        check_target_node(key, node)
     if isinstance(cfg.get("trainer"), DictConfig):
         _check_trainer(cfg.trainer)
     if cfg.get("ckpt_path") is not None:
@@ -459,4 +345,5 @@ def check_config(cfg: DictConfig) -> None:
     elif cfg.get("posthoc_tau") is not None:  # eval.py / predict.py: null keeps the checkpoint's
         posthoc_tau(cfg)
     _check_batch_norm_batch(cfg)
+    _check_objects(cfg)
     _check_launch(cfg)

@@ -26,6 +26,12 @@ def backbone_config(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
     return {**backbone, **data_offers(datamodule, "backbone_inputs", {})}
 
 
+def _group(cfg: DictConfig, name: str) -> dict[str, Any] | None:
+    """A config group as a plain dict (kept in the checkpoint's hyperparameters); None when absent."""
+    node = cfg.get(name)
+    return None if node is None else OmegaConf.to_container(node, resolve=True)
+
+
 def build_model(cfg: DictConfig, datamodule: Any) -> Any:
     statistics = datamodule.class_statistics
     return instantiate(
@@ -34,6 +40,8 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
         num_classes=statistics.num_classes,
         class_names=statistics.class_names,
         loss=OmegaConf.to_container(cfg.loss, resolve=True),
+        optimizer=_group(cfg, "optimizer"),
+        scheduler=_group(cfg, "scheduler"),
         input_transform=data_offers(datamodule, "input_transform", None),
         # what eval.py / predict.py need to rebuild inputs, in one place of the checkpoint
         data={

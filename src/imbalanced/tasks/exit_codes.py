@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -24,10 +25,19 @@ def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     try:
         return task(cfg)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        _report_user_error(error)
+    except InstantiationException as error:
+        # a constructor refused a setting while Hydra built the object: report its one-line error
+        if not isinstance(error.__cause__, UserError):
             raise
-        sys.exit(2)
+        _report_user_error(error.__cause__)
     except TrainingInterrupted as stop:
         print(f"interrupted: {stop}", file=sys.stderr)
         sys.exit(stop.exit_code)
+
+
+def _report_user_error(error: UserError) -> None:
+    print(f"error: {error}", file=sys.stderr)
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise error
+    sys.exit(2)

@@ -22,6 +22,7 @@ from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.encoding import FeatureEncoding
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
 from imbalanced.errors import UserError
+from imbalanced.tasks.config_checks import check_target_node
 from imbalanced.tasks.safe_loading import check_targets, read_checkpoint
 
 
@@ -102,7 +103,8 @@ def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]
             "data.test_path=FILE data.target=COLUMN"
         )
     config = OmegaConf.merge(OmegaConf.create(saved), OmegaConf.create(dict(overrides)))
-    datamodule = instantiate(config, class_weights={"strategy": "none"})
+    check_target_node("data", OmegaConf.to_container(config, resolve=False))  # e.g. a key it doesn't take
+    datamodule = instantiate(config, class_weights=None)
     datamodule.setup("test")
     class_names = datamodule.class_statistics.class_names
     if class_names != model.class_names:

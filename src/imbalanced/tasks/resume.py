@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.errors import UserError
 from imbalanced.tasks.data_to_model import backbone_config, data_offers
@@ -56,6 +56,7 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
     now = {"class_counts": statistics.counts, "class_weights": statistics.weights}
     for name, value in data_offers(datamodule, "input_transform_state", {}).items():
         now[f"input_transform.{name}"] = value
+    _check_same_optimization(cfg, hparams)
     state = checkpoint["state_dict"]
     for name, value in now.items():
         if name not in state:
@@ -102,6 +103,25 @@ def check_restored_settings(path: str | Path, saved: Mapping[str, Any], now: Map
             "so these would not apply. allowed: the settings of the run being resumed (see its "
             ".hydra/config.yaml), or a fresh run without ckpt_path"
         )
+def _check_same_optimization(cfg: DictConfig, hparams: dict[str, Any]) -> None:
+    """The saved optimizer and scheduler states only load into the same kinds (settings may change)."""
+    from imbalanced.optimization import optimizer_config
+
+    for group in ("optimizer", "scheduler"):
+        saved = hparams.get(group)
+        if not isinstance(saved, dict) and saved is not None:
+            continue  # a checkpoint from before the config groups
+        now = OmegaConf.to_container(cfg[group], resolve=True) if cfg.get(group) is not None else None
+        if group == "optimizer":
+            saved, now = optimizer_config(saved), optimizer_config(now)
+        kinds = [(c or {}).get("_target_") for c in (saved, now)]
+        warmups = [bool((c or {}).get("warmup_epochs")) for c in (saved, now)] if group == "scheduler" else []
+        if kinds[0] != kinds[1] or (warmups and warmups[0] != warmups[1]):
+            raise UserError(
+                f"{group}={kinds[1]} differs from the checkpoint's {kinds[0]} (or its warm-up); "
+                f"allowed: the {group} of the run being resumed (see its .hydra/config.yaml), whose "
+                "state the checkpoint holds"
+            )
 
 
 @rank_zero_only

@@ -32,10 +32,12 @@ log = logging.getLogger(__name__)
 
 def build_datamodule(cfg: DictConfig) -> Any:
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
+    # the class-weight config reaches the datamodule as a plain dict (saved, reported), so it is
+    # passed to the partial rather than to instantiate (which would build its `_target_`)
     try:
-        return instantiate(
-            cfg.data, class_weights=OmegaConf.to_container(cfg.class_weights, resolve=True), sampler=sampler
-        )
+        datamodule = instantiate(cfg.data, _partial_=True)
+        class_weights = OmegaConf.to_container(cfg.class_weights, resolve=True)
+        return datamodule(class_weights=class_weights, sampler=sampler)
     except InstantiationException as error:  # a setting the constructor refused: its one-line error
         if isinstance(error.__cause__, UserError):
             raise error.__cause__ from None
