@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from imbalanced.data.table import encode_labels, read_table, require_target
+from imbalanced.imbalance.rare_event import apply_prediction_overrides
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
@@ -35,6 +36,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """
     model = load_classifier(cfg.ckpt_path)
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
+    apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
     test_path = overrides.get("test_path")
@@ -60,6 +62,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report = metrics_report(
         {"test": results}, model.class_names, class_counts=model.class_counts.tolist()
     )
+    report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     report.update({"test/num_samples": num_samples, "test_data": source, "ckpt_path": str(cfg.ckpt_path)})
     path = write_json(Path(cfg.paths.output_dir) / "metrics.json", report)
     log.info("wrote %s", path)

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from imbalanced.data.table import read_table
 from imbalanced.errors import UserError
+from imbalanced.imbalance.rare_event import apply_prediction_overrides
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
@@ -31,9 +32,15 @@ PROBABILITY_PREFIX = "prob_"
 def predict(cfg: DictConfig) -> Path:
     """Write a CSV with one row per row of `data.path`, in order: `prediction` (the class name) and
     `prob_<class>` for every class. The target column, if the file has it, is ignored; every other
-    column must match the checkpoint's feature columns."""
+    column must match the checkpoint's feature columns.
+
+    `prob_<class>` are calibrated for the real class frequencies (unless `calibration=none`);
+    `prediction` is the decision: binary, `prob_<positive> >= decision_threshold` (chosen on
+    validation, saved in the checkpoint); multiclass, the argmax of the model's (post-hoc adjusted)
+    logits, which is not always the argmax of the calibrated probabilities."""
     model = load_classifier(cfg.ckpt_path)
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
+    apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
     overrides = data_overrides(cfg.get("data"))
     if not overrides.get("path"):
         raise UserError("data.path is not set; give the table to predict: data.path=FILE")
@@ -44,12 +51,14 @@ def predict(cfg: DictConfig) -> Path:
 
     trainer = build_single_device_trainer(cfg)
     loader = table_loader(x, None, int(config.get("eval_batch_size") or 4096))
+    model.predict_decisions = True  # the decision (threshold / argmax) besides the probabilities
     batches = trainer.predict(model, dataloaders=loader)
-    probabilities = torch.cat([b.cpu() for b in batches]).double().numpy()
+    probabilities = torch.cat([b["probabilities"].cpu() for b in batches]).double().numpy()
+    decisions = torch.cat([b["prediction"].cpu() for b in batches]).numpy()
 
     names = model.class_names
     table = pd.DataFrame(probabilities, columns=[f"{PROBABILITY_PREFIX}{name}" for name in names])
-    table.insert(0, PREDICTION_COLUMN, [names[i] for i in probabilities.argmax(axis=1)])
+    table.insert(0, PREDICTION_COLUMN, [names[i] for i in decisions])
     output = Path(cfg.output_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output, index=False)

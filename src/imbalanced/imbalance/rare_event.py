@@ -1,0 +1,86 @@
+"""The rare-event settings of a training run (`decision.*`, `calibration`, `loss=bce`) and their checks.
+
+Checked in two steps, both before training: the settings alone (`rare_event_settings`, before any
+data is loaded) and against the data (`check_rare_event_data`: number of classes, validation
+positives), as soon as the datamodule is set up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from imbalanced.errors import UserError
+from imbalanced.imbalance.calibration import CALIBRATIONS
+from imbalanced.imbalance.decision import (
+    DecisionSettings,
+    check_rule_for_data,
+    decision_settings,
+    positive_class,
+)
+
+BINARY_LOSSES = ("BinaryCrossEntropy",)
+
+
+@dataclass(frozen=True)
+class RareEventConfig:
+    decision: DecisionSettings
+    calibration: str
+    sampler_q: float | None
+    loss_name: str
+
+
+def rare_event_settings(cfg: DictConfig) -> RareEventConfig:
+    node = cfg.get("decision")
+    decision = decision_settings(OmegaConf.to_container(node, resolve=True) if node is not None else None)
+    calibration = cfg.get("calibration", "auto")
+    if calibration not in CALIBRATIONS:
+        raise UserError(f"calibration={calibration!r} is invalid; allowed: one of {', '.join(CALIBRATIONS)}")
+    sampler = cfg.get("sampler")
+    q = sampler.get("q") if sampler is not None else None
+    loss_name = str(cfg.loss.get("_target_", "")).rsplit(".", 1)[-1] if cfg.get("loss") else ""
+    return RareEventConfig(decision, calibration, None if q is None else float(q), loss_name)
+
+
+def check_rare_event_data(settings: RareEventConfig, datamodule: Any) -> None:
+    """Checks that need the set-up data; raise UserError before training."""
+    num_classes = int(datamodule.num_classes)
+    if settings.loss_name in BINARY_LOSSES and num_classes != 2:
+        raise UserError(
+            f"loss=bce needs a binary problem; this data has {num_classes} classes "
+            "(use loss=cross_entropy, which is the same loss for two classes)"
+        )
+    splits = getattr(datamodule, "splits", None)
+    val_labels = getattr(splits, "y_val", None)
+    counts = getattr(datamodule, "class_counts", None)
+    positive = positive_class(counts) if counts is not None and num_classes == 2 else 1
+    check_rule_for_data(settings.decision, num_classes, val_labels, positive)
+
+
+def configure_prediction(model: Any, settings: RareEventConfig) -> None:
+    """Hand the settings to the model's prediction policy (it fits them on validation)."""
+    policy = getattr(model, "prediction_policy", None)
+    if policy is not None:
+        policy.configure(settings.decision, settings.calibration, settings.sampler_q)
+
+
+def apply_prediction_overrides(model: Any, cfg: DictConfig) -> None:
+    """eval.py / predict.py: `calibration=none` and `decision.threshold=P` over the saved policy."""
+    policy = getattr(model, "prediction_policy", None)
+    if policy is None:
+        return
+    calibration = cfg.get("calibration")
+    if calibration is not None:
+        if calibration not in CALIBRATIONS:
+            raise UserError(f"calibration={calibration!r} is invalid; allowed: null (as saved), none")
+        if calibration == "auto" and not policy.calibrated():
+            raise UserError("calibration=auto: this checkpoint holds no calibration (it was trained with "
+                            "calibration=none or predates it); allowed: null, none")
+        if calibration == "none":
+            policy.calibration = "none"
+    decision = cfg.get("decision")
+    threshold = decision.get("threshold") if decision is not None else None
+    if threshold is not None:
+        policy.set_threshold(threshold, model.class_counts, model.posthoc_tau)
