@@ -16,6 +16,7 @@ from imbalanced.reporting import plots
 log = logging.getLogger(__name__)
 
 PLOT_FILES = ("confusion_matrix.png", "recall_vs_count.png", "class_distribution.png")
+RARE_EVENT_PLOT_FILES = ("pr_curve.png", "reliability.png")
 
 
 def _cell(value: float | None, digits: int = 3) -> str:
@@ -88,6 +89,29 @@ def write_plots(
     return figures
 
 
+def write_rare_event_plots(
+    output_dir: Path, test_outputs: Mapping[str, np.ndarray], class_names: Sequence[str],
+    counts: Sequence[float], report: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`pr_curve.png` and `reliability.png` from the test probabilities of all ranks."""
+    positive_name = report.get("positive_class")
+    positive = list(class_names).index(positive_name) if positive_name in class_names else None
+    calibrated = report.get("calibration", "none") != "none"
+    labels = test_outputs["labels"]
+    figures = {
+        "pr_curve.png": plots.pr_curve_figure(
+            test_outputs["probabilities"], labels, class_names, counts, positive,
+            report.get("decision_threshold"),
+        ),
+        "reliability.png": plots.reliability_figure(
+            test_outputs["raw_probabilities"], test_outputs["probabilities"] if calibrated else None, labels
+        ),
+    }
+    for name, figure in figures.items():
+        plots.save_figure(figure, output_dir / name)
+    return figures
+
+
 def write_confusion_csv(path: Path, confusion: np.ndarray, class_names: Sequence[str]) -> Path:
     """Test confusion matrix as counts: one row per true class, one column per predicted class."""
     lines = [",".join(["true\\predicted", *class_names])]
@@ -141,6 +165,9 @@ def finish_run(
     print("\n" + format_table(per_class_rows(class_names, counts, weights, recall, f1), report) + "\n",
           flush=True)
     figures = write_plots(output_dir, class_names, counts, weights, recall, f1, confusion, strategy)
+    test_outputs = getattr(model, "test_outputs", None)
+    if test_outputs is not None:
+        figures.update(write_rare_event_plots(output_dir, test_outputs, class_names, counts, report))
     if confusion is not None:
         write_confusion_csv(output_dir / "confusion_matrix.csv", confusion, class_names)
     log.info("wrote plots %s to %s", ", ".join(sorted(figures)), output_dir)
