@@ -204,7 +204,7 @@ def test_losses_without_closed_form_get_the_prior_fitted():
     true_logits = torch.randn(len(labels), 3, generator=generator) * 0.3 + log_prior(COUNTS)
     true_logits[torch.arange(len(labels)), labels] += 1.0
     skewed = true_logits - 2.0 * log_prior(COUNTS)
-    temperature, bias = fit_calibration(skewed, labels, None)
+    temperature, bias, _ = fit_calibration(skewed, labels, None)
     fitted = (skewed / temperature + bias).softmax(-1).mean(0)
     torch.testing.assert_close(fitted.float(), COUNTS / COUNTS.sum(), atol=5e-3, rtol=0.05)
 
@@ -213,7 +213,7 @@ def test_temperature_undoes_overconfidence():
     generator = torch.Generator().manual_seed(1)
     logits = torch.randn(4000, 3, generator=generator) * 2.0
     labels = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)  # calibrated
-    temperature, shift = fit_calibration(3.0 * logits, labels, torch.zeros(3, dtype=torch.float64))
+    temperature, shift, _ = fit_calibration(3.0 * logits, labels, torch.zeros(3, dtype=torch.float64))
     assert temperature == pytest.approx(3.0, rel=0.1)
     torch.testing.assert_close(shift, torch.zeros(3, dtype=torch.float64))
 
@@ -275,13 +275,36 @@ def test_threshold_override_and_checkpoint_state_round_trip():
     assert torch.equal(old.decision_logits(logits, counts, 0.0), logits)
 
 
+def _weighted_model_logits(n: int, weights: torch.Tensor, follows_weights: bool, seed: int = 5):
+    """Labels drawn from a known posterior; logits of a model trained with `weights` that reached
+    the weighted optimum (log posterior + log w) or ignored the weights (log posterior)."""
+    generator = torch.Generator().manual_seed(seed)
+    log_posterior = (torch.randn(n, 3, generator=generator) * 1.5 + log_prior(COUNTS)).log_softmax(-1)
+    labels = torch.multinomial(log_posterior.exp(), 1, generator=generator).squeeze(1)
+    return log_posterior + (weights.log() if follows_weights else 0.0), labels
+
+
+def test_auto_calibration_keeps_the_closed_form_unless_validation_contradicts_it():
+    weights = 1000.0 / (3 * COUNTS)
+    for follows, expected in ((True, "closed_form"), (False, "fitted")):
+        logits, labels = _weighted_model_logits(6000, weights, follows)
+        policy = PredictionPolicy(3)
+        policy.fit(logits, labels, COUNTS, weights, {"_target_": "x.CrossEntropy"})
+        assert policy.calibration_method == expected
+        calibrated = policy.probabilities(logits, COUNTS, 0.0).mean(0)
+        observed = torch.bincount(labels, minlength=3) / len(labels)
+        torch.testing.assert_close(calibrated, observed, atol=0.01, rtol=0.1)
+    policy.configure(DecisionSettings(), "closed_form", None)  # forced: the closed form, even so
+    policy.fit(logits, labels, COUNTS, weights, {"_target_": "x.CrossEntropy"})
+    assert policy.calibration_method == "closed_form"
+
+
 def test_multiclass_decisions_stay_the_argmax_of_the_adjusted_logits():
     policy = PredictionPolicy(3)
-    generator = torch.Generator().manual_seed(5)
-    logits = torch.randn(600, 3, generator=generator)
-    labels = torch.randint(0, 3, (600,), generator=generator)
-    policy.fit(logits, labels, COUNTS, 1000.0 / (3 * COUNTS), {"_target_": "x.CrossEntropy"})
-    assert policy.calibration_method == "closed_form" and policy.cut is None
+    weights = 1000.0 / (3 * COUNTS)
+    logits, labels = _weighted_model_logits(600, weights, True)
+    policy.fit(logits, labels, COUNTS, weights, {"_target_": "x.CrossEntropy"})
+    assert policy.calibrated() and policy.cut is None
     assert torch.equal(policy.decision_logits(logits, COUNTS, 0.0), logits)
     assert policy.threshold(COUNTS, 0.0) is None
 

@@ -10,6 +10,13 @@ probabilities are `softmax(z / T + b)`:
   tau = 1); a sampler with p(class) ∝ n^q shows the prior pi^q, so b += (1 - q) log pi. Losses
   without a closed form (focal with gamma > 0, LDAM, a fork's own loss) get `b` fitted on validation
   together with T (bias + temperature scaling).
+- The closed form holds for a model that reaches the weighted optimum. A network that fits its
+  training split closely (few rare samples, many epochs) loses much of the weights' effect (Byrd &
+  Lipton 2019), and the closed form then over-corrects. `calibration=auto` therefore fits both on
+  validation, the closed form (1 parameter: T) and the fitted bias (C parameters, started from the
+  closed form), and keeps the one with the lower BIC (validation NLL + parameters/2 * log n): the
+  closed form unless validation clearly says the model departed from it. `closed_form` and
+  `fitted` force one of them.
 - `T` (temperature) is fitted on the validation logits by minimising the negative log-likelihood
   with `b` fixed, so T restores the scale of the logits and b then shifts them in log-probability
   units (dividing b by T would weaken the prior correction).
@@ -17,6 +24,7 @@ probabilities are `softmax(z / T + b)`:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +34,7 @@ from torch import Tensor
 
 from imbalanced.imbalance.losses import log_prior
 
-CALIBRATIONS = ("auto", "none")
+CALIBRATIONS = ("auto", "closed_form", "fitted", "none")
 TEMPERATURE_RANGE = (0.05, 20.0)
 # losses whose effect on the prior is known in closed form
 PLAIN_LOSSES = ("CrossEntropy", "BinaryCrossEntropy")
@@ -65,9 +73,10 @@ def closed_form_prior_shift(
 
 
 def fit_calibration(
-    logits: Tensor, labels: Tensor, shift: Tensor | None, max_iter: int = 100
-) -> tuple[float, Tensor]:
-    """Fit T (and b when `shift` is None) on validation logits by NLL; returns (T, b).
+    logits: Tensor, labels: Tensor, shift: Tensor | None, max_iter: int = 100, start: Tensor | None = None
+) -> tuple[float, Tensor, float]:
+    """Fit T (and b when `shift` is None, from `start`) on validation logits by NLL; returns
+    (T, b, mean NLL).
 
     Deterministic (float64 on the CPU, L-BFGS), so every DDP rank fitting the same gathered logits
     gets the same result.
@@ -78,7 +87,8 @@ def fit_calibration(
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     params = [log_t]
     if shift is None:
-        free_bias = torch.zeros(num_classes - 1, dtype=torch.float64, requires_grad=True)
+        initial = torch.zeros(num_classes, dtype=torch.float64) if start is None else start.double().cpu()
+        free_bias = (initial[1:] - initial[0]).clone().requires_grad_(True)
         params.append(free_bias)
     low, high = (torch.tensor(v, dtype=torch.float64).log() for v in TEMPERATURE_RANGE)
 
@@ -98,16 +108,37 @@ def fit_calibration(
         loss.backward()
         return loss
 
-    start = nll().item()
+    initial_nll = nll().item()
     optimizer.step(closure)
     with torch.no_grad():
-        if not torch.isfinite(nll()) or nll().item() > start:  # never worse than T=1 with b
+        if not torch.isfinite(nll()) or nll().item() > initial_nll:  # never worse than the start
             log_t.zero_()
             if shift is None:
-                free_bias.zero_()
+                free_bias.copy_(initial[1:] - initial[0])
         temperature = float(log_t.clamp(low, high).exp())
         fitted = bias().detach().clone()
-    return temperature, fitted - fitted.mean()
+        final_nll = float(nll())
+    return temperature, fitted - fitted.mean(), final_nll
+
+
+def fit_prior_and_temperature(
+    logits: Tensor, labels: Tensor, closed_form: Tensor | None, mode: str = "auto"
+) -> tuple[str, float, Tensor]:
+    """(method, T, b) for `calibration=mode` (auto | closed_form | fitted); see the module doc."""
+    n, num_classes = logits.shape
+    candidates: dict[str, tuple[float, Tensor, float]] = {}
+    if closed_form is not None and mode in ("auto", "closed_form"):
+        candidates["closed_form"] = fit_calibration(logits, labels, closed_form)
+    if mode in ("auto", "fitted") or closed_form is None:
+        candidates["fitted"] = fit_calibration(logits, labels, None, start=closed_form)
+    parameters = {"closed_form": 1, "fitted": num_classes}
+
+    def bic(method: str) -> float:
+        return n * candidates[method][2] + 0.5 * parameters[method] * math.log(max(n, 1))
+
+    method = min(candidates, key=bic)
+    temperature, shift, _ = candidates[method]
+    return method, temperature, shift
 
 
 def calibrated_logits(logits: Tensor, temperature: float, shift: Tensor) -> Tensor:

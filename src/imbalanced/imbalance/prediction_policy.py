@@ -26,7 +26,7 @@ from imbalanced.imbalance.calibration import (
     CALIBRATIONS,
     calibrated_logits,
     closed_form_prior_shift,
-    fit_calibration,
+    fit_prior_and_temperature,
 )
 from imbalanced.imbalance.decision import DecisionSettings, choose_threshold, positive_class
 from imbalanced.imbalance.losses import log_prior, posthoc_adjust
@@ -78,11 +78,12 @@ class PredictionPolicy:
         """Fit calibration and the binary cut on the validation logits of all ranks."""
         logits, labels = logits.detach().float().cpu(), labels.detach().long().cpu()
         self.reset_fit()
-        if self.calibration == "auto" and len(labels):
-            shift = closed_form_prior_shift(loss_config, class_weights, class_counts, self.sampler_q)
-            self.calibration_method = "closed_form" if shift is not None else "fitted"
-            self.temperature, fitted = fit_calibration(logits, labels, shift)
-            self.shift = fitted.float()
+        if self.calibration != "none" and len(labels):
+            closed = closed_form_prior_shift(loss_config, class_weights, class_counts, self.sampler_q)
+            self.calibration_method, self.temperature, shift = fit_prior_and_temperature(
+                logits, labels, closed, self.calibration
+            )
+            self.shift = shift.float()
         self.positive = positive_class(class_counts.detach().cpu().numpy())
         rule = self.settings.resolved_rule(self.num_classes)
         if not self.binary or rule == "argmax":

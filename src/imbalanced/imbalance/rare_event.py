@@ -37,7 +37,9 @@ def rare_event_settings(cfg: DictConfig) -> RareEventConfig:
     decision = decision_settings(OmegaConf.to_container(node, resolve=True) if node is not None else None)
     calibration = cfg.get("calibration", "auto")
     if calibration not in CALIBRATIONS:
-        raise UserError(f"calibration={calibration!r} is invalid; allowed: one of {', '.join(CALIBRATIONS)}")
+        raise UserError(
+            f"calibration={calibration!r} is invalid; allowed: one of {', '.join(CALIBRATIONS)}"
+        )
     sampler = cfg.get("sampler")
     q = sampler.get("q") if sampler is not None else None
     loss_name = str(cfg.loss.get("_target_", "")).rsplit(".", 1)[-1] if cfg.get("loss") else ""
@@ -72,14 +74,11 @@ def apply_prediction_overrides(model: Any, cfg: DictConfig) -> None:
     if policy is None:
         return
     calibration = cfg.get("calibration")
-    if calibration is not None:
-        if calibration not in CALIBRATIONS:
-            raise UserError(f"calibration={calibration!r} is invalid; allowed: null (as saved), none")
-        if calibration == "auto" and not policy.calibrated():
-            raise UserError("calibration=auto: this checkpoint holds no calibration (it was trained with "
-                            "calibration=none or predates it); allowed: null, none")
-        if calibration == "none":
-            policy.calibration = "none"
+    if calibration not in (None, "none"):
+        raise UserError(f"calibration={calibration!r} is invalid here; allowed: null (as saved in the "
+                        "checkpoint, fitted on validation in training) or none (raw softmax)")
+    if calibration == "none":
+        policy.calibration = "none"
     decision = cfg.get("decision")
     threshold = decision.get("threshold") if decision is not None else None
     if threshold is not None:
