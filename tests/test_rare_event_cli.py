@@ -131,3 +131,39 @@ def test_bce_rare_event_run(tmp_path, monkeypatch):
     metrics = read_json(tmp_path / "metrics.json")
     assert metrics["decision_rule"] == "recall_at" and metrics["val/recall"] >= 0.5
     assert np.isfinite(metrics["test/average_precision"])
+
+
+@pytest.mark.slow
+def test_ddp_binary_run_matches_a_single_process_evaluation(tmp_path, monkeypatch):
+    """Validation logits are gathered from both ranks for the fit; test metrics sync across ranks."""
+    from conftest import run_cli
+
+    result = run_cli("train.py", *RARE, "data.n_samples=8000", "trainer.max_epochs=2", "trainer=ddp_cpu",
+                     *QUIET, run_dir=tmp_path / "ddp", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = read_json(tmp_path / "ddp" / "metrics.json")
+    best = next((tmp_path / "ddp" / "checkpoints").glob("best-*.ckpt"))
+    assert run_app("eval.py", f"ckpt_path={best}", *QUIET_APP, run_dir=tmp_path / "eval",
+                   monkeypatch=monkeypatch) == 0
+    evaluated = read_json(tmp_path / "eval" / "metrics.json")
+    for key in ("test/average_precision", "test/roc_auc", "test/f1", "test/ece", "test/brier",
+                "decision_threshold"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-5), key
+    # the threshold and calibration in the DDP checkpoint are those fitted on the whole validation
+    # split (both ranks' halves), not on one rank's half
+    import torch
+    from omegaconf import OmegaConf
+
+    from imbalanced.classifier import ImbalancedClassifier
+    from imbalanced.tasks.train import build_datamodule
+
+    model = ImbalancedClassifier.load_from_checkpoint(best, map_location="cpu").eval()
+    saved = model.prediction_policy.state_dict()
+    datamodule = build_datamodule(OmegaConf.load(tmp_path / "ddp" / ".hydra" / "config.yaml"))
+    datamodule.setup("fit")
+    with torch.no_grad():
+        logits = model(torch.as_tensor(datamodule.splits.x_val))
+    model.prediction_policy.fit(logits, torch.as_tensor(datamodule.splits.y_val), model.class_counts,
+                                model.class_weights, model.hparams.loss)
+    assert model.prediction_policy.cut == pytest.approx(saved["cut"], abs=1e-4)
+    assert model.prediction_policy.temperature == pytest.approx(saved["temperature"], rel=1e-3)
