@@ -411,3 +411,16 @@ def test_bce_refuses_more_than_two_classes():
     with pytest.raises(UserError, match="loss=bce needs a two-class model"):
         BinaryCrossEntropy()(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), torch.ones(3),
                              torch.ones(3))
+
+
+def test_a_resumed_run_keeps_its_own_settings_and_eval_takes_the_checkpoints():
+    trained, _ = _fitted_binary_policy(rule="max_f1")
+    state = trained.state_dict()
+    resumed = PredictionPolicy(2)
+    resumed.configure(DecisionSettings(rule="cost", cost_fn=9.0), "none", 0.5)  # the new run's config
+    resumed.load_state_dict(state)
+    assert resumed.settings.rule == "cost" and resumed.calibration == "none" and resumed.sampler_q == 0.5
+    assert resumed.cut == trained.cut  # the fitted state until the next validation epoch refits it
+    evaluating = PredictionPolicy(2)  # eval.py / predict.py: nothing configured
+    evaluating.load_state_dict(state)
+    assert evaluating.settings.rule == "max_f1" and evaluating.calibrated()

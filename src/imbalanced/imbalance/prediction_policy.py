@@ -50,6 +50,7 @@ class PredictionPolicy:
         self.settings = DecisionSettings()
         self.calibration = "auto"
         self.sampler_q: float | None = None
+        self.configured = False  # set by a training run: its settings win over a resumed checkpoint's
         self.reset_fit()
 
     def reset_fit(self) -> None:
@@ -71,6 +72,7 @@ class PredictionPolicy:
                 f"calibration={calibration!r} is invalid; allowed: one of {', '.join(CALIBRATIONS)}"
             )
         self.settings, self.calibration, self.sampler_q = settings, calibration, sampler_q
+        self.configured = True
 
     # ---- fitting on validation ---------------------------------------------------------------
     def fit(self, logits: Tensor, labels: Tensor, class_counts: Tensor, class_weights: Tensor,
@@ -197,12 +199,14 @@ class PredictionPolicy:
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         self.reset_fit()
-        if not state:  # a checkpoint from before the policy: raw softmax and argmax
-            self.calibration = "none"
+        if not self.configured:  # eval / predict: the settings the checkpoint was trained with
+            state_settings = (state or {}).get("settings")
+            self.settings = DecisionSettings(**state_settings) if state_settings else DecisionSettings()
+            # a checkpoint from before the policy: raw softmax and argmax
+            self.calibration = (state or {}).get("calibration", "none")
+            self.sampler_q = (state or {}).get("sampler_q")
+        if not state:
             return
-        self.settings = DecisionSettings(**state.get("settings", {}))
-        self.calibration = state.get("calibration", "none")
-        self.sampler_q = state.get("sampler_q")
         self.temperature = float(state.get("temperature", 1.0))
         shift = state.get("shift")
         if shift is not None and len(shift) == self.num_classes:
