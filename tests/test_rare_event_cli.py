@@ -57,7 +57,8 @@ def _test_table(rare_run) -> pd.DataFrame:
     datamodule = build_datamodule(OmegaConf.load(rare_run["run"] / ".hydra" / "config.yaml"))
     datamodule.setup("test")
     splits = datamodule.splits
-    frame = pd.DataFrame(splits.x_test, columns=datamodule.feature_names)
+    names = list(splits.feature_names) or [f"x{i}" for i in range(splits.x_test.shape[1])]
+    frame = pd.DataFrame(splits.x_test, columns=names)
     return frame.assign(label=splits.y_test)
 
 
