@@ -64,7 +64,27 @@ def format_table(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any] | 
         ]
         lines.append("-" * len(header))
         lines.append("test: " + "   ".join(summary))
+        if report.get("test/average_precision") is not None:
+            lines += ["test: " + line for line in rare_event_summary(report)]
     return "\n".join(lines)
+
+
+def rare_event_summary(report: Mapping[str, Any]) -> list[str]:
+    """AP, ROC-AUC, ECE raw -> calibrated, and for two classes the threshold and its precision/recall."""
+    parts = [
+        f"average precision {_cell(report.get('test/average_precision'))}",
+        f"ROC-AUC {_cell(report.get('test/roc_auc'))}",
+        f"ECE {_cell(report.get('test/ece_raw'), 4)} raw -> {_cell(report.get('test/ece'), 4)} "
+        f"({report.get('calibration', 'none')})",
+    ]
+    lines = ["   ".join(parts)]
+    if report.get("decision_threshold") is not None:
+        lines.append(
+            f"{report.get('positive_class')} at threshold {report['decision_threshold']:.3g} "
+            f"({report.get('decision_rule')}): precision {_cell(report.get('test/precision'))}   "
+            f"recall {_cell(report.get('test/recall'))}   F1 {_cell(report.get('test/f1'))}"
+        )
+    return lines
 
 
 def write_plots(
