@@ -81,6 +81,16 @@ def test_eval_and_predict_use_the_saved_threshold_and_calibration(rare_run, monk
     assert high["test/recall"] <= evaluated["test/recall"]
     assert high["test/average_precision"] == pytest.approx(evaluated["test/average_precision"])
 
+    # a new rule chooses a new threshold on the checkpoint's validation split
+    assert run_app("eval.py", ckpt, "decision.rule=recall_at", "decision.target=1.0", *QUIET_APP,
+                   run_dir=rare_run["root"] / "eval_rule", monkeypatch=monkeypatch) == 0
+    by_rule = read_json(rare_run["root"] / "eval_rule" / "metrics.json")
+    assert by_rule["decision_rule"] == "recall_at"
+    assert by_rule["decision_threshold"] <= training["decision_threshold"]  # recall 1 on validation
+    assert by_rule["test/recall"] >= training["test/recall"]
+    assert run_app("eval.py", ckpt, "decision.rule=max_f1", "decision.threshold=0.5", *QUIET_APP,
+                   run_dir=rare_run["root"] / "eval_both", monkeypatch=monkeypatch) == 2
+
     table = _test_table(rare_run)
     table.to_csv(rare_run["root"] / "rows.csv", index=False)
     outputs = {}

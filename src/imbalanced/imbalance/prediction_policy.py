@@ -87,6 +87,12 @@ class PredictionPolicy:
             )
             self.shift = shift.float()
         self.positive = positive_class(class_counts.detach().cpu().numpy())
+        self.fit_cut(logits, labels)
+
+    def fit_cut(self, logits: Tensor, labels: Tensor) -> None:
+        """Choose the binary cut by the configured rule on validation logits (calibration untouched)."""
+        logits, labels = logits.detach().float().cpu(), labels.detach().long().cpu()
+        self.cut, self.rule_used, self.validation = None, "argmax", {}
         rule = self.settings.resolved_rule(self.num_classes)
         if not self.binary or rule == "argmax":
             return

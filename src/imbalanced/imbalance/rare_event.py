@@ -7,9 +7,11 @@ positives), as soon as the datamodule is set up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.errors import UserError
@@ -83,3 +85,32 @@ def apply_prediction_overrides(model: Any, cfg: DictConfig) -> None:
     threshold = decision.get("threshold") if decision is not None else None
     if threshold is not None:
         policy.set_threshold(threshold, model.class_counts, model.posthoc_tau)
+
+
+def refit_decision(model: Any, cfg: DictConfig, validation_data: Callable[[], tuple[Any, Any]]) -> None:
+    """eval.py / predict.py `decision.rule=...`: choose a new threshold on the checkpoint's validation
+    split (`validation_data()` gives its inputs and labels); the calibration stays as saved."""
+    node = cfg.get("decision")
+    rule = node.get("rule") if node is not None else None
+    if rule is None:
+        return
+    given = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
+             if k in ("rule", "cost_fn", "cost_fp", "target") and v is not None}
+    if node.get("threshold") is not None:
+        raise UserError("decision.threshold and decision.rule are both set; give one of them")
+    settings = decision_settings(given)
+    policy = model.prediction_policy
+    check_rule_for_data(settings, policy.num_classes, None, 1)
+    inputs, labels = validation_data()
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(labels), 4096):
+            logits.append(model(torch.as_tensor(inputs[start:start + 4096])).float())
+    labels = torch.as_tensor(labels)
+    policy.know_counts(model.class_counts)
+    check_rule_for_data(settings, policy.num_classes, labels.numpy(), policy._positive())
+    policy.settings = settings
+    policy.fit_cut(torch.cat(logits), labels)
+    unreachable = policy.unreachable_message()
+    if unreachable:
+        raise UserError(unreachable)

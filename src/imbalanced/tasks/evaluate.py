@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from imbalanced.data.table import encode_labels, read_table, require_target
-from imbalanced.imbalance.rare_event import apply_prediction_overrides
+from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
@@ -37,6 +37,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model = load_classifier(cfg.ckpt_path)
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
+    refit_decision(model, cfg, lambda: _validation_split(model))  # decision.rule=... on its val split
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
     test_path = overrides.get("test_path")
@@ -67,3 +68,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     path = write_json(Path(cfg.paths.output_dir) / "metrics.json", report)
     log.info("wrote %s", path)
     return report
+
+
+def _validation_split(model: Any) -> tuple[Any, Any]:
+    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
+    splits = rebuild_datamodule(model, {}).splits
+    return splits.x_val, splits.y_val

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -11,13 +12,14 @@ from omegaconf import DictConfig
 
 from imbalanced.data.table import read_table
 from imbalanced.errors import UserError
-from imbalanced.imbalance.rare_event import apply_prediction_overrides
+from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
     feature_encoding,
     ignored_columns,
     load_classifier,
+    rebuild_datamodule,
     saved_data_config,
     set_posthoc_tau,
     table_loader,
@@ -41,6 +43,7 @@ def predict(cfg: DictConfig) -> Path:
     model = load_classifier(cfg.ckpt_path)
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
+    refit_decision(model, cfg, lambda: _validation_split(model))  # decision.rule=... on its val split
     overrides = data_overrides(cfg.get("data"))
     if not overrides.get("path"):
         raise UserError("data.path is not set; give the table to predict: data.path=FILE")
@@ -64,3 +67,9 @@ def predict(cfg: DictConfig) -> Path:
     table.to_csv(output, index=False)
     log.info("wrote %d predictions to %s", len(table), output)
     return output
+
+
+def _validation_split(model: Any) -> tuple[Any, Any]:
+    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
+    splits = rebuild_datamodule(model, {}).splits
+    return splits.x_val, splits.y_val
