@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from imbalanced.data.table import encode_labels, read_table, require_target
+from imbalanced.errors import UserError
 from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.tasks.from_checkpoint import (
@@ -72,5 +73,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def _validation_split(model: Any) -> tuple[Any, Any]:
     """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
-    splits = rebuild_datamodule(model, {}).splits
+    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
+    if splits is None:
+        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
+                        "decision.threshold=P instead")
     return splits.x_val, splits.y_val

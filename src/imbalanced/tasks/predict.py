@@ -71,5 +71,8 @@ def predict(cfg: DictConfig) -> Path:
 
 def _validation_split(model: Any) -> tuple[Any, Any]:
     """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
-    splits = rebuild_datamodule(model, {}).splits
+    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
+    if splits is None:
+        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
+                        "decision.threshold=P instead")
     return splits.x_val, splits.y_val
