@@ -75,7 +75,7 @@ def test_eval_on_a_test_file_given_on_the_command_line(trained, monkeypatch):
     _check_reproduces(trained, run_dir)
 
 
-def test_predict_writes_one_row_per_input_row(trained):
+def test_predict_writes_one_row_per_input_row(trained, monkeypatch):
     # the label column is ignored, column order does not matter, an unseen category encodes as zeros
     test = trained["test"]
     table = test[["label", "flag", "color", "noise", "signal"]]
@@ -93,7 +93,17 @@ def test_predict_writes_one_row_per_input_row(trained):
     assert len(predictions) == len(table)
     probabilities = predictions[columns].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    assert (predictions["prediction"] == np.array(CLASSES)[probabilities.argmax(axis=1)]).all()
+    # calibrated probabilities (issue 14) need not peak at the decision, the raw softmax does; the
+    # calibration never changes the decisions
+    raw_output = trained["root"] / "out" / "raw.csv"
+    code = run_app("predict.py", f"ckpt_path={trained['ckpt']}",
+                   f"data.path={trained['root'] / 'predict.csv'}", f"output_path={raw_output}",
+                   "calibration=none", *QUIET_APP,
+                   run_dir=trained["root"] / "predict_raw", monkeypatch=monkeypatch)
+    assert code == 0
+    raw = pd.read_csv(raw_output)
+    assert (raw["prediction"] == predictions["prediction"]).all()
+    assert (raw["prediction"] == np.array(CLASSES)[raw[columns].to_numpy().argmax(axis=1)]).all()
     # on the test rows the predictions give the training run's test accuracy
     training = read_json(trained["run"] / "metrics.json")
     correct = (predictions["prediction"][: len(test)] == test["label"]).sum()

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from test_plots import assert_png
 
 from conftest import read_json, run_cli
-from imbalanced.reporting.end_of_run import PLOT_FILES
+from imbalanced.reporting.end_of_run import PLOT_FILES, RARE_EVENT_PLOT_FILES
 
 # any HTTP(S) request would go to a closed local port and fail fast
 OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
@@ -68,7 +68,8 @@ def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table
     assert yaml.safe_load(run_metas[0].read_text())["status"] == 3  # FINISHED
     logged = float((mlflow_run / "metrics" / "test" / "balanced_accuracy").read_text().split()[1])
     assert logged == pytest.approx(metrics["test/balanced_accuracy"], abs=1e-6)
-    assert {p.name for p in (mlflow_run / "artifacts" / "plots").iterdir()} == set(PLOT_FILES)
+    artifacts = {p.name for p in (mlflow_run / "artifacts" / "plots").iterdir()}
+    assert artifacts == set(PLOT_FILES) | set(RARE_EVENT_PLOT_FILES)
     assert (run_dir / "csv" / "metrics.csv").stat().st_size > 0
 
 

@@ -15,8 +15,9 @@ from torch import Tensor
 
 from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean, posthoc_adjust
-from imbalanced.metrics import classification_metrics, per_class_key
+from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean
+from imbalanced.imbalance.prediction_policy import PredictionPolicy, gather_rows
+from imbalanced.metrics import RareEventMetrics, classification_metrics, per_class_key
 from imbalanced.optimization import RunLength, build_optimizer, build_scheduler
 from imbalanced.runtime import compile_in_place, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
@@ -93,6 +94,15 @@ class ImbalancedClassifier(L.LightningModule):
         # post-hoc logit adjustment at evaluation/prediction (0 = off); set by train.py and saved in
         # checkpoints, so eval.py / predict.py reproduce the run unless they override it
         self.posthoc_tau: float = 0.0
+        # calibrated probabilities and the (binary) decision threshold, refitted on validation at
+        # every validation epoch of `fit` and saved in checkpoints (imbalance/prediction_policy.py)
+        self.prediction_policy = PredictionPolicy(num_classes)
+        self.val_rare_metrics = RareEventMetrics(num_classes, prefix="val/")
+        self.test_rare_metrics = RareEventMetrics(num_classes, prefix="test/")
+        self._val_outputs: list[tuple[Tensor, Tensor]] = []
+        self._test_outputs: list[tuple[Tensor, ...]] = []
+        self.test_outputs: dict[str, Any] | None = None  # test probabilities of all ranks, for plots
+        self.predict_decisions = False  # predict_step returns {"probabilities", "prediction"} if True
         self._loss_sums = torch.zeros(num_classes)
         self._loss_counts = torch.zeros(num_classes)
         self._train_loss = SparseLossLog("train/loss")
@@ -111,9 +121,11 @@ class ImbalancedClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["posthoc_tau"] = float(self.posthoc_tau)
+        checkpoint["prediction_policy"] = self.prediction_policy.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.posthoc_tau = float(checkpoint.get("posthoc_tau", 0.0))
+        self.prediction_policy.load_state_dict(checkpoint.get("prediction_policy"))
         # Checkpoints written from a `torch.compile(model)` wrapper carry `_orig_mod.` in their keys.
         strip_compile_prefix(checkpoint["state_dict"])
 
@@ -191,21 +203,54 @@ class ImbalancedClassifier(L.LightningModule):
         self._loss_sums = torch.zeros_like(self._loss_sums)
         self._loss_counts = torch.zeros_like(self._loss_counts)
 
-    def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: Any) -> Tensor:
+    def _eval_step(
+        self, batch: tuple[Tensor, Tensor], metrics: Any, rare_metrics: RareEventMetrics | None = None
+    ) -> Tensor:
         x, y = batch
-        logits = posthoc_adjust(self(x), self.class_counts, self.posthoc_tau)
-        metrics.update(logits, y)
-        return logits
+        return self._update_metrics(self(x), y, metrics, rare_metrics)
+
+    def _update_metrics(
+        self, logits: Tensor, y: Tensor, metrics: Any, rare_metrics: RareEventMetrics | None
+    ) -> Tensor:
+        """Update the metrics with the decision (threshold / argmax); returns the decision scores."""
+        policy = self.prediction_policy
+        policy.know_counts(self.class_counts)
+        decision_logits = policy.decision_logits(logits, self.class_counts, self.posthoc_tau)
+        metrics.update(decision_logits, y)
+        if rare_metrics is not None:
+            probabilities = policy.probabilities(logits, self.class_counts, self.posthoc_tau)
+            raw = policy.raw_probabilities(logits, self.class_counts, self.posthoc_tau)
+            rare_metrics.update(probabilities, raw, decision_logits.argmax(-1), y, policy._positive())
+            if rare_metrics is self.test_rare_metrics:
+                self._test_outputs.append((probabilities.detach(), raw.detach(), y))
+        return decision_logits
+
+    def _fits_policy(self) -> bool:
+        """Validation inside `fit` (not the sanity check) refits calibration and threshold."""
+        trainer = self._trainer
+        return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, self.val_metrics)
+        if self._fits_policy():  # metrics wait for the epoch's fit
+            x, y = batch
+            self._val_outputs.append((self(x).detach(), y))
+            return
+        self._eval_step(batch, self.val_metrics, self.val_rare_metrics)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._eval_step(batch, self.test_metrics)  # logits, for callbacks (confusion matrix)
+        # the decision scores, for callbacks (confusion matrix)
+        return self._eval_step(batch, self.test_metrics, self.test_rare_metrics)
 
-    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def predict_step(self, batch: Any, batch_idx: int) -> Any:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return torch.softmax(posthoc_adjust(self(x).float(), self.class_counts, self.posthoc_tau), dim=-1)
+        logits = self(x).float()
+        policy = self.prediction_policy
+        policy.know_counts(self.class_counts)
+        probabilities = policy.probabilities(logits, self.class_counts, self.posthoc_tau)
+        if not self.predict_decisions:
+            return probabilities
+        decisions = policy.decision_logits(logits, self.class_counts, self.posthoc_tau).argmax(-1)
+        return {"probabilities": probabilities, "prediction": decisions}
 
     def _log_epoch_metrics(self, metrics: Any, stage: str) -> None:
         values = metrics.compute()  # synced across ranks by torchmetrics
@@ -215,11 +260,37 @@ class ImbalancedClassifier(L.LightningModule):
         self.log_dict(logged, prog_bar=False, sync_dist=True)
         metrics.reset()
 
+    def _log_rare_metrics(self, metrics: RareEventMetrics) -> None:
+        self.log_dict(metrics.compute(), prog_bar=False, sync_dist=True)  # synced by torchmetrics
+        metrics.reset()
+
     def on_validation_epoch_end(self) -> None:
+        if self._val_outputs:
+            logits = torch.cat([out[0] for out in self._val_outputs])
+            labels = torch.cat([out[1] for out in self._val_outputs])
+            self._val_outputs = []
+            every_logit, every_label = gather_rows(self, logits, labels)  # the whole split, all ranks
+            self.prediction_policy.fit(
+                every_logit, every_label, self.class_counts, self.class_weights, self.hparams.loss
+            )
+            self._update_metrics(logits, labels, self.val_metrics, self.val_rare_metrics)
         self._log_epoch_metrics(self.val_metrics, "val")
+        self._log_rare_metrics(self.val_rare_metrics)
+
+    def on_test_epoch_start(self) -> None:
+        self._test_outputs, self.test_outputs = [], None
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics(self.test_metrics, "test")
+        self._log_rare_metrics(self.test_rare_metrics)
+        if self._test_outputs:
+            columns = [torch.cat([out[i] for out in self._test_outputs]) for i in range(3)]
+            probabilities, raw, labels = gather_rows(self, *columns)
+            self.test_outputs = {
+                "probabilities": probabilities.cpu().numpy(), "raw_probabilities": raw.cpu().numpy(),
+                "labels": labels.cpu().numpy(),
+            }
+        self._test_outputs = []
 
     # ---- optimization -------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from imbalanced.checks import check_choice, check_number
+from imbalanced.errors import UserError
 
 REDUCTIONS = ("mean", "sum", "none")
 NORMALIZATIONS = ("weight_sum", "batch_size")
@@ -77,6 +78,42 @@ class CrossEntropy(ImbalanceLoss):
             return total
         # = PyTorch's weighted mean, without its 0/0 when every target of the batch has weight 0
         return total / _nonzero(class_weights.float()[targets].sum())
+
+
+class BinaryCrossEntropy(ImbalanceLoss):
+    """`loss=bce`: BCEWithLogits on the margin z_1 - z_0 of a two-class head, pos_weight = w_1 / w_0.
+
+    Per sample, w_0 * BCE(z_1 - z_0, y; pos_weight=w_1/w_0) = w_y * CE(z, y) (softmax over two
+    logits is the sigmoid of their difference), so with this module's reductions (`mean` divides by
+    the summed weights, like every loss here) it equals two-class weighted cross entropy and takes
+    the same decisions. PyTorch's own `BCEWithLogitsLoss(pos_weight)` divides by the batch size
+    instead: the same loss up to a positive factor per batch, with the same minimiser.
+    """
+
+    def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
+        margin = _two_class_margin(logits)
+        return F.binary_cross_entropy_with_logits(margin, targets.float(), reduction="none")
+
+    def forward(
+        self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor
+    ) -> Tensor:
+        weights = class_weights.float()
+        margin = _two_class_margin(logits)
+        weighted = weights[0] * F.binary_cross_entropy_with_logits(
+            margin, targets.float(), pos_weight=weights[1] / weights[0], reduction="none"
+        )
+        if self.reduction == "none":
+            return weighted
+        if self.reduction == "sum":
+            return weighted.sum()
+        return weighted.sum() / weights[targets].sum()
+
+
+def _two_class_margin(logits: Tensor) -> Tensor:
+    if logits.ndim != 2 or logits.shape[1] != 2:
+        raise UserError(f"loss=bce needs a two-class model; the logits have shape {tuple(logits.shape)}")
+    logits = logits.float()
+    return logits[:, 1] - logits[:, 0]
 
 
 def per_class_mean(values: Tensor, targets: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:

@@ -17,6 +17,7 @@ from imbalanced.reporting.csv_cells import write_csv
 log = logging.getLogger(__name__)
 
 PLOT_FILES = ("confusion_matrix.png", "recall_vs_count.png", "class_distribution.png")
+RARE_EVENT_PLOT_FILES = ("pr_curve.png", "reliability.png")
 
 
 def _cell(value: float | None, digits: int = 3) -> str:
@@ -64,7 +65,27 @@ def format_table(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any] | 
         ]
         lines.append("-" * len(header))
         lines.append("test: " + "   ".join(summary))
+        if report.get("test/average_precision") is not None:
+            lines += ["test: " + line for line in rare_event_summary(report)]
     return "\n".join(lines)
+
+
+def rare_event_summary(report: Mapping[str, Any]) -> list[str]:
+    """AP, ROC-AUC, ECE raw -> calibrated, and for two classes the threshold and its precision/recall."""
+    parts = [
+        f"average precision {_cell(report.get('test/average_precision'))}",
+        f"ROC-AUC {_cell(report.get('test/roc_auc'))}",
+        f"ECE {_cell(report.get('test/ece_raw'), 4)} raw -> {_cell(report.get('test/ece'), 4)} "
+        f"({report.get('calibration', 'none')})",
+    ]
+    lines = ["   ".join(parts)]
+    if report.get("decision_threshold") is not None:
+        lines.append(
+            f"{report.get('positive_class')} at threshold {report['decision_threshold']:.3g} "
+            f"({report.get('decision_rule')}): precision {_cell(report.get('test/precision'))}   "
+            f"recall {_cell(report.get('test/recall'))}   F1 {_cell(report.get('test/f1'))}"
+        )
+    return lines
 
 
 def write_plots(
@@ -84,6 +105,29 @@ def write_plots(
     }
     if confusion is not None:
         figures["confusion_matrix.png"] = plots.confusion_matrix_figure(confusion, class_names)
+    for name, figure in figures.items():
+        plots.save_figure(figure, output_dir / name)
+    return figures
+
+
+def write_rare_event_plots(
+    output_dir: Path, test_outputs: Mapping[str, np.ndarray], class_names: Sequence[str],
+    counts: Sequence[float], report: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`pr_curve.png` and `reliability.png` from the test probabilities of all ranks."""
+    positive_name = report.get("positive_class")
+    positive = list(class_names).index(positive_name) if positive_name in class_names else None
+    calibrated = report.get("calibration", "none") != "none"
+    labels = test_outputs["labels"]
+    figures = {
+        "pr_curve.png": plots.pr_curve_figure(
+            test_outputs["probabilities"], labels, class_names, counts, positive,
+            report.get("decision_threshold"),
+        ),
+        "reliability.png": plots.reliability_figure(
+            test_outputs["raw_probabilities"], test_outputs["probabilities"] if calibrated else None, labels
+        ),
+    }
     for name, figure in figures.items():
         plots.save_figure(figure, output_dir / name)
     return figures
@@ -142,6 +186,9 @@ def finish_run(
     print("\n" + format_table(per_class_rows(class_names, counts, weights, recall, f1), report) + "\n",
           flush=True)
     figures = write_plots(output_dir, class_names, counts, weights, recall, f1, confusion, strategy)
+    test_outputs = getattr(model, "test_outputs", None)
+    if test_outputs is not None:
+        figures.update(write_rare_event_plots(output_dir, test_outputs, class_names, counts, report))
     if confusion is not None:
         write_confusion_csv(output_dir / "confusion_matrix.csv", confusion, class_names)
     log.info("wrote plots %s to %s", ", ".join(sorted(figures)), output_dir)

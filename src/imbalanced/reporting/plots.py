@@ -1,4 +1,5 @@
-"""Run plots (PNG, headless): confusion matrix, recall against training count, class distribution.
+"""Run plots (PNG, headless): confusion matrix, recall against training count, class distribution,
+precision-recall curves and the reliability (calibration) diagram.
 
 Every function takes plain sequences/arrays and returns a matplotlib Figure; `save_figure` writes it.
 The Agg backend is used through `matplotlib.figure.Figure` directly, so no display is ever needed and
@@ -128,6 +129,93 @@ def class_distribution_figure(
     bottom.set_title(f"class weights applied ({strategy})" if strategy else "class weights applied")
     bottom.set_xticks(positions, labels=_labels(class_names, counts, order), fontsize=8)
     bottom.set_xlabel("class (most to least frequent in training)")
+    return figure
+
+
+def pr_curve_figure(
+    probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], counts: Sequence[float],
+    positive: int | None = None, threshold: float | None = None, max_classes: int = 5,
+) -> Figure:
+    """Precision-recall on the test split. Binary: the positive (minority) class with the decision
+    threshold marked; multiclass: one-vs-rest curves of the `max_classes` rarest training classes."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    figure = _figure(6.0, 4.8)
+    axes = figure.add_subplot()
+    classes = [positive] if positive is not None else list(frequency_order(counts)[::-1][:max_classes])
+    for index in classes:
+        truth = np.asarray(labels) == index
+        if not truth.any():
+            continue
+        scores = np.asarray(probabilities)[:, index]
+        precision, recall, _ = precision_recall_curve(truth, scores)
+        ap = average_precision_score(truth, scores)
+        axes.step(recall, precision, where="post", label=f"{class_names[index]} (AP {ap:.3f}, "
+                  f"{truth.mean():.2%} of test)")
+        if positive is not None:
+            axes.axhline(truth.mean(), color="0.6", linestyle=":", label="chance (prevalence)")
+            if threshold is not None:
+                flagged = scores >= threshold
+                hit = (flagged & truth).sum()
+                point_precision = hit / flagged.sum() if flagged.any() else 1.0
+                axes.plot(hit / truth.sum(), point_precision, "o", color="tab:red", markersize=8,
+                          label=f"decision threshold {threshold:.3g}")
+    axes.set_xlim(0.0, 1.0)
+    axes.set_ylim(0.0, 1.05)
+    axes.set_xlabel("recall")
+    axes.set_ylabel("precision")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left", fontsize=8)
+    title = "precision-recall (test), minority class" if positive is not None else (
+        "precision-recall (test), rarest classes one-vs-rest")
+    axes.set_title(title)
+    return figure
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, np.ndarray]:
+    """Top-label confidence bins: mean confidence, accuracy and count per bin, and the ECE."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    confidence = probabilities.max(axis=1)
+    correct = (probabilities.argmax(axis=1) == np.asarray(labels)).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(which, confidence, minlength=bins) / count
+        accuracy = np.bincount(which, correct, minlength=bins) / count
+    gaps = np.nan_to_num(np.abs(mean_conf - accuracy)) * count
+    return {"confidence": mean_conf, "accuracy": accuracy, "count": count,
+            "ece": float(gaps.sum() / max(count.sum(), 1.0))}
+
+
+def reliability_figure(
+    raw_probabilities: np.ndarray, probabilities: np.ndarray | None, labels: np.ndarray, bins: int = 15
+) -> Figure:
+    """Reliability diagram (top-label, `bins` bins) of the raw softmax and the calibrated
+    probabilities on the test split; the lower panel shows how many samples fall in each bin."""
+    figure = _figure(6.0, 6.0)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    top.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="perfectly calibrated")
+    series = [("raw softmax", raw_probabilities, "tab:orange")]
+    if probabilities is not None:
+        series.append(("calibrated", probabilities, "tab:blue"))
+    width = 1.0 / bins
+    for offset, (name, values, color) in enumerate(series):
+        stats = reliability_bins(values, labels, bins)
+        seen = stats["count"] > 0
+        top.plot(stats["confidence"][seen], stats["accuracy"][seen], "o-", color=color,
+                 label=f"{name} (ECE {stats['ece']:.4f})")
+        centres = np.linspace(width / 2, 1 - width / 2, bins) + (offset - 0.5) * width * 0.4
+        bottom.bar(centres, stats["count"], width=width * 0.4, color=color)
+    top.set_xlim(0.0, 1.0)
+    top.set_ylim(0.0, 1.05)
+    top.set_ylabel("accuracy in the bin")
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left", fontsize=8)
+    top.set_title("reliability (test, top-label confidence)")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("samples")
+    bottom.set_xlabel("confidence (probability of the top class)")
     return figure
 
 

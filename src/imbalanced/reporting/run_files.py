@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalanced.metrics import SCALAR_METRICS, per_class_f1_key, per_class_key
+from imbalanced.metrics import RARE_EVENT_METRICS, SCALAR_METRICS, per_class_f1_key, per_class_key
 from imbalanced.reporting.atomic import write_text_atomic
 
 
@@ -60,7 +60,7 @@ def metrics_report(
         report.update({f"{name}_classes": [class_names[i] for i in members]
                        for name, members in groups.items()})
     for stage, logged in results.items():
-        for name in SCALAR_METRICS:
+        for name in SCALAR_METRICS + RARE_EVENT_METRICS:
             key = f"{stage}/{name}"
             if key in logged:
                 report[key] = _number(logged[key])

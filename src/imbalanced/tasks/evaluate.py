@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from imbalanced.data.fingerprint import changed_splits, saved_fingerprint
 from imbalanced.data.table import encode_labels, read_table, require_target
 from imbalanced.errors import UserError
+from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.from_checkpoint import (
@@ -66,6 +67,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)  # the same setting checks as train.py
     model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
+    apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
+    refit_decision(model, cfg, lambda: _validation_split(model))  # decision.rule=... on its val split
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
     test_path = overrides.get("test_path")
@@ -94,7 +97,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report = metrics_report(
         {"test": results}, model.class_names, class_counts=model.class_counts.tolist()
     )
+    report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     report.update({"test/num_samples": num_samples, "test_data": source, "ckpt_path": str(cfg.ckpt_path)})
     path = write_json(Path(cfg.paths.output_dir) / "metrics.json", report)
     log.info("wrote %s", path)
     return report
+
+
+def _validation_split(model: Any) -> tuple[Any, Any]:
+    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
+    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
+    if splits is None:
+        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
+                        "decision.threshold=P instead")
+    return splits.x_val, splits.y_val

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 
 from imbalanced.data.table import read_table
 from imbalanced.errors import UserError
+from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.atomic import write_with
 from imbalanced.reporting.csv_cells import escape_formula
 from imbalanced.tasks.config_checks import check_config
@@ -21,6 +23,7 @@ from imbalanced.tasks.from_checkpoint import (
     feature_encoding,
     ignored_columns,
     load_classifier,
+    rebuild_datamodule,
     saved_data_config,
     set_posthoc_tau,
     table_loader,
@@ -37,7 +40,12 @@ PROBABILITY_PREFIX = "prob_"
 def predict(cfg: DictConfig) -> Path:
     """Write a CSV with one row per row of `data.path`, in order: `prediction` (the class name) and
     `prob_<class>` for every class. The target column, if the file has it, is ignored; every other
-    column must match the checkpoint's feature columns."""
+    column must match the checkpoint's feature columns.
+
+    `prob_<class>` are calibrated for the real class frequencies (unless `calibration=none`);
+    `prediction` is the decision: binary, `prob_<positive> >= decision_threshold` (chosen on
+    validation, saved in the checkpoint); multiclass, the argmax of the model's (post-hoc adjusted)
+    logits, which is not always the argmax of the calibrated probabilities."""
     check_config(cfg)  # the same setting checks as train.py
     overrides = data_overrides(cfg.get("data"))
     if not overrides.get("path"):
@@ -47,14 +55,18 @@ def predict(cfg: DictConfig) -> Path:
     output = check_output_file("output_path", cfg.output_path, inputs)  # before any work is done
     model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
+    apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
+    refit_decision(model, cfg, lambda: _validation_split(model))  # decision.rule=... on its val split
     config = {**saved_data_config(model), **overrides}
     frame = read_table(path, "data.path")
     x = feature_encoding(model).transform(frame, f"data.path={path}", ignored=ignored_columns(config))
 
     trainer = build_single_device_trainer(cfg)
     loader = table_loader(x, None, int(config.get("eval_batch_size") or 4096))
+    model.predict_decisions = True  # the decision (threshold / argmax) besides the probabilities
     batches = trainer.predict(model, dataloaders=loader)
-    probabilities = torch.cat([b.cpu() for b in batches]).double().numpy()
+    probabilities = torch.cat([b["probabilities"].cpu() for b in batches]).double().numpy()
+    decisions = torch.cat([b["prediction"].cpu() for b in batches]).numpy()
 
     names = model.class_names
     escape = bool(cfg.get("escape_formulas", True))
@@ -62,8 +74,17 @@ def predict(cfg: DictConfig) -> Path:
     table = pd.DataFrame(probabilities, columns=[f"{PROBABILITY_PREFIX}{name}" for name in names])
     if escape:
         table.columns = [escape_formula(c) for c in table.columns]
-    table.insert(0, PREDICTION_COLUMN, np.asarray(shown, dtype=object)[probabilities.argmax(axis=1)])
+    table.insert(0, PREDICTION_COLUMN, np.asarray(shown, dtype=object)[decisions])
     # atomically: a killed predict leaves the previous file or none, never a cut-off table
     write_with(output, lambda handle: table.to_csv(handle, index=False, lineterminator="\n"))
     log.info("wrote %d predictions to %s", len(table), output)
     return output
+
+
+def _validation_split(model: Any) -> tuple[Any, Any]:
+    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
+    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
+    if splits is None:
+        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
+                        "decision.threshold=P instead")
+    return splits.x_val, splits.y_val

@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.errors import UserError
+from imbalanced.imbalance.rare_event import check_rare_event_data, configure_prediction, rare_event_settings
 from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
 from imbalanced.reporting.end_of_run import finish_run
 from imbalanced.reporting.run_files import metrics_report, write_json
@@ -63,6 +64,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Returns the content of metrics.json.
     """
     check_config(cfg)
+    rare_event = rare_event_settings(cfg)  # decision.* / calibration / loss=bce, before any data
     apply_runtime_settings(cfg)
     check_run_dir(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
@@ -77,25 +79,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         saved_hparams = checkpoint.get("hyper_parameters") or {}
         del checkpoint
         keep_earlier_logs(output_dir)
+    check_rare_event_data(rare_event, datamodule)  # e.g. a binary-only rule on 5 classes
     _write(output_dir / "class_weights.json", datamodule.class_statistics.report())
 
     model = build_model(cfg, datamodule)
     if saved_hparams is not None:
         check_restored_settings(cfg.ckpt_path, saved_hparams, model.hparams)
     model.posthoc_tau = posthoc_tau(cfg)  # post-hoc logit adjustment in validation (best ckpt) and test
+    configure_prediction(model, rare_event)  # decision rule and calibration, fitted on validation
     trainer = build_trainer(cfg)
     # weights_only: a checkpoint is data, never code (docs/robustness.md)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
     best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
-    results = {
-        "val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False,
-                                weights_only=True)[0],
-        "test": trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False,
-                             weights_only=True)[0],
-    }
+    results = {"val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False,
+                                       weights_only=True)[0]}
+    unreachable = model.prediction_policy.unreachable_message()
+    if unreachable:  # the best checkpoint is kept; eval.py decision.threshold=... can still use it
+        raise UserError(unreachable)
+    results["test"] = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False,
+                                   weights_only=True)[0]
     statistics = datamodule.class_statistics
     report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)
+    report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     _write(output_dir / "metrics.json", report)
     finish_run(trainer, model, report, output_dir, statistics.strategy)  # table, plots
     return report
