@@ -107,10 +107,12 @@ def test_predict_from_the_checkpoint_through_the_trainer(run):
     datamodule = _rebuilt_datamodule(model)
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                         enable_model_summary=False)
-    probabilities = torch.cat(trainer.predict(model, dataloaders=datamodule.test_dataloader()))
+    model.predict_decisions = True  # the decisions besides the (calibrated) probabilities
+    batches = trainer.predict(model, dataloaders=datamodule.test_dataloader())
+    probabilities = torch.cat([batch["probabilities"] for batch in batches])
     assert probabilities.shape == (len(datamodule.splits.y_test), 10)
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(len(probabilities)))
-    predicted = probabilities.argmax(-1).numpy()
+    predicted = torch.cat([batch["prediction"] for batch in batches]).numpy()
     evaluated = read_json(run["dir"] / "metrics.json")
     assert balanced_accuracy_score(datamodule.splits.y_test, predicted) == pytest.approx(
         evaluated["test/balanced_accuracy"], abs=1e-6
