@@ -69,7 +69,7 @@ class NonFiniteLossGuard(Callback):
 
     def _diagnose(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
-        features = self._batch[0] if isinstance(self._batch, (tuple, list)) else None
+        inputs = self._batch[0] if isinstance(self._batch, (tuple, list)) else None
         targets = self._batch[1] if isinstance(self._batch, (tuple, list)) and len(self._batch) > 1 else None
         weights = getattr(pl_module, "class_weights", None)
         if isinstance(targets, torch.Tensor) and isinstance(weights, torch.Tensor) and targets.numel() \
@@ -79,8 +79,8 @@ class NonFiniteLossGuard(Callback):
             return (f"every sample of this batch has class weight 0 (classes "
                     f"{[names[i] for i in zero]}), so a weighted mean is 0/0; give those classes a "
                     "weight > 0 (class_weights.weights) or drop them from the data")
-        if isinstance(features, torch.Tensor) and not bool(torch.isfinite(features).all()):
-            return ("bad data: this batch has NaN/inf feature values; clean the input or impute "
+        if isinstance(inputs, torch.Tensor) and not bool(torch.isfinite(inputs).all()):
+            return ("bad data: this batch has NaN/inf input values; clean the input or impute "
                     "missing values")
         if any(not bool(torch.isfinite(p).all()) for p in pl_module.parameters()):
             return (f"the weights diverged in earlier steps: the learning rate optimizer.lr={lr:g} "
@@ -96,7 +96,7 @@ class NonFiniteLossGuard(Callback):
                 return (f"extreme class weights (min {low:g}, max {high:g}); use a milder "
                         "class_weights strategy")
         return (f"the learning rate optimizer.lr={lr:g} may be too high, or the class weights "
-                "too extreme; the features of this batch are finite")
+                "too extreme; the inputs of this batch are finite")
 
 
 class GracefulInterrupt(Callback):
