@@ -8,6 +8,7 @@ checkpoint). For `python train.py data=digits_images model=small_cnn` on a fresh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ from torch import Tensor, as_tensor
 from imbalanced.data.base import InMemoryDataModule, Splits
 from imbalanced.data.digits import DigitsDataModule
 from imbalanced.data.images.normalize import channel_statistics, normalize_config
+from imbalanced.data.images.predict_inputs import image_predict_inputs
+from imbalanced.data.predict_inputs import PredictInputs
 
 
 class DigitImagesDataModule(InMemoryDataModule):
@@ -48,3 +51,8 @@ class DigitImagesDataModule(InMemoryDataModule):
     def input_spec(self) -> dict[str, Any]:
         """predict.py reads image files for this checkpoint as 1-channel 8x8 images."""
         return {"images": {"channels": 1, "image_size": [8, 8]}}
+
+    @classmethod
+    def predict_inputs(cls, path: str, config: Mapping[str, Any], inputs: Mapping[str, Any]) -> PredictInputs:
+        """`predict.py data.path=DIR|FILE`: image files, read as 1-channel 8x8 images."""
+        return image_predict_inputs(path, config, inputs)
