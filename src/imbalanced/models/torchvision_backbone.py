@@ -85,7 +85,12 @@ class TorchvisionBackbone(nn.Module):
         """Load `weights` (the architecture's state_dict, possibly with another head) into the net."""
         if self.weights is None:
             return
-        state = torch.load(Path(self.weights).expanduser(), map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(Path(self.weights).expanduser(), map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - not a torch file, or Python objects beyond tensors
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise UserError(f"model.backbone.weights={self.weights} is not readable as tensors with "
+                            f"weights_only=True ({first})") from None
         if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
             state = state["state_dict"]
         if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
