@@ -30,7 +30,8 @@ def tree(tmp_path):
 def test_counts_are_the_files_per_class_folder_minus_the_split(tree):
     dm = datamodule(root=str(tree))
     assert dm.class_names == sorted(COUNTS)
-    sizes = {name: np.bincount(dm.split_labels(name).numpy(), minlength=3) for name in ("train", "val", "test")}
+    sizes = {name: np.bincount(dm.split_labels(name).numpy(), minlength=3)
+             for name in ("train", "val", "test")}
     np.testing.assert_array_equal(sizes["train"] + sizes["val"] + sizes["test"], list(COUNTS.values()))
     np.testing.assert_array_equal(dm.class_statistics.counts, sizes["train"])
     assert all((sizes[name] >= 1).all() for name in sizes)  # stratified: every class in every split
@@ -43,7 +44,8 @@ def test_counts_are_the_files_per_class_folder_minus_the_split(tree):
 def test_fixed_folders_and_a_csv_of_paths(tree, tmp_path):
     val = image_tree(tmp_path / "val", {"ant": 2, "cow": 1})
     dm = datamodule(train_dir=str(tree), val_dir=str(val), val_fraction=0.5)
-    assert len(dm.datasets.val) == 3 and len(dm.datasets.train) + len(dm.datasets.test) == sum(COUNTS.values())
+    assert len(dm.datasets.val) == 3
+    assert len(dm.datasets.train) + len(dm.datasets.test) == sum(COUNTS.values())
     csv = tmp_path / "labels.csv"
     rows = [f"images/{name}/{file.name},{name}" for name in COUNTS
             for file in sorted((tree / name).iterdir())[:4]]  # relative to the CSV's folder
