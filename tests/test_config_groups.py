@@ -49,8 +49,7 @@ def needed(group: str, option: str, table: Path) -> list[str]:
         return [f"data.path={table}", "data.target=label"]
     if (group, option) == ("data", "image_folder"):  # a small folder of class folders beside the table
         root = image_tree(table.parent / "images", {"ant": 8, "bee": 5, "cow": 4})
-        return [f"data.root={root}", "data.image_size=8", "data.num_workers=0",
-                "data.persistent_workers=false"]
+        return [f"data.root={root}", "data.image_size=8", "data.num_workers=0"]
     if (group, option) == ("class_weights", "manual"):
         return ["class_weights.weights=[1,2,3,4,5]"]
     return []

@@ -94,9 +94,13 @@ class ImageFolderDataModule(DatasetDataModule):
         stats_images: int = 1000,
         verify_images: bool = True,
         skip_unreadable: bool = False,
+        num_workers: int = 2,
+        persistent_workers: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        if persistent_workers is None:  # keep the decoding workers between epochs when there are any
+            persistent_workers = isinstance(num_workers, int) and num_workers > 0
+        super().__init__(num_workers=num_workers, persistent_workers=persistent_workers, **kwargs)
         if root and train_dir:
             raise UserError(f"data.root={root} and data.train_dir={train_dir} name the same thing (the "
                             "training images); give one of them")
