@@ -116,3 +116,25 @@ def test_settings_are_checked_in_the_constructor(tree):
         ImageFolderDataModule(root=str(tree), mean=[0.5], std=[0.2])
     with pytest.raises(UserError, match=r"data.root is not set"):
         ImageFolderDataModule()
+
+
+def test_only_the_splits_cut_from_the_pool_are_fingerprinted(tree, tmp_path):
+    """eval.py data.test_dir=OTHER must not be refused as "changed data": a fixed folder cannot hold
+    training images, so only the splits cut from data.root are compared."""
+    cut = datamodule(root=str(tree))
+    fixed = datamodule(root=str(tree), test_dir=str(image_tree(tmp_path / "test", {"ant": 2})))
+    assert set(cut.state_dict()["data_fingerprint"]) == {"train", "val", "test"}
+    assert set(fixed.state_dict()["data_fingerprint"]) == {"train", "val"}
+
+
+def test_a_backbone_takes_the_image_settings_it_has_parameters_for(tree, compose_cfg):
+    from imbalanced.tasks.data_to_model import backbone_config
+
+    dm = datamodule(root=str(tree))
+    resnet = backbone_config(compose_cfg("model=resnet32"), dm)
+    assert resnet["in_channels"] == 3 and "image_size" not in resnet and "in_features" not in resnet
+    assert backbone_config(compose_cfg(), dm)["in_features"] == 3 * 8 * 8  # the MLP: flattened pixels
+    cfg = compose_cfg("model=resnet32", "~model.backbone.depth", "~model.backbone.head",
+                      "model.backbone._target_=imbalanced.models.cosine.NormedLinear")  # in/out_features
+    with pytest.raises(UserError, match=r"needs out_features, which the data \(ImageFolderDataModule\)"):
+        backbone_config(cfg, dm)
