@@ -59,3 +59,8 @@ def test_torchvision_architectures_by_name_with_a_users_weights_file(tmp_path):
                                 weights=str(tmp_path / "other.pth"))
     with pytest.raises(UserError, match=r"does not fit torchvision's architecture: 1 key"):
         other.load_initial_weights()
+    (tmp_path / "resnet18.pth").unlink()  # a checkpoint's backbone is rebuilt without the file
+    rebuilt = TorchvisionBackbone(in_channels=3, num_classes=5, arch="resnet18",
+                                  weights=str(tmp_path / "resnet18.pth"))
+    with pytest.raises(UserError, match=r"model.backbone.weights=.* is invalid; allowed: a path to an"):
+        rebuilt.load_initial_weights()  # only training reads it

@@ -51,8 +51,6 @@ class TorchvisionBackbone(nn.Module):
             raise fail("model.backbone.arch", arch,
                        f"a torchvision.models classification architecture, e.g. {', '.join(close)} "
                        f"({len(names)} in all: torchvision.models.list_models())")
-        if weights is not None:
-            check_file("model.backbone.weights", weights)
         import torchvision.models as models
 
         kwargs = dict(options or {})
@@ -85,6 +83,8 @@ class TorchvisionBackbone(nn.Module):
         """Load `weights` (the architecture's state_dict, possibly with another head) into the net."""
         if self.weights is None:
             return
+        # checked here, not in __init__: a checkpoint rebuilds this backbone without the file
+        check_file("model.backbone.weights", self.weights)
         try:
             state = torch.load(Path(self.weights).expanduser(), map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - not a torch file, or Python objects beyond tensors
