@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from image_trees import image_tree
 from omegaconf import OmegaConf
 from tabular_tables import make_table
 
@@ -46,6 +47,9 @@ def needed(group: str, option: str, table: Path) -> list[str]:
     """Settings an option requires from the user (`???` / a file)."""
     if (group, option) in (("data", "tabular"), ("experiment", "tabular")):
         return [f"data.path={table}", "data.target=label"]
+    if (group, option) == ("data", "image_folder"):  # a small folder of class folders beside the table
+        root = image_tree(table.parent / "images", {"ant": 8, "bee": 5, "cow": 4})
+        return [f"data.root={root}", "data.image_size=8", "data.num_workers=0"]
     if (group, option) == ("class_weights", "manual"):
         return ["class_weights.weights=[1,2,3,4,5]"]
     return []

@@ -1,4 +1,4 @@
-"""A plain MLP backbone: features in, one logit per class out."""
+"""A plain MLP backbone: features in (images flattened to their pixels), one logit per class out."""
 
 from __future__ import annotations
 
@@ -43,4 +43,4 @@ class MLP(nn.Module):
         self.classifier = nn.Linear(width, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(x.flatten(1)))  # images: their pixels as features

@@ -7,10 +7,14 @@ and input spec that eval.py / predict.py use to rebuild inputs.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+
+from imbalanced.errors import UserError
+from imbalanced.tasks.config_checks import _import_target, accepted_parameters
 
 
 def data_offers(datamodule: Any, method: str, default: Any) -> Any:
@@ -21,9 +25,32 @@ def data_offers(datamodule: Any, method: str, default: Any) -> Any:
 
 
 def backbone_config(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
-    """`model.backbone` completed with what the data dictates (e.g. `in_features`): saved as is."""
+    """`model.backbone` completed with what the data dictates (e.g. `in_features`): saved as is.
+
+    The data offers what it knows (an image datamodule: `in_channels`, `image_size` and the
+    flattened `in_features`); the backbone takes the settings it has parameters for."""
     backbone = OmegaConf.to_container(cfg.model.backbone, resolve=True)
-    return {**backbone, **data_offers(datamodule, "backbone_inputs", {})}
+    offered = data_offers(datamodule, "backbone_inputs", {})
+    target = _import_target("model.backbone", backbone.get("_target_"))
+    accepted = accepted_parameters(target)  # None: **kwargs, takes everything
+    completed = {**backbone, **{k: v for k, v in offered.items() if accepted is None or k in accepted}}
+    missing = sorted(_required_parameters(target) - set(completed) - {"num_classes"})
+    if missing:
+        raise UserError(
+            f"model.backbone ({backbone['_target_']}) needs {', '.join(missing)}, which the data "
+            f"({type(datamodule).__name__}) does not give (it gives {', '.join(offered) or 'nothing'}); "
+            "choose a backbone for this data (e.g. model=small_cnn or model=resnet32 for images) or set it"
+        )
+    return completed
+
+
+def _required_parameters(target: Any) -> set[str]:
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in parameters
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def _group(cfg: DictConfig, name: str) -> dict[str, Any] | None:
@@ -33,8 +60,11 @@ def _group(cfg: DictConfig, name: str) -> dict[str, Any] | None:
 
 
 def build_model(cfg: DictConfig, datamodule: Any) -> Any:
+    """The LightningModule for the data; a backbone with `load_initial_weights()` (e.g. a user's
+    pretrained file) loads them here, at the start of training only: checkpoints hold the trained
+    weights, so eval/predict never read that file."""
     statistics = datamodule.class_statistics
-    return instantiate(
+    model = instantiate(
         cfg.model,
         backbone=backbone_config(cfg, datamodule),
         num_classes=statistics.num_classes,
@@ -49,3 +79,7 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
             "inputs": data_offers(datamodule, "input_spec", {}),
         },
     )
+    initial_weights = getattr(model.backbone, "load_initial_weights", None)
+    if callable(initial_weights):
+        initial_weights()
+    return model
