@@ -1,0 +1,1 @@
+"""Image datasets (CIFAR-LT, ...), their augmentation and normalization."""
