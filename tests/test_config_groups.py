@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from cifar_settings import cifar_needed
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from tabular_tables import make_table
@@ -48,7 +49,7 @@ def needed(group: str, option: str, table: Path) -> list[str]:
         return [f"data.path={table}", "data.target=label"]
     if (group, option) == ("class_weights", "manual"):
         return ["class_weights.weights=[1,2,3,4,5]"]
-    return []
+    return cifar_needed(group, option, table.parent)  # data=cifar*_lt: a tiny written CIFAR tree
 
 
 HARDWARE = {"gpu": torch.cuda.is_available(), "ddp": torch.cuda.is_available(),
