@@ -65,7 +65,7 @@ step "4. CIFAR-10-LT, ResNet-32, bf16-mixed, channels_last: seconds per epoch on
 # (12,406 training images), so seconds per epoch are those of the real dataset; accuracy is not.
 MODEL=$( [ -f configs/model/resnet32.yaml ] && echo "--model resnet32" || echo "" )
 $PY benchmarks/images.py --accelerator gpu --precision bf16-mixed --channels-last --on-device \
-  --workers 8 --epochs 4 $MODEL 2>/dev/null | tail -n 4 || echo "FAILED: benchmarks/images.py (rerun it alone)"
+  --workers 8 --epochs 4 --repeats 1 --threads 0 $MODEL 2>/dev/null | tail -n 4 || echo "FAILED: benchmarks/images.py (rerun it alone)"
 $PY - "$OUT/cifar" <<'PYEOF'
 import sys
 sys.path.insert(0, "tests")

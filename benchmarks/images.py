@@ -14,7 +14,8 @@ this measures speed, not accuracy; no download):
   (`--workers`, shuffle) + a plain PyTorch loop.
 
 Throughput = training images / wall time of one training epoch (no validation); the first epoch
-(first-call costs, worker start-up) is left out and the median of the others is reported.
+(first-call costs, worker start-up) is left out; the paths alternate `--repeats` times and the
+median epoch of each is reported. `--threads 1` (default) on both sides: stable on a busy machine.
 
     python benchmarks/images.py                                   # CPU, a small CNN defined here
     python benchmarks/images.py --n-max 1000                      # a fifth of it (2,481 images)
@@ -178,11 +179,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--n-max", type=int, default=5000, help="head class size (5000: CIFAR-10-LT)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (dataloader paths)")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of the three paths")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: stable on a busy CPU)")
     parser.add_argument("--root", default=None, help="an existing CIFAR folder instead of a synthetic one")
     args = parser.parse_args()
     from cifar_tree import write_cifar_tree
 
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.root) if args.root else write_cifar_tree(Path(tmp) / "cifar", train_per_class=5000,
                                                                   test_per_class=1000)
@@ -195,25 +200,28 @@ def main() -> None:
             f"template dataloader ({args.workers} workers, v2 transforms)":
                 ["data.backend=dataloader", *workers],
         }
-        results, datamodule = {}, None
-        for name, extra in paths.items():
-            cfg = compose(args, root, f"{tmp}/{len(results)}", extra)
-            seconds, images, datamodule = run_template(cfg)
-            results[name] = (seconds, images)
-        write_pngs(datamodule, Path(tmp) / "pngs")
-        seconds = run_hand_loop(args, cfg, Path(tmp) / "pngs", datamodule.input_transform_state())
-        results[f"hand-written ImageFolder + DataLoader ({args.workers} workers)"] = (seconds, images)
+        hand = f"hand-written ImageFolder + DataLoader ({args.workers} workers)"
+        results: dict[str, list[float]] = {name: [] for name in [*paths, hand]}
+        for repeat in range(args.repeats):  # the paths alternate: a busy machine slows them alike
+            for name, extra in paths.items():
+                cfg = compose(args, root, f"{tmp}/{repeat}{len(results[name])}", extra)
+                seconds, images, datamodule = run_template(cfg)
+                results[name] += seconds[1:] if len(seconds) > 1 else seconds
+            if repeat == 0:
+                write_pngs(datamodule, Path(tmp) / "pngs")
+            seconds = run_hand_loop(args, cfg, Path(tmp) / "pngs", datamodule.input_transform_state())
+            results[hand] += seconds[1:] if len(seconds) > 1 else seconds
 
     model = args.model or "SmallCNN (benchmarks/images.py)"
     print(f"CIFAR-10-LT training split, n_max {args.n_max} ({images} images, synthetic pixels), {model}, "
           f"batch {args.batch_size}, "
           f"{args.accelerator} {args.precision}{', channels_last' if args.channels_last else ''}"
-          f"{', on_device' if args.on_device else ''}, {args.epochs} epochs (first left out), "
-          f"{torch.get_num_threads()} threads")
+          f"{', on_device' if args.on_device else ''}, {args.repeats} x {args.epochs} epochs (first of each "
+          f"left out, medians), {torch.get_num_threads()} torch threads")
     baseline = None
-    for name, (seconds, count) in reversed(results.items()):
-        median = statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
-        rate = count / median
+    for name, seconds in reversed(results.items()):
+        median = statistics.median(seconds)
+        rate = images / median
         baseline = baseline or rate
         print(f"  {name:58s} {median:7.2f} s/epoch {rate:9.0f} images/s  "
               f"x{rate / baseline:.2f} vs hand-written")
