@@ -5,7 +5,9 @@
 # 2. loads that compiled run's checkpoint into a plain model on the CPU and into a compiled one on
 #    the GPU, and checks both predict the same (state_dict keys carry no `_orig_mod.`);
 # 3. prints throughput tables: CPU vs GPU, fp32 vs bf16-mixed, device-resident data off/on,
-#    each against the hand-written loop measured in the same run (default and large MLP).
+#    each against the hand-written loop measured in the same run (default and large MLP);
+# 4. CIFAR-10-LT ResNet-32 (issue 12): seconds per epoch of the in-memory on-device path, the
+#    DataLoader path (8 workers) and a hand-written ImageFolder loop; two presets train 3 epochs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -57,5 +59,24 @@ run --workload large --accelerator cpu
 run --workload large --accelerator gpu --precision 32-true
 run --workload large --accelerator gpu --precision bf16-mixed
 run --workload large --accelerator gpu --precision bf16-mixed --on-device
+
+step "4. CIFAR-10-LT, ResNet-32, bf16-mixed, channels_last: seconds per epoch on each data path"
+# Synthetic pixels in CIFAR's on-disk format (the machine may have no network): the real split sizes
+# (12,406 training images), so seconds per epoch are those of the real dataset; accuracy is not.
+MODEL=$( [ -f configs/model/resnet32.yaml ] && echo "--model resnet32" || echo "" )
+$PY benchmarks/images.py --accelerator gpu --precision bf16-mixed --channels-last --on-device \
+  --workers 8 --epochs 4 --repeats 1 --threads 0 $MODEL 2>/dev/null | tail -n 4 || echo "FAILED: benchmarks/images.py (rerun it alone)"
+$PY - "$OUT/cifar" <<'PYEOF'
+import sys
+sys.path.insert(0, "tests")
+from pathlib import Path
+from cifar_tree import write_cifar_tree
+write_cifar_tree(Path(sys.argv[1]), train_per_class=5000, test_per_class=1000)
+PYEOF
+for preset in cifar10_lt_ldam_drw cifar10_lt_logit_adjusted; do
+  $PY train.py experiment=$preset data.root="$OUT/cifar" trainer=gpu trainer.precision=bf16-mixed \
+    data.on_device=true data.channels_last=true trainer.max_epochs=3 callbacks.progress_bar.refresh_rate=0 \
+    hydra.run.dir="$OUT/$preset" 2>&1 | tail -n 3 || echo "FAILED: train.py experiment=$preset"
+done
 
 step "done; run directory $OUT"

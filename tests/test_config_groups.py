@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from cifar_settings import cifar_needed
 from hydra.utils import instantiate
 from image_trees import image_tree
 from omegaconf import OmegaConf
@@ -52,7 +53,7 @@ def needed(group: str, option: str, table: Path) -> list[str]:
         return [f"data.root={root}", "data.image_size=8", "data.num_workers=0"]
     if (group, option) == ("class_weights", "manual"):
         return ["class_weights.weights=[1,2,3,4,5]"]
-    return []
+    return cifar_needed(group, option, table.parent)  # data=cifar*_lt: a tiny written CIFAR tree
 
 
 HARDWARE = {"gpu": torch.cuda.is_available(), "ddp": torch.cuda.is_available(),

@@ -16,6 +16,7 @@ from torch import Tensor
 from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean
+from imbalanced.imbalance.mixed_targets import mixed_loss
 from imbalanced.imbalance.prediction_policy import PredictionPolicy, gather_rows
 from imbalanced.metrics import RareEventMetrics, classification_metrics, per_class_key
 from imbalanced.optimization import RunLength, build_optimizer, build_scheduler
@@ -179,7 +180,9 @@ class ImbalancedClassifier(L.LightningModule):
             x = self.input_transform(x)
         return self.backbone(x)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        if len(batch) == 4:  # a MixUp/CutMix batch (x, y_a, y_b, lam): data/images/mixing.py
+            return self._mixed_training_step(*batch)
         x, y = batch
         logits = self(x)
         loss = self.criterion(logits, y, self.class_weights, self.class_counts)
@@ -189,6 +192,15 @@ class ImbalancedClassifier(L.LightningModule):
             self._loss_counts = self._loss_counts.to(counts.device) + counts
             loss = self.criterion.normalize(loss, y, self.class_weights)
         self._train_loss.step(self, loss)  # logged every trainer.log_every_n_steps, no sync per step
+        return loss
+
+    def _mixed_training_step(self, x: Tensor, y_a: Tensor, y_b: Tensor, lam: float) -> Tensor:
+        loss, sums, shares = mixed_loss(self.criterion, self(x), y_a, y_b, lam, self.class_weights,
+                                        self.class_counts)
+        if self.criterion.reduction == "none":
+            self._loss_sums = self._loss_sums.to(sums.device) + sums
+            self._loss_counts = self._loss_counts.to(shares.device) + shares
+        self._train_loss.step(self, loss)
         return loss
 
     def on_train_epoch_end(self) -> None:

@@ -1,0 +1,35 @@
+"""Settings that let CIFAR-LT configs run on a tiny CIFAR tree the test writes.
+
+The backbone: the CIFAR presets name `model=resnet32` / `resnet32_cosine`; until a branch provides
+those configs, tests train the fork example's tiny CNN (tests/fork_example) through Hydra's search
+path. Once `configs/model/resnet32*.yaml` exist, the presets' own backbone is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cifar_tree import write_cifar_tree
+
+from conftest import CONFIG_DIR
+
+FORK_CONFIGS = Path(__file__).resolve().parent / "fork_example" / "configs"
+HAS_RESNET32 = (CONFIG_DIR / "model" / "resnet32.yaml").is_file()
+
+
+def tiny_cifar_settings(root: Path, variant: str, preset: bool = False) -> list[str]:
+    """Overrides for data=cifar10_lt / cifar100_lt (or a CIFAR experiment) on a written tiny tree."""
+    if not (root / ("cifar-10-batches-py" if variant == "cifar10" else "cifar-100-python")).is_dir():
+        write_cifar_tree(root, variant, train_per_class=12, test_per_class=2)
+    settings = [f"data.root={root}", "data.n_max=10", "data.val_per_class=2", "data.eval_batch_size=256"]
+    if not (preset and HAS_RESNET32):
+        settings += [f"hydra.searchpath=[file://{FORK_CONFIGS}]", "model=tiny_cnn"]
+    return settings
+
+
+def cifar_needed(group: str, option: str, root: Path) -> list[str]:
+    """`needed()` of tests/test_config_groups.py for the CIFAR options ([] for the others)."""
+    if (group == "data" or group == "experiment") and option.startswith("cifar"):
+        variant = "cifar100" if option.startswith("cifar100") else "cifar10"
+        return tiny_cifar_settings(root / variant, variant, preset=group == "experiment")
+    return []
