@@ -1,8 +1,8 @@
 """Settings that let CIFAR-LT configs run on a tiny CIFAR tree the test writes.
 
-The backbone: the CIFAR presets name `model=resnet32` / `resnet32_cosine`; until a branch provides
-those configs, tests train the fork example's tiny CNN (tests/fork_example) through Hydra's search
-path. Once `configs/model/resnet32*.yaml` exist, the presets' own backbone is used.
+The backbone: the CIFAR presets train their own `model=resnet32` / `resnet32_cosine`; the plain data
+options train the fork example's tiny CNN (tests/fork_example, through Hydra's search path), which is
+faster and needs nothing of a preset.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from pathlib import Path
 
 from cifar_tree import write_cifar_tree
 
-from conftest import CONFIG_DIR
-
 FORK_CONFIGS = Path(__file__).resolve().parent / "fork_example" / "configs"
-HAS_RESNET32 = (CONFIG_DIR / "model" / "resnet32.yaml").is_file()
 
 
 def tiny_cifar_settings(root: Path, variant: str, preset: bool = False) -> list[str]:
@@ -22,7 +19,7 @@ def tiny_cifar_settings(root: Path, variant: str, preset: bool = False) -> list[
     if not (root / ("cifar-10-batches-py" if variant == "cifar10" else "cifar-100-python")).is_dir():
         write_cifar_tree(root, variant, train_per_class=12, test_per_class=2)
     settings = [f"data.root={root}", "data.n_max=10", "data.val_per_class=2", "data.eval_batch_size=256"]
-    if not (preset and HAS_RESNET32):
+    if not preset:
         settings += [f"hydra.searchpath=[file://{FORK_CONFIGS}]", "model=tiny_cnn"]
     return settings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cifar_settings import HAS_RESNET32, tiny_cifar_settings
+from cifar_settings import tiny_cifar_settings
 from omegaconf import OmegaConf
 
 from conftest import CONFIG_DIR
@@ -44,9 +44,7 @@ def test_preset_is_the_papers_recipe(compose_cfg, tmp_path, preset):
     check_config(cfg)
     choices = cfg.hydra.runtime.choices
     assert choices.data == f"{variant}_lt" and cfg.data.variant == variant and cfg.data.imbalance_ratio == 100
-    assert preset_model(preset) == MODEL[method]
-    if HAS_RESNET32:
-        assert choices.model == MODEL[method]
+    assert preset_model(preset) == MODEL[method] and choices.model == MODEL[method]
     assert cfg.data.batch_size == 128 and cfg.trainer.max_epochs == 200
     assert cfg.callbacks.model_checkpoint.monitor is None  # the final model is tested
     assert (cfg.data.augment.crop_padding, cfg.data.augment.flip, cfg.data.augment.mix) == (4, True, "none")
