@@ -54,7 +54,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
-def tested_checkpoint(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     """What `trainer.validate`/`test` load: "last" (the default), "best" (by the checkpoint callback's
     monitor), or None (the model in memory) when no such checkpoint was written.
 
@@ -113,7 +113,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # weights_only: a checkpoint is data, never code (docs/robustness.md)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
-    best = tested_checkpoint(cfg, trainer)
+    best = checkpoint_to_test(cfg, trainer)
     results = {"val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False,
                                        weights_only=True)[0]}
     unreachable = model.prediction_policy.unreachable_message()
