@@ -116,8 +116,9 @@ def sklearn_baselines(x_train, y_train, x_test, y_test, seed: int) -> dict[str, 
 
     logreg = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
     hgb = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+    models = (("sklearn LogisticRegression", logreg), ("sklearn HistGradientBoosting", hgb))
     return {name: balanced_accuracy_score(y_test, model.fit(x_train, y_train).predict(x_test))
-            for name, model in (("sklearn LogisticRegression", logreg), ("sklearn HistGradientBoosting", hgb))}
+            for name, model in models}
 
 
 def mlp_baselines(x_train, y_train, x_test, y_test, seed: int) -> dict[str, float]:
@@ -137,8 +138,8 @@ def mlp_baselines(x_train, y_train, x_test, y_test, seed: int) -> dict[str, floa
     results = {}
     for name in ("cross entropy", "weighted cross entropy", "logit-adjusted loss"):
         torch.manual_seed(seed)
-        net = torch.nn.Sequential(torch.nn.Linear(xt.shape[1], 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                  torch.nn.ReLU(), torch.nn.Linear(256, classes))
+        net = torch.nn.Sequential(torch.nn.Linear(xt.shape[1], 256), torch.nn.ReLU(),
+                                  torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, classes))
         opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=1e-4)
         for _ in range(MLP_EPOCHS):
             for batch in torch.randperm(len(yt)).split(MLP_BATCH):

@@ -29,7 +29,12 @@ from imbalanced.checks import check_choice, check_file, check_int
 from imbalanced.data.base import Splits
 from imbalanced.data.encoding import FeatureEncoding, check_finite
 from imbalanced.data.feature_table import FeatureTableDataModule
-from imbalanced.data.splitting import check_fraction, check_fractions, check_min_train_rows, spare_rare_classes
+from imbalanced.data.splitting import (
+    check_fraction,
+    check_fractions,
+    check_min_train_rows,
+    spare_rare_classes,
+)
 from imbalanced.data.table import class_names_of, encode_labels, read_table, require_target
 from imbalanced.errors import UserError
 
