@@ -58,6 +58,12 @@ QUICK_TABLES = ["digits", "mc_10x20", "mc_20x100"]
 PRESETS = {
     "logit_adjusted": ["loss=logit_adjusted", "class_weights=none"],
 }
+# --ablations: what each new default is worth (only these runs, no baselines)
+ABLATIONS = {
+    "before issue 13 (10 epochs, best-by-val checkpoint, no split floor)": [
+        "trainer.max_epochs=10", "test_checkpoint=best", "data.min_train_rows=0"],
+    "default without the split floor (data.min_train_rows=0)": ["data.min_train_rows=0"],
+}
 QUIET = ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false", "~logger"]
 
 MLP_EPOCHS, MLP_BATCH, MLP_LR = 60, 128, 1e-3
@@ -170,12 +176,19 @@ def compose(config: str, overrides: list[str]):
         return hydra_compose(config_name=config, overrides=overrides)
 
 
-def template_runs(train_csv: Path, test_csv: Path, seed: int, workdir: Path) -> dict[str, float]:
+def template_runs(train_csv: Path, test_csv: Path, seed: int, workdir: Path,
+                  ablations: bool = False) -> dict[str, float]:
     from imbalanced.tasks.evaluate import evaluate
     from imbalanced.tasks.train import train
 
     data = ["data=tabular", f"data.path={train_csv}", f"data.test_path={test_csv}", "data.target=label"]
     results = {}
+    if ablations:
+        for i, (name, overrides) in enumerate(ABLATIONS.items()):
+            report = train(compose("train", [*data, *overrides, *QUIET, f"seed={seed}",
+                                             f"paths.output_dir={workdir / f'ablation{i}'}"]))
+            results[f"template {name}"] = report["test/balanced_accuracy"]
+        return results
     run_dir = workdir / "default"
     report = train(compose("train", [*data, *QUIET, f"seed={seed}", f"paths.output_dir={run_dir}"]))
     results["template default"] = report["test/balanced_accuracy"]
@@ -200,6 +213,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"tables {QUICK_TABLES}, seeds 0 1")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--tables", nargs="+", default=None, choices=list(TABLES))
+    parser.add_argument("--ablations", action="store_true",
+                        help="only the template runs in ABLATIONS (-> quality_ablations.md)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
@@ -220,11 +235,14 @@ def main() -> None:
                 write_csv(workdir / "train.csv", x_train, y_train)
                 write_csv(workdir / "test.csv", x_test, y_test)
                 t0 = time.perf_counter()
-                result = template_runs(workdir / "train.csv", workdir / "test.csv", seed, workdir)
+                result = template_runs(workdir / "train.csv", workdir / "test.csv", seed, workdir,
+                                       args.ablations)
                 t1 = time.perf_counter()
-                result.update(mlp_baselines(x_train, y_train, x_test, y_test, seed))
+                if not args.ablations:
+                    result.update(mlp_baselines(x_train, y_train, x_test, y_test, seed))
                 t2 = time.perf_counter()
-                result.update(sklearn_baselines(x_train, y_train, x_test, y_test, seed))
+                if not args.ablations:
+                    result.update(sklearn_baselines(x_train, y_train, x_test, y_test, seed))
                 for method, value in result.items():
                     rows.append({"table": table, "seed": seed, "method": method, "balanced_accuracy": value})
                 print(f"{table} seed {seed} ({len(y_train)} training rows; template {t1 - t0:.0f} s, "
@@ -240,7 +258,7 @@ def main() -> None:
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", f"Total time: {time.perf_counter() - started:.0f} s."]
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
+    suffix = ("_ablations" if args.ablations else "") + ("_quick" if args.quick else "")
     with open(args.out / f"quality{suffix}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
