@@ -127,3 +127,19 @@ def test_last_checkpoint_is_the_last_epoch_and_is_tested_by_default(tmp_path, co
     assert best["epoch"] == 0
     assert checkpoint_to_test(compose_cfg(), trainer) == str(tmp_path / "last.ckpt")
     assert checkpoint_to_test(compose_cfg("test_checkpoint=best"), trainer) == "best"
+
+
+@pytest.mark.slow
+def test_train_validates_and_tests_the_last_epoch(tmp_path, compose_cfg):
+    """metrics.json's val score is the last epoch's logged one: train() tested last.ckpt."""
+    import pandas as pd
+
+    from imbalanced.tasks.train import train
+
+    cfg = compose_cfg("data.n_samples=600", "trainer.max_epochs=3", "~callbacks.progress_bar",
+                      f"paths.output_dir={tmp_path}")
+    report = train(cfg)
+    logged = pd.read_csv(next(tmp_path.rglob("metrics.csv"))).dropna(subset=["val/balanced_accuracy"])
+    during_fit = logged[logged["epoch"] == 2]["val/balanced_accuracy"].iloc[0]
+    assert report["val/balanced_accuracy"] == pytest.approx(during_fit, abs=1e-6)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
