@@ -57,13 +57,14 @@ def dataset_overrides(dataset: str, seed: int, workdir: Path) -> list[str]:
     if dataset == "synthetic":
         return ["experiment=rare_event"]
     if dataset == "multiclass":
-        return ["data=synthetic"]
+        return ["data=synthetic", "test_checkpoint=best"]
     path = workdir / f"rare_breast_cancer_{seed}.csv"
     rare_breast_cancer(seed).to_csv(path, index=False)
     return [
         "data=tabular", f"data.path={path}", "data.target=diagnosis", "data.val_fraction=0.25",
         "data.test_fraction=0.25", "data.batch_size=32", "trainer.max_epochs=40",
         "callbacks.model_checkpoint.monitor=val/average_precision", "optimized_metric=val/average_precision",
+        "test_checkpoint=best",
     ]
 
 

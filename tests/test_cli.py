@@ -46,8 +46,8 @@ def test_balanced_weights_equal_scikit_learn_on_the_training_labels(balanced_run
     np.testing.assert_allclose(report["weights"], expected, rtol=1e-12)
 
 
-def test_best_checkpoint_loads_alone_and_reproduces_test_metrics(balanced_run):
-    best = next((balanced_run / "checkpoints").glob("best-*.ckpt"))
+def test_tested_checkpoint_loads_alone_and_reproduces_test_metrics(balanced_run):
+    best = balanced_run / "checkpoints" / "last.ckpt"  # the one training tests (test_checkpoint: last)
     model = ImbalancedClassifier.load_from_checkpoint(best, map_location="cpu").eval()
     report = read_json(balanced_run / "class_weights.json")
     np.testing.assert_allclose(model.class_weights.numpy(), report["weights"], rtol=1e-6)

@@ -42,7 +42,7 @@ def test_a_per_sample_file_dataset_trains_through_train_py(tmp_path, monkeypatch
     assert reads  # the samples were read from their files, one by one
 
     # eval.py rebuilds the datamodule from the checkpoint alone and gets the same test metrics
-    best = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
+    best = tmp_path / "run" / "checkpoints" / "last.ckpt"  # the checkpoint training tested
     # the fork's input transform lives outside the imbalanced package: eval.py builds it only when trusted
     assert run_app("eval.py", SEARCHPATH, f"ckpt_path={best}", "trusted_targets=[fork_example.]",
                    run_dir=tmp_path / "eval", monkeypatch=monkeypatch) == 0

@@ -37,7 +37,9 @@ def trained(tmp_path_factory):
     assert result.returncode == 0, result.stderr[-3000:]
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1
-    return {"root": root, "run": run_dir, "ckpt": best[0], "test": test, "train": train}
+    # the checkpoint the run tested (test_checkpoint: last): eval/predict must reproduce its metrics
+    return {"root": root, "run": run_dir, "ckpt": run_dir / "checkpoints" / "last.ckpt", "test": test,
+            "train": train}
 
 
 def test_train_keeps_string_class_names(trained):

@@ -38,7 +38,8 @@ def run(tmp_path_factory):
     assert code == 0
     best = sorted((root / "train" / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1 and (root / "train" / "checkpoints" / "last.ckpt").is_file()
-    return {"root": root, "dir": root / "train", "ckpt": best[0]}
+    # the checkpoint the run tested (test_checkpoint: last): eval/predict must reproduce its metrics
+    return {"root": root, "dir": root / "train", "ckpt": root / "train" / "checkpoints" / "last.ckpt"}
 
 
 def _rebuilt_datamodule(model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from imbalanced.checks import check_number
+from imbalanced.checks import check_int, check_number
 from imbalanced.errors import UserError
 
 
@@ -24,18 +24,49 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
 
 
 def stratified_split(
-    x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+    x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+    min_train_rows: int = 0,
 ) -> tuple[np.ndarray, ...]:
-    """(x_train, y_train, x_val, y_val, x_test, y_test), stratified by label and seeded.
+    """(x_train, y_train, x_val, y_val, x_test, y_test), stratified by label and seeded; then
+    validation gives rows back to classes with fewer than `min_train_rows` training rows.
 
     Every rank computes the same split from the same seed, so DDP ranks agree on the weights.
     """
     check_fractions(val_fraction, test_fraction)
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=test_fraction, stratify=y, random_state=seed
+    rows = np.arange(len(y))
+    rest, test = train_test_split(rows, test_size=test_fraction, stratify=y, random_state=seed)
+    train, val = train_test_split(
+        rest, test_size=val_fraction / (1.0 - test_fraction), stratify=y[rest], random_state=seed,
     )
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=val_fraction / (1.0 - test_fraction), stratify=y_rest,
-        random_state=seed,
-    )
-    return x_train, y_train, x_val, y_val, x_test, y_test
+    train, val = spare_rare_classes(y, train, val, min_train_rows)
+    return x[train], y[train], x[val], y[val], x[test], y[test]
+
+
+def check_min_train_rows(value: int) -> int:
+    return check_int("data.min_train_rows", value, minimum=0)
+
+
+def spare_rare_classes(
+    y: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray, min_train_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move validation rows back to training until each class has `min_train_rows` training rows.
+
+    A stratified split holds out the same share of every class, so a class of 12 rows gives 2 of
+    them to validation: a sixth of what the model could learn it from, for a validation score that
+    hardly measures it. Validation keeps at least one row of each class it had (the per-class
+    recall stays defined); rows move in the split's own seeded order, so the result is seeded too.
+    """
+    if min_train_rows <= 0 or len(val_rows) == 0:
+        return train_rows, val_rows
+    train_counts = np.bincount(y[train_rows], minlength=int(y.max()) + 1)
+    moved: list[np.ndarray] = []
+    keep = np.ones(len(val_rows), dtype=bool)
+    for c in np.unique(y[val_rows]):
+        in_val = np.flatnonzero(y[val_rows] == c)
+        wanted = min(min_train_rows - int(train_counts[c]), len(in_val) - 1)
+        if wanted > 0:
+            keep[in_val[:wanted]] = False
+            moved.append(val_rows[in_val[:wanted]])
+    if not moved:
+        return train_rows, val_rows
+    return np.concatenate([train_rows, *moved]), val_rows[keep]

@@ -11,7 +11,7 @@ from imbalanced.checks import check_int, check_number
 from imbalanced.data.base import Splits
 from imbalanced.data.feature_table import FeatureTableDataModule
 from imbalanced.data.profiles import check_profile, long_tail_counts
-from imbalanced.data.splitting import check_fractions, stratified_split
+from imbalanced.data.splitting import check_fractions, check_min_train_rows, stratified_split
 from imbalanced.errors import UserError
 
 
@@ -36,6 +36,7 @@ class SyntheticDataModule(FeatureTableDataModule):
         n_informative: int | None = None,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
+        min_train_rows: int = 20,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -46,6 +47,7 @@ class SyntheticDataModule(FeatureTableDataModule):
         if n_informative is not None:
             check_int("data.n_informative", n_informative, minimum=2)
         check_fractions(val_fraction, test_fraction)
+        self.min_train_rows = check_min_train_rows(min_train_rows)
         self.n_samples = int(n_samples)
         self.n_features = int(n_features)
         self.num_classes_requested = int(num_classes)
@@ -99,6 +101,7 @@ class SyntheticDataModule(FeatureTableDataModule):
         )
         keep = np.concatenate([np.flatnonzero(y == c)[:size] for c, size in enumerate(sizes)])
         x, y = x[keep].astype(np.float32), y[keep].astype(np.int64)
-        parts = stratified_split(x, y, self.val_fraction, self.test_fraction, self.seed)
+        parts = stratified_split(x, y, self.val_fraction, self.test_fraction, self.seed,
+                                 self.min_train_rows)
         names = [f"class_{i}" for i in range(self.num_classes_requested)]
         return Splits(*parts, class_names=names, feature_names=[f"x{i}" for i in range(self.n_features)])

@@ -29,7 +29,12 @@ from imbalanced.checks import check_choice, check_file, check_int
 from imbalanced.data.base import Splits
 from imbalanced.data.encoding import FeatureEncoding, check_finite
 from imbalanced.data.feature_table import FeatureTableDataModule
-from imbalanced.data.splitting import check_fraction, check_fractions
+from imbalanced.data.splitting import (
+    check_fraction,
+    check_fractions,
+    check_min_train_rows,
+    spare_rare_classes,
+)
 from imbalanced.data.table import class_names_of, encode_labels, read_table, require_target
 from imbalanced.errors import UserError
 
@@ -53,6 +58,7 @@ class TabularDataModule(FeatureTableDataModule):
         test_path: str | None = None,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
+        min_train_rows: int = 20,
         drop_columns: Sequence[str] | None = None,
         categorical: str = "onehot",
         max_categories: int = 100,
@@ -70,6 +76,7 @@ class TabularDataModule(FeatureTableDataModule):
         self.test_path = test_path or None
         self.val_fraction = float(val_fraction)
         self.test_fraction = float(test_fraction)
+        self.min_train_rows = check_min_train_rows(min_train_rows)
         self.drop_columns = _as_list(drop_columns)
         self.categorical = categorical
         self.max_categories = int(max_categories)
@@ -163,6 +170,8 @@ class TabularDataModule(FeatureTableDataModule):
                 f"{', '.join(f'data.{k}_fraction={v}' for k, v in auto.items())}: {error}. "
                 "Use more rows or larger fractions, or give data.val_path / data.test_path"
             ) from None
+        if parts["val"] is not None:
+            rest, parts["val"] = spare_rare_classes(y, rest, parts["val"], self.min_train_rows)
         absent = [class_names[c] for c in range(len(class_names)) if not np.any(y[rest] == c)]
         if absent:  # rounding gave all of a tiny class to val/test
             raise UserError(

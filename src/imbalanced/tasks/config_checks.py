@@ -34,6 +34,7 @@ from imbalanced.errors import UserError
 from imbalanced.imbalance.techniques import check_techniques, posthoc_tau
 from imbalanced.imbalance.weights import resolve_strategy
 from imbalanced.optimization import SCHEDULE_KEYS, check_optimization
+from imbalanced.tasks.budget import uses_budget
 
 HYDRA_KEYS = {"_target_", "_recursive_", "_convert_", "_partial_", "_args_"}
 PRECISIONS = (
@@ -176,6 +177,8 @@ def _check_objects(cfg: DictConfig) -> None:
         for k in ("optimizer", "scheduler")
     )
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+    if uses_budget(cfg):  # the length comes from the data (tasks/budget.py); any length checks the schedule
+        max_epochs = cfg.budget.max_epochs
     check_optimization(optimizer, scheduler, max_epochs)
 
 

@@ -12,12 +12,14 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from imbalanced.checks import check_choice
 from imbalanced.errors import UserError
 from imbalanced.imbalance.rare_event import check_rare_event_data, configure_prediction, rare_event_settings
 from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
 from imbalanced.reporting.end_of_run import finish_run
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.runtime import apply_runtime_settings
+from imbalanced.tasks.budget import apply_budget, check_budget
 from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.data_to_model import build_model
 from imbalanced.tasks.resume import (
@@ -52,6 +54,23 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
+def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+    """What `trainer.validate`/`test` load: "last" (the default), "best" (by the checkpoint callback's
+    monitor), or None (the model in memory) when no such checkpoint was written.
+
+    The end-of-training model wins by default: on a small long-tailed validation split (1-2 rows of the
+    rarest class) the best score saturates early and picks an undertrained model (benchmarks/quality.py).
+    Each checkpoint carries the decision/calibration fitted on validation for its own weights.
+    """
+    choice = cfg.get("test_checkpoint", "last")
+    callback = trainer.checkpoint_callback
+    if callback is None:
+        return None
+    if choice == "best":
+        return "best" if callback.best_model_path else None
+    return callback.last_model_path or None
+
+
 @rank_zero_only
 def _write(path: Path, content: dict[str, Any]) -> None:
     write_json(path, content)
@@ -59,11 +78,13 @@ def _write(path: Path, content: dict[str, Any]) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Check the config, set up data, train, then validate and test the best checkpoint.
+    """Check the config, set up data, train, then validate and test the selected checkpoint.
 
     Returns the content of metrics.json.
     """
     check_config(cfg)
+    check_budget(cfg)
+    check_choice("test_checkpoint", cfg.get("test_checkpoint", "last"), ("last", "best"))
     rare_event = rare_event_settings(cfg)  # decision.* / calibration / loss=bce, before any data
     apply_runtime_settings(cfg)
     check_run_dir(cfg)
@@ -81,6 +102,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         keep_earlier_logs(output_dir)
     check_rare_event_data(rare_event, datamodule)  # e.g. a binary-only rule on 5 classes
     _write(output_dir / "class_weights.json", datamodule.class_statistics.report())
+    apply_budget(cfg, datamodule)  # trainer.max_epochs from the training split's size when null
 
     model = build_model(cfg, datamodule)
     if saved_hparams is not None:
@@ -91,7 +113,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # weights_only: a checkpoint is data, never code (docs/robustness.md)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
-    best = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+    best = checkpoint_to_test(cfg, trainer)
     results = {"val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False,
                                        weights_only=True)[0]}
     unreachable = model.prediction_policy.unreachable_message()
