@@ -1,0 +1,154 @@
+"""The wiring between the pieces: each test fails if one line of glue is changed the way a bug would
+(a mutation check found these gaps, issue 16). Fast: no Hydra, tiny tensors, at most one fit step."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from imbalanced.classifier import ImbalancedClassifier
+from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.data.sampling import ClassAwareBatchSampler
+from imbalanced.data.splitting import stratified_split
+from imbalanced.data.synthetic import SyntheticDataModule
+from imbalanced.errors import UserError
+from imbalanced.imbalance.losses import CrossEntropy, Focal
+from imbalanced.imbalance.weights import compute_class_weights
+
+BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [16], "in_features": 5}
+COUNTS = np.array([60, 25, 10, 5])
+
+
+def statistics(strategy: str = "balanced") -> ClassStatistics:
+    labels = np.repeat(np.arange(4), COUNTS)
+    return ClassStatistics.from_labels(labels, ["a", "b", "c", "d"], {"strategy": strategy})
+
+
+def model_with(loss: dict, seed: int = 0) -> ImbalancedClassifier:
+    torch.manual_seed(seed)
+    return ImbalancedClassifier(num_classes=4, backbone=BACKBONE, loss=loss, class_statistics=statistics())
+
+
+def batch(n: int = 40, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 5, generator=generator)
+    y = torch.randint(0, 4, (n,), generator=generator)
+    return x, y
+
+
+# ---- the training step's normalization ---------------------------------------------------------
+def _loss_and_grads(model: ImbalancedClassifier, data) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    loss = model.training_step(data, 0)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("target", ["CrossEntropy", "Focal"])
+def test_reduction_none_with_weight_sum_steps_like_reduction_mean(target):
+    """One training step: the same loss and the same gradients (weighted, non-uniform weights)."""
+    data = batch()
+    loss = {"_target_": f"imbalanced.imbalance.losses.{target}"}
+    mean_loss, mean_grads = _loss_and_grads(model_with({**loss, "reduction": "mean"}), data)
+    none_loss, none_grads = _loss_and_grads(
+        model_with({**loss, "reduction": "none", "normalize": "weight_sum"}), data
+    )
+    torch.testing.assert_close(none_loss, mean_loss)
+    for none_grad, mean_grad in zip(none_grads, mean_grads, strict=True):
+        torch.testing.assert_close(none_grad, mean_grad)
+
+
+def test_reduction_none_with_batch_size_divides_by_the_number_of_samples():
+    data = batch()
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none",
+                        "normalize": "batch_size"})
+    x, y = data
+    with torch.no_grad():
+        expected = (F.cross_entropy(model(x), y, reduction="none") * model.class_weights[y]).mean()
+    torch.testing.assert_close(model.training_step(data, 0).detach(), expected)
+
+
+# ---- the losses against their formulas (not against the function they call) --------------------
+def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
+    x, y = batch()
+    logits = torch.randn(len(y), 4, generator=torch.Generator().manual_seed(3))
+    weights = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    counts = torch.tensor(COUNTS, dtype=torch.float32)
+    per_sample = -torch.log_softmax(logits, -1)[torch.arange(len(y)), y] * weights[y]
+    torch.testing.assert_close(CrossEntropy("sum")(logits, y, weights, counts), per_sample.sum())
+    torch.testing.assert_close(CrossEntropy("mean")(logits, y, weights, counts),
+                               per_sample.sum() / weights[y].sum())
+    focal_zero = Focal(gamma=0.0, reduction="sum")(logits, y, weights, counts)
+    torch.testing.assert_close(focal_zero, per_sample.sum())
+
+
+# ---- per-class training loss -------------------------------------------------------------------
+def test_class_loss_is_the_mean_weighted_loss_of_each_class():
+    """`train/class_loss/<i>` after a one-step epoch = mean over class i's samples of w_i * CE."""
+    x, y = batch(n=48)
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"})
+    before = copy.deepcopy(model)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer.fit(model, train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=len(y)))
+    with torch.no_grad():
+        weighted = F.cross_entropy(before(x), y, reduction="none") * before.class_weights[y]
+    for index in range(4):
+        logged = trainer.callback_metrics[f"train/class_loss/{index}"]
+        torch.testing.assert_close(logged, weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
+
+
+# ---- data splitting and sampling ---------------------------------------------------------------
+def _labels(n_per_class=(400, 120, 40, 20)):
+    y = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    x = np.arange(len(y), dtype=np.float64)[:, None]
+    return x, y
+
+
+def test_every_split_keeps_the_class_shares_of_the_whole_set():
+    x, y = _labels()
+    parts = stratified_split(x, y, 0.2, 0.25, seed=0)
+    whole = np.bincount(y) / len(y)
+    for labels in parts[1::2]:
+        np.testing.assert_allclose(np.bincount(labels, minlength=4) / len(labels), whole, atol=0.01)
+    assert sum(len(labels) for labels in parts[1::2]) == len(y)
+    assert len(parts[5]) == pytest.approx(0.25 * len(y), abs=2)
+    assert len(parts[3]) == pytest.approx(0.2 * len(y), abs=2)
+
+
+def test_the_split_follows_the_seed():
+    x, y = _labels()
+    same = stratified_split(x, y, 0.2, 0.2, seed=7), stratified_split(x, y, 0.2, 0.2, seed=7)
+    other = stratified_split(x, y, 0.2, 0.2, seed=8)
+    for a, b in zip(*same, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(same[0][0], other[0][0])  # training rows
+    assert not np.array_equal(same[0][4], other[4])  # test rows
+
+
+def test_the_sampler_setting_reaches_the_training_loader():
+    """sampler.q=0 draws every class about equally often; without a sampler, the data's own shares."""
+    kwargs = dict(n_samples=2000, n_features=5, num_classes=4, imbalance_ratio=20, batch_size=50)
+    balanced = SyntheticDataModule(sampler={"q": 0.0}, **kwargs)
+    plain = SyntheticDataModule(**kwargs)
+    shares = {}
+    for name, datamodule in (("balanced", balanced), ("plain", plain)):
+        datamodule.setup("fit")
+        labels = torch.cat([y for _, y in datamodule.train_dataloader()])
+        shares[name] = torch.bincount(labels, minlength=4).double() / len(labels)
+    assert isinstance(balanced.batch_plan("train", train=True), ClassAwareBatchSampler)
+    assert shares["balanced"].min() > 0.2 and shares["balanced"].max() < 0.3
+    assert shares["plain"].min() < 0.05  # the rare class keeps its small share
+
+
+# ---- class-weight strategies that need every class -----------------------------------------
+@pytest.mark.parametrize("strategy", ["balanced", "inverse", "inverse_sqrt", "effective_number"])
+def test_strategies_that_divide_by_counts_name_the_empty_class(strategy):
+    with pytest.raises(UserError, match=rf"class_weights={strategy} needs every class .* \['rare'\] have 0"):
+        compute_class_weights([50, 0, 3], strategy, class_names=["common", "rare", "third"])
+    assert np.all(compute_class_weights([50, 0, 3], "none") == 1.0)
