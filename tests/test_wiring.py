@@ -152,3 +152,54 @@ def test_strategies_that_divide_by_counts_name_the_empty_class(strategy):
     with pytest.raises(UserError, match=rf"class_weights={strategy} needs every class .* \['rare'\] have 0"):
         compute_class_weights([50, 0, 3], strategy, class_names=["common", "rare", "third"])
     assert np.all(compute_class_weights([50, 0, 3], "none") == 1.0)
+
+
+# ---- settings checked before any data --------------------------------------------------------------
+DOUBLE_PRIOR = [
+    (["loss=balanced_softmax", "class_weights=balanced"], "loss BalancedSoftmax already corrects"),
+    (["loss=logit_adjusted", "class_weights=inverse"], "loss LogitAdjusted already corrects"),
+    (["sampler=class_balanced", "class_weights=balanced"], "sampler.q=0.0 already rebalances the classes"),
+    (["sampler=sqrt", "class_weights=inverse_sqrt"], "sampler.q=0.5 already rebalances the classes"),
+    (["posthoc_tau=1", "class_weights=balanced"], "posthoc_tau=1.0 corrects the prior of a model already"),
+    (["posthoc_tau=1", "class_weights=none", "loss=logit_adjusted"], "posthoc_tau=1.0 corrects the prior"),
+    (["posthoc_tau=1", "class_weights=none", "sampler=class_balanced"], "posthoc_tau=1.0 corrects the"),
+    (["drw_start_epoch=2", "class_weights=none"], "drw_start_epoch is set but class_weights=none"),
+]
+SINGLE_PRIOR = [
+    ["loss=logit_adjusted", "class_weights=none"],
+    ["loss=logit_adjusted", "loss.tau=0", "class_weights=balanced"],  # tau=0 is plain cross entropy
+    ["loss=ldam", "class_weights=effective_number", "drw_start_epoch=3"],  # LDAM-DRW
+    ["loss=balanced_softmax", "class_weights=balanced", "drw_start_epoch=3"],
+    ["sampler=instance", "class_weights=balanced"],  # q=1: the data's own frequencies
+    ["sampler=class_balanced", "class_weights=manual", "class_weights.weights=[1,2,3,4,5]"],
+    ["posthoc_tau=1", "class_weights=none"],
+]
+
+
+@pytest.mark.parametrize(("overrides", "warning"), DOUBLE_PRIOR)
+def test_correcting_the_prior_twice_warns(compose_cfg, overrides, warning):
+    from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques
+
+    with pytest.warns(ImbalanceWarning, match=warning):
+        check_techniques(compose_cfg(*overrides))
+
+
+@pytest.mark.parametrize("overrides", SINGLE_PRIOR)
+def test_one_prior_correction_does_not_warn(compose_cfg, overrides):
+    import warnings
+
+    from imbalanced.imbalance.techniques import check_techniques
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_techniques(compose_cfg(*overrides))
+
+
+@pytest.mark.parametrize(("precision", "mixed", "limit"), [("16-true", "16-mixed", 2048),
+                                                           ("bf16-true", "bf16-mixed", 256)])
+def test_half_true_precision_is_refused_with_the_mixed_alternative(compose_cfg, precision, mixed, limit):
+    from imbalanced.tasks.config_checks import check_config
+
+    with pytest.raises(UserError, match=rf"trainer.precision={precision} is not supported.*above {limit} "
+                                        rf"would be rounded; use trainer.precision={mixed}"):
+        check_config(compose_cfg(f"trainer.precision={precision}"))
