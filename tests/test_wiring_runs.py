@@ -211,3 +211,51 @@ def test_compile_setting_compiles_the_backbone():
     assert compiled.backbone._compiled_call_impl is not None  # nn.Module.compile's compiled forward
     assert plain.backbone._compiled_call_impl is None
     assert list(compiled.state_dict()) == list(plain.state_dict())  # checkpoints are the same either way
+
+
+def test_weights_that_overflow_on_the_last_step_are_not_checkpointed(tmp_path, monkeypatch, capsys):
+    """One step per epoch at lr=1e12: the loss of that step is finite, the weights after it are not."""
+    code = run_app("train.py", "data.n_samples=300", "trainer.max_epochs=1", "optimizer.lr=1e12", *QUIET,
+                   run_dir=tmp_path, monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2
+    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "the model gives NaN/inf validation logits at epoch 0 (global step 1)" in line
+    assert "optimizer.lr=1e+12 is too high" in line
+    assert not list((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert not (tmp_path / "metrics.json").exists()
+
+
+class _OverflowAfterLastBatch(L.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx == trainer.num_training_batches - 1:
+            with torch.no_grad():
+                next(pl_module.parameters()).fill_(math.inf)
+
+
+def test_non_finite_weights_without_validation_are_not_checkpointed(tmp_path):
+    dataset = _PoisonedAfterFirstEpoch()
+    model = ImbalancedClassifier(num_classes=3, backbone={"_target_": "imbalanced.models.MLP",
+                                                          "hidden_sizes": [8], "in_features": 5})
+    trainer = L.Trainer(
+        max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True), NonFiniteLossGuard(),
+                   _OverflowAfterLastBatch()],
+    )
+    with pytest.raises(NonFiniteLossError, match="the model weights became NaN/inf at epoch 0"):
+        trainer.fit(model, train_dataloaders=DataLoader(dataset, batch_size=16))
+    assert not list(tmp_path.glob("*.ckpt"))
+
+
+@pytest.mark.slow
+def test_a_multirun_with_a_job_that_fails_while_training(tmp_path, monkeypatch, capsys):
+    sweep = tmp_path / "sweep"
+    code = run_app("train.py", "-m", "optimizer.lr=0.003,1e12", "data.n_samples=300", "trainer.max_epochs=1",
+                   *QUIET, f"hydra.sweep.dir={sweep}", run_dir=tmp_path / "unused", monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "Traceback" not in err
+    assert (sweep / "0" / "metrics.json").exists() and not (sweep / "1" / "metrics.json").exists()
+    rows = {row["job"]: row for row in csv.DictReader((sweep / "summary.csv").open())}
+    assert rows["0"]["status"] == "ok" and rows["1"]["status"] == "failed"
+    assert "NaN/inf" in rows["1"]["error"]
