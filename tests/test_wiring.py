@@ -203,3 +203,36 @@ def test_half_true_precision_is_refused_with_the_mixed_alternative(compose_cfg, 
     with pytest.raises(UserError, match=rf"trainer.precision={precision} is not supported.*above {limit} "
                                         rf"would be rounded; use trainer.precision={mixed}"):
         check_config(compose_cfg(f"trainer.precision={precision}"))
+
+
+# ---- deferred re-weighting: the buffer the loss reads, epoch by epoch -----------------------------
+def test_drw_writes_uniform_then_the_strategys_weights_into_the_buffer_and_restores_them():
+    from types import SimpleNamespace
+
+    from imbalanced.imbalance.drw import DeferredReweighting
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    strategy = model.class_weights.clone()
+    assert not torch.allclose(strategy, torch.ones(4))
+    drw = DeferredReweighting(start_epoch=2)
+    drw.on_fit_start(SimpleNamespace(), model)
+    seen = []
+    for epoch in range(4):
+        drw.on_train_epoch_start(SimpleNamespace(current_epoch=epoch), model)
+        seen.append(model.class_weights.clone())
+    for epoch in (0, 1):
+        torch.testing.assert_close(seen[epoch], torch.ones(4))
+    for epoch in (2, 3):
+        torch.testing.assert_close(seen[epoch], strategy)
+    drw.on_train_epoch_start(SimpleNamespace(current_epoch=0), model)
+    drw.on_train_end(SimpleNamespace(), model)
+    torch.testing.assert_close(model.class_weights, strategy)  # what the checkpoint and eval see
+    # a resumed run restores the strategy's weights from the callback state, not from the buffer
+    resumed = DeferredReweighting(start_epoch=2)
+    resumed.load_state_dict(drw.state_dict())
+    model.class_weights.fill_(1.0)
+    resumed.on_fit_start(SimpleNamespace(), model)
+    resumed.on_train_epoch_start(SimpleNamespace(current_epoch=3), model)
+    torch.testing.assert_close(model.class_weights, strategy)
+    with pytest.raises(ValueError, match="drw_start_epoch=-1 must be an integer >= 0"):
+        DeferredReweighting(-1)
