@@ -236,3 +236,40 @@ def test_drw_writes_uniform_then_the_strategys_weights_into_the_buffer_and_resto
     torch.testing.assert_close(model.class_weights, strategy)
     with pytest.raises(ValueError, match="drw_start_epoch=-1 must be an integer >= 0"):
         DeferredReweighting(-1)
+
+
+# ---- class-weight settings: the boundary values and the whole message ------------------------------
+def test_manual_weights_accept_zero_for_a_class_and_refuse_each_bad_list_with_its_message():
+    given = compute_class_weights([5, 3, 2], "manual", weights=[0, 1, 2.5])
+    np.testing.assert_array_equal(given, [0, 1, 2.5])
+    cases = [
+        (None, "class_weights=manual needs a list: class_weights.weights=[w0,w1,...], one non-negative "
+               "number per class"),
+        ("1,2,3", "class_weights=manual needs a list"),
+        (["a", 1, 2], "class_weights.weights=['a', 1, 2] must be a list of numbers"),
+        ([1, -0.5, 2], "class_weights.weights=[1.0, -0.5, 2.0] has negative or non-finite values [-0.5]; "
+                       "every weight must be a finite number >= 0"),
+        ([0, 0, 0], "class_weights.weights are all zero; at least one must be > 0"),
+        ([1, 2], "class_weights.weights has 2 values but the data has 3 classes; give exactly one weight "
+                 "per class"),
+    ]
+    for weights, message in cases:
+        with pytest.raises(UserError) as error:
+            compute_class_weights([5, 3, 2], "manual", weights=weights)
+        assert message in str(error.value)
+
+
+def test_effective_number_weights_and_beta_bounds():
+    counts = np.array([1000.0, 100.0, 10.0])
+    beta = 0.99
+    raw = (1 - beta) / (1 - beta ** counts)
+    np.testing.assert_allclose(compute_class_weights(counts, "effective_number", beta=beta),
+                               raw * 3 / raw.sum(), rtol=1e-12)
+    np.testing.assert_allclose(compute_class_weights(counts, "effective_number", beta=0), [1, 1, 1])
+    for beta, message in [(1, "class_weights.beta=1 is outside [0, 1); use e.g. 0.999"),
+                          (-0.01, "class_weights.beta=-0.01 is outside [0, 1)"),
+                          (True, "class_weights.beta=True must be a number in [0, 1)"),
+                          ("0.9", "class_weights.beta='0.9' must be a number in [0, 1)")]:
+        with pytest.raises(UserError) as error:
+            compute_class_weights(counts, "effective_number", beta=beta)
+        assert message in str(error.value)
