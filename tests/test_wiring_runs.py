@@ -133,6 +133,10 @@ def test_resume_carries_the_best_over_and_refuses_another_split(run, tmp_path, m
     assert state["best_model_path"] == str(new_dir / old_best.name)  # the old best, copied into the new run
     assert (new_dir / old_best.name).read_bytes() == old_best.read_bytes()
     capsys.readouterr()
+    # the checkpoint's posthoc_tau would silently win over a new value: refused
+    code = run_app("train.py", *settings, "trainer.max_epochs=5", "posthoc_tau=0.5", f"ckpt_path={last}",
+                   run_dir=tmp_path / "other_tau", monkeypatch=monkeypatch)
+    assert code == 2 and "error: posthoc_tau=0.5 differs from the checkpoint's 1.0" in capsys.readouterr().err
     code = run_app("train.py", *settings, "trainer.max_epochs=5", "data.seed=1", f"ckpt_path={last}",
                    run_dir=tmp_path / "other_split", monkeypatch=monkeypatch)
     err = capsys.readouterr().err
