@@ -234,8 +234,52 @@ def test_drw_writes_uniform_then_the_strategys_weights_into_the_buffer_and_resto
     resumed.on_fit_start(SimpleNamespace(), model)
     resumed.on_train_epoch_start(SimpleNamespace(current_epoch=3), model)
     torch.testing.assert_close(model.class_weights, strategy)
-    with pytest.raises(ValueError, match="drw_start_epoch=-1 must be an integer >= 0"):
-        DeferredReweighting(-1)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=f"drw_start_epoch={bad!r} must be an integer >= 0"):
+            DeferredReweighting(bad)
+    assert DeferredReweighting(0).weights_for_epoch(0, strategy) is strategy  # from the first epoch
+    assert DeferredReweighting(3).state_dict() == {"start_epoch": 3, "strategy_weights": None}
+
+
+def test_drw_logs_its_schedule(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from imbalanced.imbalance.drw import DeferredReweighting
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    with caplog.at_level(logging.INFO, logger="imbalanced.imbalance.drw"):
+        DeferredReweighting(2).on_fit_start(SimpleNamespace(), model)
+    expected = [round(w, 4) for w in model.class_weights.tolist()]
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "imbalanced.imbalance.drw"]
+    assert message.startswith("DRW: uniform class weights until epoch 2, then [")
+    logged = [round(float(w), 4) for w in message.split("[")[1].rstrip("]").split(",")]
+    assert logged == expected
+
+
+# ---- loss defaults (the papers') and LDAM's margins ------------------------------------------------
+def test_loss_defaults_are_the_papers():
+    from imbalanced.imbalance.losses import LDAM, LogitAdjusted, ldam_margins
+
+    assert Focal().gamma == 2.0 and LogitAdjusted().tau == 1.0
+    assert LDAM().max_margin == 0.5 and LDAM().scale == 30.0
+    torch.testing.assert_close(ldam_margins(torch.tensor([16.0, 1.0])), torch.tensor([0.25, 0.5]))
+    with pytest.raises(UserError, match=r"loss.gamma=-1 is invalid"):
+        Focal(gamma=-1)
+
+
+def test_ldam_per_sample_is_the_margin_shifted_scaled_cross_entropy():
+    from imbalanced.imbalance.losses import LDAM, ldam_margins
+
+    logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    targets = torch.tensor([0, 1, 2, 2, 1, 0])
+    counts = torch.tensor([81.0, 16.0, 1.0])
+    margins = ldam_margins(counts, 0.4)
+    shifted = logits.clone()
+    shifted[torch.arange(6), targets] -= margins[targets]
+    expected = F.cross_entropy(2.0 * shifted, targets, reduction="none")
+    loss = LDAM(max_margin=0.4, scale=2.0, reduction="none")
+    torch.testing.assert_close(loss(logits, targets, torch.ones(3), counts), expected)
 
 
 # ---- class-weight settings: the boundary values and the whole message ------------------------------
