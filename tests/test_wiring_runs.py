@@ -192,6 +192,7 @@ def test_a_nan_loss_after_a_checkpoint_leaves_the_finite_checkpoint(tmp_path):
 
 
 # ---- settings that reach the model -------------------------------------------------------------
+@pytest.mark.slow
 def test_model_mlp_cosine_trains_a_normed_linear_head(tmp_path, monkeypatch):
     from imbalanced.models.cosine import NormedLinear
 
