@@ -317,3 +317,52 @@ def test_effective_number_weights_and_beta_bounds():
         with pytest.raises(UserError) as error:
             compute_class_weights(counts, "effective_number", beta=beta)
         assert message in str(error.value)
+
+
+# ---- boundaries the surviving mutants showed ---------------------------------------------------
+def test_a_class_with_one_training_sample_is_weighted():
+    weights = compute_class_weights([50, 1, 9], "balanced")
+    np.testing.assert_allclose(weights, 60 / (3 * np.array([50, 1, 9])))
+
+
+def test_per_class_loss_sums_cover_classes_absent_from_the_batch():
+    from imbalanced.imbalance.losses import per_class_mean
+
+    sums, counts = per_class_mean(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0, 0, 1]), num_classes=4)
+    torch.testing.assert_close(sums, torch.tensor([3.0, 4.0, 0.0, 0.0]))
+    torch.testing.assert_close(counts, torch.tensor([2.0, 1.0, 0.0, 0.0]))
+
+
+def test_focal_with_gamma_one_modulates_cross_entropy():
+    logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    targets = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    log_p = logits.log_softmax(-1)[torch.arange(8), targets]
+    expected = -(1 - log_p.exp()) * log_p
+    got = Focal(gamma=1.0, reduction="none")(logits, targets, torch.ones(3), torch.ones(3))
+    torch.testing.assert_close(got, expected)
+
+
+def test_sampler_probabilities_count_a_single_sample_class_and_default_to_class_balanced():
+    from imbalanced.data.sampling import class_probabilities
+
+    torch.testing.assert_close(class_probabilities(torch.tensor([1, 4, 0]), 0.5),
+                               torch.tensor([1 / 3, 2 / 3, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(class_probabilities(torch.tensor([1, 4]), 0.0),
+                               torch.tensor([0.5, 0.5], dtype=torch.float64))
+    assert ClassAwareBatchSampler(torch.tensor([0, 0, 1]), batch_size=2).q == 0.0
+
+
+def test_a_fixed_order_sampler_repeats_epoch_zeros_draw():
+    """debug=overfit (shuffle off): every epoch draws the same batches; otherwise each epoch its own."""
+    labels = torch.tensor([0] * 30 + [1] * 5)
+    orders = {}
+    for shuffle in (True, False):
+        sampler = ClassAwareBatchSampler(labels, batch_size=7, q=0.0, seed=3)
+        sampler.shuffle = shuffle
+        orders[shuffle] = []
+        for epoch in (0, 1):
+            sampler.set_epoch(epoch)
+            orders[shuffle].append(torch.cat([torch.as_tensor(b) for b in sampler]))
+    assert torch.equal(orders[False][0], orders[False][1])
+    assert not torch.equal(orders[True][0], orders[True][1])
+    assert torch.equal(orders[True][0], orders[False][0])  # epoch 0's draw
