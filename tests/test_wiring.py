@@ -366,3 +366,21 @@ def test_a_fixed_order_sampler_repeats_epoch_zeros_draw():
     assert torch.equal(orders[False][0], orders[False][1])
     assert not torch.equal(orders[True][0], orders[True][1])
     assert torch.equal(orders[True][0], orders[False][0])  # epoch 0's draw
+
+
+@pytest.mark.parametrize("key", ["val_fraction", "test_fraction"])
+@pytest.mark.parametrize("value", [0.0, 1.0, 1.5, -0.1])
+def test_split_fractions_are_open_intervals_named_by_key(key, value):
+    x, y = _labels()
+    fractions = {"val_fraction": 0.2, "test_fraction": 0.2, key: value}
+    with pytest.raises(UserError, match=rf"^data\.{key}={value!r} is invalid; allowed: a finite number in "
+                                        r"\(0, 1\)$"):
+        stratified_split(x, y, fractions["val_fraction"], fractions["test_fraction"], seed=0)
+
+
+def test_split_fractions_must_leave_a_training_split():
+    x, y = _labels()
+    with pytest.raises(UserError, match=r"data.val_fraction \+ data.test_fraction = 1 is invalid; allowed: "
+                                        r"a sum < 1"):
+        stratified_split(x, y, 0.5, 0.5, seed=0)
+    assert len(stratified_split(x, y, 0.45, 0.45, seed=0)[0]) > 0
