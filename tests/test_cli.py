@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from inprocess import run_app
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -19,8 +20,10 @@ from imbalanced.tasks.config_checks import check_config
 @pytest.fixture(scope="module")
 def balanced_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("balanced")
-    result = run_cli("train.py", "data=synthetic", "class_weights=balanced", *FAST, run_dir=run_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        code = run_app("train.py", "data=synthetic", "class_weights=balanced", *FAST, run_dir=run_dir,
+                       monkeypatch=monkeypatch)
+    assert code == 0
     return run_dir
 
 
@@ -116,8 +119,10 @@ def test_bad_settings_are_rejected_before_any_data(compose_cfg, overrides, messa
          "class_weights.weights has 2 values but the data has 5 classes"),
     ],
 )
-def test_cli_reports_bad_settings_in_one_line_and_does_not_train(tmp_path, overrides, message):
-    result = run_cli("train.py", *overrides, *FAST, run_dir=tmp_path)
-    assert result.returncode == 2
-    assert re.search(message, result.stderr), result.stderr[-2000:]
+def test_cli_reports_bad_settings_in_one_line_and_does_not_train(tmp_path, overrides, message, monkeypatch,
+                                                                capsys):
+    code = run_app("train.py", *overrides, *FAST, run_dir=tmp_path, monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(message, err), err[-2000:]
     assert not (tmp_path / "checkpoints").exists()

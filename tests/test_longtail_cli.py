@@ -1,6 +1,7 @@
 """The long-tail techniques end to end through `python train.py`."""
 
 import pytest
+from inprocess import run_app
 
 from conftest import read_json, run_cli
 
@@ -25,9 +26,11 @@ def test_cli_focal_with_drw_and_class_balanced_sampler(tmp_path):
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
 
 
-def test_cli_bad_technique_setting_fails_before_training(tmp_path):
+def test_cli_bad_technique_setting_fails_before_training(tmp_path, monkeypatch, capsys):
     # the other bad settings are checked in-process in test_posthoc_and_groups.py
-    result = run_cli("train.py", "data=digits", "loss=focal", "loss.gamma=-1", run_dir=tmp_path / "bad")
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "error: loss.gamma=-1 is invalid; allowed: a finite number in [0, inf)" in result.stderr
+    code = run_app("train.py", "data=digits", "loss=focal", "loss.gamma=-1", run_dir=tmp_path / "bad",
+                   monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2, err[-2000:]
+    assert "error: loss.gamma=-1 is invalid; allowed: a finite number in [0, inf)" in err
     assert not (tmp_path / "bad" / "checkpoints").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from inprocess import run_app
 from lightning.pytorch.callbacks import Callback
 
 from conftest import FAST, ROOT, read_json, run_cli
@@ -89,21 +90,23 @@ def test_fresh_run_refuses_a_run_dir_with_checkpoints(compose_cfg, tmp_path):
         check_run_dir(cfg)
 
 
-def test_invalid_setting_through_the_cli_stops_before_data(tmp_path):
-    # (one CLI run: the other invalid settings take the same path, checked in-process above)
-    result = run_cli("train.py", "data.n_samples=-5", run_dir=tmp_path)
-    assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == ["error: data.n_samples=-5 is invalid; allowed: an integer >= 1"], result.stderr
+def test_invalid_setting_through_the_cli_stops_before_data(tmp_path, monkeypatch, capsys):
+    # (one app run: the other invalid settings take the same path, checked by check_config above)
+    code = run_app("train.py", "data.n_samples=-5", run_dir=tmp_path, monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: data.n_samples=-5 is invalid; allowed: an integer >= 1"], err
     assert not (tmp_path / "class_weights.json").exists()  # no data was loaded
     assert not (tmp_path / "checkpoints").exists()
 
 
 # ---- NaN guard -------------------------------------------------------------------------------------
-def test_non_finite_loss_stops_with_where_and_why(tmp_path):
-    result = run_cli("train.py", *FAST, "optimizer.lr=1e12", run_dir=tmp_path)
-    assert result.returncode == 2, result.stderr[-2000:]
-    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+def test_non_finite_loss_stops_with_where_and_why(tmp_path, monkeypatch, capsys):
+    code = run_app("train.py", *FAST, "optimizer.lr=1e12", run_dir=tmp_path, monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2, err[-2000:]
+    error = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(error) == 1
     assert "training loss is nan at epoch 0, batch" in error[0]
     assert "optimizer.lr=1e+12 is likely too high" in error[0]

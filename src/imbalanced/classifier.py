@@ -282,6 +282,10 @@ class ImbalancedClassifier(L.LightningModule):
             labels = torch.cat([out[1] for out in self._val_outputs])
             self._val_outputs = []
             every_logit, every_label = gather_rows(self, logits, labels)  # the whole split, all ranks
+            if not bool(torch.isfinite(every_logit).all()):  # before ModelCheckpoint saves this model
+                from imbalanced.callbacks.safeguards import non_finite_model_error
+
+                raise non_finite_model_error(self.trainer, self, "the model gives NaN/inf validation logits")
             self.prediction_policy.fit(
                 every_logit, every_label, self.class_counts, self.class_weights, self.hparams.loss
             )

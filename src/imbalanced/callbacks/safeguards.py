@@ -1,8 +1,8 @@
 """Callbacks that keep a run from being lost or silently wrong.
 
-- `NonFiniteLossGuard`: stops at the first non-finite training loss, before the optimizer step
-  (so the weights stay finite and no NaN model is ever checkpointed), naming epoch, batch and the
-  likely cause.
+- `NonFiniteLossGuard`: stops at the first non-finite training loss, before the optimizer step,
+  and at non-finite weights (a step that overflowed them) before the epoch's validation and
+  checkpoints, so no NaN model is ever checkpointed; it names epoch, batch and the likely cause.
 - `GracefulInterrupt`: on SIGINT (Ctrl-C) or SIGTERM finishes the current batch, saves
   `checkpoints/interrupted.ckpt` and stops with `TrainingInterrupted` (exit code 130 / 143).
   The checkpoint records how many batches of the epoch were done; on resume the training sampler
@@ -38,6 +38,18 @@ def _any_rank(trainer: L.Trainer, flag: bool) -> bool:
     return bool(trainer.strategy.reduce_boolean_decision(flag, all=False))
 
 
+def non_finite_model_error(trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> NonFiniteLossError:
+    """`what` happened after optimizer steps whose losses were finite (the steps overflowed)."""
+    lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+    largest = max((float(p.detach().abs().max()) for p in pl_module.parameters()), default=0.0)
+    return NonFiniteLossError(
+        f"{what} at epoch {trainer.current_epoch} (global step {trainer.global_step}) although the "
+        f"training loss was finite; training stopped before any checkpoint of this state was saved. "
+        f"Likely cause: the weights grew to |w|={largest:.3g}: the learning rate optimizer.lr={lr:g} "
+        "is too high (try 10x lower)"
+    )
+
+
 def _is_finite(loss: torch.Tensor) -> bool:
     """One host read of a scalar loss (a sync on a GPU, as any check before the step must be);
     `math.isfinite(item())` costs a tenth of `isfinite(...).all()` inside a training step on a CPU."""
@@ -66,6 +78,22 @@ class NonFiniteLossGuard(Callback):
                 f"training stopped before this optimizer step and no checkpoint of this state was "
                 f"saved. Likely cause: {self._diagnose(trainer, pl_module)}"
             )
+
+    # A finite loss can still give an optimizer step that overflows the weights; the next step's loss
+    # would be caught, but not when that step was the epoch's last: check the weights (once per
+    # epoch) before validation and before the epoch-end checkpoints are written.
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._check_weights(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check_weights(trainer, pl_module)
+
+    def _check_weights(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        parameters = [p.detach() for p in pl_module.parameters()]
+        finite = not parameters or bool(torch.stack([torch.isfinite(p).all() for p in parameters]).all())
+        if _any_rank(trainer, not finite):
+            raise non_finite_model_error(trainer, pl_module, "the model weights became NaN/inf")
 
     def _diagnose(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")

@@ -57,6 +57,7 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
     for name, value in data_offers(datamodule, "input_transform_state", {}).items():
         now[f"input_transform.{name}"] = value
     _check_same_optimization(cfg, hparams)
+    _check_same_posthoc_tau(cfg, checkpoint)
     state = checkpoint["state_dict"]
     for name, value in now.items():
         if name not in state:
@@ -103,6 +104,17 @@ def check_restored_settings(path: str | Path, saved: Mapping[str, Any], now: Map
             "so these would not apply. allowed: the settings of the run being resumed (see its "
             ".hydra/config.yaml), or a fresh run without ckpt_path"
         )
+def _check_same_posthoc_tau(cfg: DictConfig, checkpoint: dict[str, Any]) -> None:
+    """Loading the checkpoint restores its posthoc_tau over the command line's: refuse a new value
+    instead of validating, picking the best and testing with the old one while the record says new."""
+    saved, now = checkpoint.get("posthoc_tau"), cfg.get("posthoc_tau")
+    if saved is not None and now is not None and float(saved) != float(now):
+        raise UserError(
+            f"posthoc_tau={now} differs from the checkpoint's {saved}; allowed: the posthoc_tau of the "
+            f"run being resumed ({saved}); eval.py / predict.py take any posthoc_tau for a trained model"
+        )
+
+
 def _check_same_optimization(cfg: DictConfig, hparams: dict[str, Any]) -> None:
     """The saved optimizer and scheduler states only load into the same kinds (settings may change)."""
     from imbalanced.optimization import optimizer_config

@@ -1,0 +1,386 @@
+"""The wiring between the pieces: each test fails if one line of glue is changed the way a bug would
+(a mutation check found these gaps, issue 16). Fast: no Hydra, tiny tensors, at most one fit step."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from imbalanced.classifier import ImbalancedClassifier
+from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.data.sampling import ClassAwareBatchSampler
+from imbalanced.data.splitting import stratified_split
+from imbalanced.data.synthetic import SyntheticDataModule
+from imbalanced.errors import UserError
+from imbalanced.imbalance.losses import CrossEntropy, Focal
+from imbalanced.imbalance.weights import compute_class_weights
+
+BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [16], "in_features": 5}
+COUNTS = np.array([60, 25, 10, 5])
+
+
+def statistics(strategy: str = "balanced") -> ClassStatistics:
+    labels = np.repeat(np.arange(4), COUNTS)
+    return ClassStatistics.from_labels(labels, ["a", "b", "c", "d"], {"strategy": strategy})
+
+
+def model_with(loss: dict, seed: int = 0) -> ImbalancedClassifier:
+    torch.manual_seed(seed)
+    return ImbalancedClassifier(num_classes=4, backbone=BACKBONE, loss=loss, class_statistics=statistics())
+
+
+def batch(n: int = 40, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 5, generator=generator)
+    y = torch.randint(0, 4, (n,), generator=generator)
+    return x, y
+
+
+# ---- the training step's normalization ---------------------------------------------------------
+def _loss_and_grads(model: ImbalancedClassifier, data) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    loss = model.training_step(data, 0)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("target", ["CrossEntropy", "Focal"])
+def test_reduction_none_with_weight_sum_steps_like_reduction_mean(target):
+    """One training step: the same loss and the same gradients (weighted, non-uniform weights)."""
+    data = batch()
+    loss = {"_target_": f"imbalanced.imbalance.losses.{target}"}
+    mean_loss, mean_grads = _loss_and_grads(model_with({**loss, "reduction": "mean"}), data)
+    none_loss, none_grads = _loss_and_grads(
+        model_with({**loss, "reduction": "none", "normalize": "weight_sum"}), data
+    )
+    torch.testing.assert_close(none_loss, mean_loss)
+    for none_grad, mean_grad in zip(none_grads, mean_grads, strict=True):
+        torch.testing.assert_close(none_grad, mean_grad)
+
+
+def test_reduction_none_with_batch_size_divides_by_the_number_of_samples():
+    data = batch()
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none",
+                        "normalize": "batch_size"})
+    x, y = data
+    with torch.no_grad():
+        expected = (F.cross_entropy(model(x), y, reduction="none") * model.class_weights[y]).mean()
+    torch.testing.assert_close(model.training_step(data, 0).detach(), expected)
+
+
+# ---- the losses against their formulas (not against the function they call) --------------------
+def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
+    x, y = batch()
+    logits = torch.randn(len(y), 4, generator=torch.Generator().manual_seed(3))
+    weights = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    counts = torch.tensor(COUNTS, dtype=torch.float32)
+    per_sample = -torch.log_softmax(logits, -1)[torch.arange(len(y)), y] * weights[y]
+    torch.testing.assert_close(CrossEntropy("sum")(logits, y, weights, counts), per_sample.sum())
+    torch.testing.assert_close(CrossEntropy("mean")(logits, y, weights, counts),
+                               per_sample.sum() / weights[y].sum())
+    focal_zero = Focal(gamma=0.0, reduction="sum")(logits, y, weights, counts)
+    torch.testing.assert_close(focal_zero, per_sample.sum())
+
+
+# ---- per-class training loss -------------------------------------------------------------------
+def test_class_loss_is_the_mean_weighted_loss_of_each_class():
+    """`train/class_loss/<i>` after a one-step epoch = mean over class i's samples of w_i * CE."""
+    x, y = batch(n=48)
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"})
+    before = copy.deepcopy(model)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer.fit(model, train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=len(y)))
+    with torch.no_grad():
+        weighted = F.cross_entropy(before(x), y, reduction="none") * before.class_weights[y]
+    for index in range(4):
+        logged = trainer.callback_metrics[f"train/class_loss/{index}"]
+        torch.testing.assert_close(logged, weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
+
+
+# ---- data splitting and sampling ---------------------------------------------------------------
+def _labels(n_per_class=(400, 120, 40, 20)):
+    y = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    x = np.arange(len(y), dtype=np.float64)[:, None]
+    return x, y
+
+
+def test_every_split_keeps_the_class_shares_of_the_whole_set():
+    x, y = _labels()
+    parts = stratified_split(x, y, 0.2, 0.25, seed=0)
+    whole = np.bincount(y) / len(y)
+    for labels in parts[1::2]:
+        np.testing.assert_allclose(np.bincount(labels, minlength=4) / len(labels), whole, atol=0.01)
+    assert sum(len(labels) for labels in parts[1::2]) == len(y)
+    assert len(parts[5]) == pytest.approx(0.25 * len(y), abs=2)
+    assert len(parts[3]) == pytest.approx(0.2 * len(y), abs=2)
+
+
+def test_the_split_follows_the_seed():
+    x, y = _labels()
+    same = stratified_split(x, y, 0.2, 0.2, seed=7), stratified_split(x, y, 0.2, 0.2, seed=7)
+    other = stratified_split(x, y, 0.2, 0.2, seed=8)
+    for a, b in zip(*same, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(same[0][0], other[0][0])  # training rows
+    assert not np.array_equal(same[0][4], other[4])  # test rows
+
+
+def test_the_sampler_setting_reaches_the_training_loader():
+    """sampler.q=0 draws every class about equally often; without a sampler, the data's own shares."""
+    kwargs = dict(n_samples=2000, n_features=5, num_classes=4, imbalance_ratio=20, batch_size=50)
+    balanced = SyntheticDataModule(sampler={"q": 0.0}, **kwargs)
+    plain = SyntheticDataModule(**kwargs)
+    shares = {}
+    for name, datamodule in (("balanced", balanced), ("plain", plain)):
+        datamodule.setup("fit")
+        labels = torch.cat([y for _, y in datamodule.train_dataloader()])
+        shares[name] = torch.bincount(labels, minlength=4).double() / len(labels)
+    assert isinstance(balanced.batch_plan("train", train=True), ClassAwareBatchSampler)
+    assert shares["balanced"].min() > 0.2 and shares["balanced"].max() < 0.3
+    assert shares["plain"].min() < 0.05  # the rare class keeps its small share
+
+
+# ---- class-weight strategies that need every class -----------------------------------------
+@pytest.mark.parametrize("strategy", ["balanced", "inverse", "inverse_sqrt", "effective_number"])
+def test_strategies_that_divide_by_counts_name_the_empty_class(strategy):
+    with pytest.raises(UserError, match=rf"class_weights={strategy} needs every class .* \['rare'\] have 0"):
+        compute_class_weights([50, 0, 3], strategy, class_names=["common", "rare", "third"])
+    assert np.all(compute_class_weights([50, 0, 3], "none") == 1.0)
+
+
+# ---- settings checked before any data --------------------------------------------------------------
+DOUBLE_PRIOR = [
+    (["loss=balanced_softmax", "class_weights=balanced"], "loss BalancedSoftmax already corrects"),
+    (["loss=logit_adjusted", "class_weights=inverse"], "loss LogitAdjusted already corrects"),
+    (["sampler=class_balanced", "class_weights=balanced"], "sampler.q=0.0 already rebalances the classes"),
+    (["sampler=sqrt", "class_weights=inverse_sqrt"], "sampler.q=0.5 already rebalances the classes"),
+    (["posthoc_tau=1", "class_weights=balanced"], "posthoc_tau=1.0 corrects the prior of a model already"),
+    (["posthoc_tau=1", "class_weights=none", "loss=logit_adjusted"], "posthoc_tau=1.0 corrects the prior"),
+    (["posthoc_tau=1", "class_weights=none", "sampler=class_balanced"], "posthoc_tau=1.0 corrects the"),
+    (["drw_start_epoch=2", "class_weights=none"], "drw_start_epoch is set but class_weights=none"),
+]
+SINGLE_PRIOR = [
+    ["loss=logit_adjusted", "class_weights=none"],
+    ["loss=logit_adjusted", "loss.tau=0", "class_weights=balanced"],  # tau=0 is plain cross entropy
+    ["loss=ldam", "class_weights=effective_number", "drw_start_epoch=3"],  # LDAM-DRW
+    ["loss=balanced_softmax", "class_weights=balanced", "drw_start_epoch=3"],
+    ["sampler=instance", "class_weights=balanced"],  # q=1: the data's own frequencies
+    ["sampler=class_balanced", "class_weights=manual", "class_weights.weights=[1,2,3,4,5]"],
+    ["posthoc_tau=1", "class_weights=none"],
+]
+
+
+@pytest.mark.parametrize(("overrides", "warning"), DOUBLE_PRIOR)
+def test_correcting_the_prior_twice_warns(compose_cfg, overrides, warning):
+    from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques
+
+    with pytest.warns(ImbalanceWarning, match=warning):
+        check_techniques(compose_cfg(*overrides))
+
+
+@pytest.mark.parametrize("overrides", SINGLE_PRIOR)
+def test_one_prior_correction_does_not_warn(compose_cfg, overrides):
+    import warnings
+
+    from imbalanced.imbalance.techniques import check_techniques
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_techniques(compose_cfg(*overrides))
+
+
+@pytest.mark.parametrize(("precision", "mixed", "limit"), [("16-true", "16-mixed", 2048),
+                                                           ("bf16-true", "bf16-mixed", 256)])
+def test_half_true_precision_is_refused_with_the_mixed_alternative(compose_cfg, precision, mixed, limit):
+    from imbalanced.tasks.config_checks import check_config
+
+    with pytest.raises(UserError, match=rf"trainer.precision={precision} is not supported.*above {limit} "
+                                        rf"would be rounded; use trainer.precision={mixed}"):
+        check_config(compose_cfg(f"trainer.precision={precision}"))
+
+
+# ---- deferred re-weighting: the buffer the loss reads, epoch by epoch -----------------------------
+def test_drw_writes_uniform_then_the_strategys_weights_into_the_buffer_and_restores_them():
+    from types import SimpleNamespace
+
+    from imbalanced.imbalance.drw import DeferredReweighting
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    strategy = model.class_weights.clone()
+    assert not torch.allclose(strategy, torch.ones(4))
+    drw = DeferredReweighting(start_epoch=2)
+    drw.on_fit_start(SimpleNamespace(), model)
+    seen = []
+    for epoch in range(4):
+        drw.on_train_epoch_start(SimpleNamespace(current_epoch=epoch), model)
+        seen.append(model.class_weights.clone())
+    for epoch in (0, 1):
+        torch.testing.assert_close(seen[epoch], torch.ones(4))
+    for epoch in (2, 3):
+        torch.testing.assert_close(seen[epoch], strategy)
+    drw.on_train_epoch_start(SimpleNamespace(current_epoch=0), model)
+    drw.on_train_end(SimpleNamespace(), model)
+    torch.testing.assert_close(model.class_weights, strategy)  # what the checkpoint and eval see
+    # a resumed run restores the strategy's weights from the callback state, not from the buffer
+    resumed = DeferredReweighting(start_epoch=2)
+    resumed.load_state_dict(drw.state_dict())
+    model.class_weights.fill_(1.0)
+    resumed.on_fit_start(SimpleNamespace(), model)
+    resumed.on_train_epoch_start(SimpleNamespace(current_epoch=3), model)
+    torch.testing.assert_close(model.class_weights, strategy)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=f"drw_start_epoch={bad!r} must be an integer >= 0"):
+            DeferredReweighting(bad)
+    assert DeferredReweighting(0).weights_for_epoch(0, strategy) is strategy  # from the first epoch
+    assert DeferredReweighting(3).state_dict() == {"start_epoch": 3, "strategy_weights": None}
+
+
+def test_drw_logs_its_schedule(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from imbalanced.imbalance.drw import DeferredReweighting
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    with caplog.at_level(logging.INFO, logger="imbalanced.imbalance.drw"):
+        DeferredReweighting(2).on_fit_start(SimpleNamespace(), model)
+    expected = [round(w, 4) for w in model.class_weights.tolist()]
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "imbalanced.imbalance.drw"]
+    assert message.startswith("DRW: uniform class weights until epoch 2, then [")
+    logged = [round(float(w), 4) for w in message.split("[")[1].rstrip("]").split(",")]
+    assert logged == expected
+
+
+# ---- loss defaults (the papers') and LDAM's margins ------------------------------------------------
+def test_loss_defaults_are_the_papers():
+    from imbalanced.imbalance.losses import LDAM, LogitAdjusted, ldam_margins
+
+    assert Focal().gamma == 2.0 and LogitAdjusted().tau == 1.0
+    assert LDAM().max_margin == 0.5 and LDAM().scale == 30.0
+    torch.testing.assert_close(ldam_margins(torch.tensor([16.0, 1.0])), torch.tensor([0.25, 0.5]))
+    with pytest.raises(UserError, match=r"loss.gamma=-1 is invalid"):
+        Focal(gamma=-1)
+
+
+def test_ldam_per_sample_is_the_margin_shifted_scaled_cross_entropy():
+    from imbalanced.imbalance.losses import LDAM, ldam_margins
+
+    logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    targets = torch.tensor([0, 1, 2, 2, 1, 0])
+    counts = torch.tensor([81.0, 16.0, 1.0])
+    margins = ldam_margins(counts, 0.4)
+    shifted = logits.clone()
+    shifted[torch.arange(6), targets] -= margins[targets]
+    expected = F.cross_entropy(2.0 * shifted, targets, reduction="none")
+    loss = LDAM(max_margin=0.4, scale=2.0, reduction="none")
+    torch.testing.assert_close(loss(logits, targets, torch.ones(3), counts), expected)
+
+
+# ---- class-weight settings: the boundary values and the whole message ------------------------------
+def test_manual_weights_accept_zero_for_a_class_and_refuse_each_bad_list_with_its_message():
+    given = compute_class_weights([5, 3, 2], "manual", weights=[0, 1, 2.5])
+    np.testing.assert_array_equal(given, [0, 1, 2.5])
+    cases = [
+        (None, "class_weights=manual needs a list: class_weights.weights=[w0,w1,...], one non-negative "
+               "number per class"),
+        ("1,2,3", "class_weights=manual needs a list"),
+        (["a", 1, 2], "class_weights.weights=['a', 1, 2] must be a list of numbers"),
+        ([1, -0.5, 2], "class_weights.weights=[1.0, -0.5, 2.0] has negative or non-finite values [-0.5]; "
+                       "every weight must be a finite number >= 0"),
+        ([0, 0, 0], "class_weights.weights are all zero; at least one must be > 0"),
+        ([1, 2], "class_weights.weights has 2 values but the data has 3 classes; give exactly one weight "
+                 "per class"),
+    ]
+    for weights, message in cases:
+        with pytest.raises(UserError) as error:
+            compute_class_weights([5, 3, 2], "manual", weights=weights)
+        assert message in str(error.value)
+
+
+def test_effective_number_weights_and_beta_bounds():
+    counts = np.array([1000.0, 100.0, 10.0])
+    beta = 0.99
+    raw = (1 - beta) / (1 - beta ** counts)
+    np.testing.assert_allclose(compute_class_weights(counts, "effective_number", beta=beta),
+                               raw * 3 / raw.sum(), rtol=1e-12)
+    np.testing.assert_allclose(compute_class_weights(counts, "effective_number", beta=0), [1, 1, 1])
+    for beta, message in [(1, "class_weights.beta=1 is outside [0, 1); use e.g. 0.999"),
+                          (-0.01, "class_weights.beta=-0.01 is outside [0, 1)"),
+                          (True, "class_weights.beta=True must be a number in [0, 1)"),
+                          ("0.9", "class_weights.beta='0.9' must be a number in [0, 1)")]:
+        with pytest.raises(UserError) as error:
+            compute_class_weights(counts, "effective_number", beta=beta)
+        assert message in str(error.value)
+
+
+# ---- boundaries the surviving mutants showed ---------------------------------------------------
+def test_a_class_with_one_training_sample_is_weighted():
+    weights = compute_class_weights([50, 1, 9], "balanced")
+    np.testing.assert_allclose(weights, 60 / (3 * np.array([50, 1, 9])))
+
+
+def test_per_class_loss_sums_cover_classes_absent_from_the_batch():
+    from imbalanced.imbalance.losses import per_class_mean
+
+    sums, counts = per_class_mean(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0, 0, 1]), num_classes=4)
+    torch.testing.assert_close(sums, torch.tensor([3.0, 4.0, 0.0, 0.0]))
+    torch.testing.assert_close(counts, torch.tensor([2.0, 1.0, 0.0, 0.0]))
+
+
+def test_focal_with_gamma_one_modulates_cross_entropy():
+    logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    targets = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    log_p = logits.log_softmax(-1)[torch.arange(8), targets]
+    expected = -(1 - log_p.exp()) * log_p
+    got = Focal(gamma=1.0, reduction="none")(logits, targets, torch.ones(3), torch.ones(3))
+    torch.testing.assert_close(got, expected)
+
+
+def test_sampler_probabilities_count_a_single_sample_class_and_default_to_class_balanced():
+    from imbalanced.data.sampling import class_probabilities
+
+    torch.testing.assert_close(class_probabilities(torch.tensor([1, 4, 0]), 0.5),
+                               torch.tensor([1 / 3, 2 / 3, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(class_probabilities(torch.tensor([1, 4]), 0.0),
+                               torch.tensor([0.5, 0.5], dtype=torch.float64))
+    assert ClassAwareBatchSampler(torch.tensor([0, 0, 1]), batch_size=2).q == 0.0
+
+
+def test_a_fixed_order_sampler_repeats_epoch_zeros_draw():
+    """debug=overfit (shuffle off): every epoch draws the same batches; otherwise each epoch its own."""
+    labels = torch.tensor([0] * 30 + [1] * 5)
+    orders = {}
+    for shuffle in (True, False):
+        sampler = ClassAwareBatchSampler(labels, batch_size=7, q=0.0, seed=3)
+        sampler.shuffle = shuffle
+        orders[shuffle] = []
+        for epoch in (0, 1):
+            sampler.set_epoch(epoch)
+            orders[shuffle].append(torch.cat([torch.as_tensor(b) for b in sampler]))
+    assert torch.equal(orders[False][0], orders[False][1])
+    assert not torch.equal(orders[True][0], orders[True][1])
+    assert torch.equal(orders[True][0], orders[False][0])  # epoch 0's draw
+
+
+@pytest.mark.parametrize("key", ["val_fraction", "test_fraction"])
+@pytest.mark.parametrize("value", [0.0, 1.0, 1.5, -0.1])
+def test_split_fractions_are_open_intervals_named_by_key(key, value):
+    x, y = _labels()
+    fractions = {"val_fraction": 0.2, "test_fraction": 0.2, key: value}
+    with pytest.raises(UserError, match=rf"^data\.{key}={value!r} is invalid; allowed: a finite number in "
+                                        r"\(0, 1\)$"):
+        stratified_split(x, y, fractions["val_fraction"], fractions["test_fraction"], seed=0)
+
+
+def test_split_fractions_must_leave_a_training_split():
+    x, y = _labels()
+    with pytest.raises(UserError, match=r"data.val_fraction \+ data.test_fraction = 1 is invalid; allowed: "
+                                        r"a sum < 1"):
+        stratified_split(x, y, 0.5, 0.5, seed=0)
+    assert len(stratified_split(x, y, 0.45, 0.45, seed=0)[0]) > 0
