@@ -138,29 +138,10 @@ class InMemoryDataModule(LoaderDataModule):
     def class_names(self) -> list[str]:
         return list(self._require_splits().class_names)
 
-    @property
-    def class_counts(self) -> np.ndarray:
-        """Training-split count per class (`class_statistics.counts`)."""
-        return self._require_statistics().counts
-
-    @property
-    def class_weights(self) -> np.ndarray:
-        """Class weights of the configured strategy (`class_statistics.weights`)."""
-        return self._require_statistics().weights
-
-    def _require_statistics(self) -> ClassStatistics:
-        if self.class_statistics is None:
-            raise RuntimeError("call datamodule.setup() first")
-        return self.class_statistics
-
     def _require_splits(self) -> Splits:
         if self.splits is None:
             raise RuntimeError("call datamodule.setup() first")
         return self.splits
-
-    def weight_report(self) -> dict[str, Any]:
-        """What class_weights.json holds."""
-        return self._require_statistics().report()
 
     # ---- what the model takes from the data (defaults: nothing beyond the class statistics) ----
     def backbone_inputs(self) -> dict[str, Any]:

@@ -144,25 +144,6 @@ class DatasetDataModule(LoaderDataModule):
     def class_names(self) -> list[str]:
         return list(self._require().class_names)
 
-    @property
-    def class_counts(self) -> np.ndarray:
-        """Training-split count per class (`class_statistics.counts`)."""
-        return self._require_statistics().counts
-
-    @property
-    def class_weights(self) -> np.ndarray:
-        """Class weights of the configured strategy (`class_statistics.weights`)."""
-        return self._require_statistics().weights
-
-    def _require_statistics(self) -> ClassStatistics:
-        if self.class_statistics is None:
-            raise RuntimeError("call datamodule.setup() first")
-        return self.class_statistics
-
-    def weight_report(self) -> dict[str, Any]:
-        """What class_weights.json holds."""
-        return self._require_statistics().report()
-
     # ---- what LoaderDataModule serves ----------------------------------------------------
     def split_labels(self, name: str) -> Tensor:
         self._require()

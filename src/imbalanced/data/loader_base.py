@@ -19,11 +19,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
+import numpy as np
 from omegaconf import OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from imbalanced.checks import SEED_MAX, check_int
+from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.dataset_backend import LoaderSettings, TransformedDataset, sample_loader
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
@@ -75,6 +77,26 @@ class LoaderDataModule(L.LightningDataModule):
         return self.loader_settings.backend
 
     # ---- what subclasses provide --------------------------------------------------------
+    # ---- the training split's class statistics (subclasses set `class_statistics` in setup) ----
+    @property
+    def class_counts(self) -> np.ndarray:
+        """Training-split count per class (`class_statistics.counts`)."""
+        return self._require_statistics().counts
+
+    @property
+    def class_weights(self) -> np.ndarray:
+        """Class weights of the configured strategy (`class_statistics.weights`)."""
+        return self._require_statistics().weights
+
+    def _require_statistics(self) -> ClassStatistics:
+        if self.class_statistics is None:
+            raise RuntimeError("call datamodule.setup() first")
+        return self.class_statistics
+
+    def weight_report(self) -> dict[str, Any]:
+        """What class_weights.json holds."""
+        return self._require_statistics().report()
+
     def split_labels(self, name: str) -> Tensor:
         raise NotImplementedError
 

@@ -24,6 +24,7 @@ from imbalanced.tasks.from_checkpoint import (
     saved_data_config,
     set_posthoc_tau,
     table_loader,
+    validation_split,
 )
 from imbalanced.tasks.safe_loading import read_checkpoint, trusted_targets
 
@@ -68,7 +69,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
-    refit_decision(model, cfg, lambda: _validation_split(model))  # decision.rule=... on its val split
+    refit_decision(model, cfg, lambda: validation_split(model))  # decision.rule=... on its val split
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
     test_path = overrides.get("test_path")
@@ -102,12 +103,3 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     path = write_json(Path(cfg.paths.output_dir) / "metrics.json", report)
     log.info("wrote %s", path)
     return report
-
-
-def _validation_split(model: Any) -> tuple[Any, Any]:
-    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
-    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
-    if splits is None:
-        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
-                        "decision.threshold=P instead")
-    return splits.x_val, splits.y_val

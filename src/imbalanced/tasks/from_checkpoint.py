@@ -142,3 +142,12 @@ def build_single_device_trainer(cfg: DictConfig) -> L.Trainer:
         cfg.trainer, devices=1, num_nodes=1, strategy="auto", logger=False, callbacks=[],
         enable_checkpointing=False,
     )
+
+
+def validation_split(model: Any) -> tuple[Any, Any]:
+    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
+    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
+    if splits is None:
+        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
+                        "decision.threshold=P instead")
+    return splits.x_val, splits.y_val

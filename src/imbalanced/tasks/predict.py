@@ -26,11 +26,11 @@ from imbalanced.tasks.from_checkpoint import (
     feature_encoding,
     ignored_columns,
     load_classifier,
-    rebuild_datamodule,
     saved_data,
     saved_data_config,
     set_posthoc_tau,
     table_loader,
+    validation_split,
 )
 from imbalanced.tasks.output_paths import check_output_file
 from imbalanced.tasks.safe_loading import trusted_targets
@@ -62,7 +62,7 @@ def predict(cfg: DictConfig) -> Path:
     model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
-    refit_decision(model, cfg, lambda: _validation_split(model))  # decision.rule=... on its val split
+    refit_decision(model, cfg, lambda: validation_split(model))  # decision.rule=... on its val split
     config = {**saved_data_config(model), **overrides}
     inputs = _datamodule_inputs(model, path, config)
     if inputs is None:  # a table
@@ -109,12 +109,3 @@ def _datamodule_inputs(model: Any, path: str, config: dict[str, Any]) -> Predict
         return None
     hook = getattr(datamodule_class, "predict_inputs", None)
     return None if hook is None else hook(path, config, saved_data(model).get("inputs") or {})
-
-
-def _validation_split(model: Any) -> tuple[Any, Any]:
-    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
-    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
-    if splits is None:
-        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
-                        "decision.threshold=P instead")
-    return splits.x_val, splits.y_val
