@@ -1,5 +1,10 @@
 """Errors that mean the user's settings or data are wrong (reported as one line, exit code 2)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.errors import InstantiationException
+
 
 class UserError(ValueError):
     """A setting or a data problem the user can fix; the message names it and what is valid."""
@@ -15,3 +20,15 @@ class TrainingInterrupted(Exception):
     def __init__(self, message: str, exit_code: int = 130) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+@contextmanager
+def unwrap_user_errors() -> Iterator[None]:
+    """Hydra's `instantiate` wraps what a constructor raises; a `UserError` (a setting the
+    constructor refused) comes out as itself, so the user sees its one line."""
+    try:
+        yield
+    except InstantiationException as error:
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        raise

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalanced.errors import UserError
+from imbalanced.errors import UserError, unwrap_user_errors
 
 WeightStrategy = Callable[[np.ndarray], np.ndarray]
 
@@ -184,10 +184,9 @@ def resolve_strategy(
         from hydra.utils import instantiate
 
         try:
-            built = instantiate(dict(config))
+            with unwrap_user_errors():
+                built = instantiate(dict(config))
         except InstantiationException as error:
-            if isinstance(error.__cause__, UserError):
-                raise error.__cause__ from None
             raise ClassWeightError(
                 f"class_weights={strategy_name(config)} cannot be built from {strategy_settings(config)}: "
                 f"{error.__cause__ or error}"

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.checks import SEED_MAX, check_choice, check_file, check_int, check_number, fail
 from imbalanced.checks import show as _show
-from imbalanced.errors import UserError
+from imbalanced.errors import UserError, unwrap_user_errors
 from imbalanced.imbalance.techniques import check_techniques, posthoc_tau
 from imbalanced.imbalance.weights import resolve_strategy
 from imbalanced.optimization import SCHEDULE_KEYS, check_optimization
@@ -124,12 +124,10 @@ def _check_missing(plain: Mapping[str, Any]) -> None:
 def _build(key: str, build: Any) -> Any:
     """Run `build()`; a UserError raised inside Hydra's instantiate comes out as itself."""
     try:
-        return build()
+        with unwrap_user_errors():
+            return build()
     except InstantiationException as error:
-        cause = error.__cause__
-        if isinstance(cause, UserError):
-            raise cause from None
-        raise UserError(f"{key} cannot be built from its settings: {cause or error}") from None
+        raise UserError(f"{key} cannot be built from its settings: {error.__cause__ or error}") from None
 
 
 def _check_backbone(backbone: DictConfig) -> None:

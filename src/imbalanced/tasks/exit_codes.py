@@ -7,12 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from imbalanced.console import tidy_lightning_logging
-from imbalanced.errors import TrainingInterrupted, UserError
+from imbalanced.errors import TrainingInterrupted, UserError, unwrap_user_errors
 
 
 def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
@@ -23,21 +22,13 @@ def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """
     tidy_lightning_logging()  # one line per message, no advertising tips
     try:
-        return task(cfg)
+        with unwrap_user_errors():  # also a setting a constructor refused inside Hydra's instantiate
+            return task(cfg)
     except UserError as error:
-        _report_user_error(error)
-    except InstantiationException as error:
-        # a constructor refused a setting while Hydra built the object: report its one-line error
-        if not isinstance(error.__cause__, UserError):
+        print(f"error: {error}", file=sys.stderr)
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
-        _report_user_error(error.__cause__)
+        sys.exit(2)
     except TrainingInterrupted as stop:
         print(f"interrupted: {stop}", file=sys.stderr)
         sys.exit(stop.exit_code)
-
-
-def _report_user_error(error: UserError) -> None:
-    print(f"error: {error}", file=sys.stderr)
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise error
-    sys.exit(2)

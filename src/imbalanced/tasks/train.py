@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.checks import check_choice
-from imbalanced.errors import UserError
+from imbalanced.errors import UserError, unwrap_user_errors
 from imbalanced.imbalance.rare_event import check_rare_event_data, configure_prediction, rare_event_settings
 from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
 from imbalanced.reporting.end_of_run import finish_run
@@ -37,14 +36,10 @@ def build_datamodule(cfg: DictConfig) -> Any:
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
     # the class-weight config reaches the datamodule as a plain dict (saved, reported), so it is
     # passed to the partial rather than to instantiate (which would build its `_target_`)
-    try:
+    with unwrap_user_errors():  # a setting the constructor refused: its one-line error
         datamodule = instantiate(cfg.data, _partial_=True)
         class_weights = OmegaConf.to_container(cfg.class_weights, resolve=True)
         return datamodule(class_weights=class_weights, sampler=sampler)
-    except InstantiationException as error:  # a setting the constructor refused: its one-line error
-        if isinstance(error.__cause__, UserError):
-            raise error.__cause__ from None
-        raise
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
