@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from imbalanced.data.loading import IndexBatchSampler
@@ -52,11 +53,16 @@ class LoaderSettings:
 
     def loader_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of `torch.utils.data.DataLoader`."""
-        return {
+        kwargs: dict[str, Any] = {
             "num_workers": self.num_workers,
             "pin_memory": self.pin_memory,
             "persistent_workers": self.persistent_workers,
         }
+        if self.num_workers and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # forking a DDP process (its process-group threads running) can leave a worker stuck on a
+            # lock copied mid-use: seen here as a hung ddp_cpu run; forkserver workers start clean
+            kwargs["multiprocessing_context"] = "forkserver"
+        return kwargs
 
 
 class SampleSampler(DistributedSampler):
