@@ -72,6 +72,12 @@ def check_finite_features(splits: Splits) -> None:
         )
 
 
+def _concatenate(first: Any, second: Any) -> Any:
+    if isinstance(first, Tensor):
+        return torch.cat([first, torch.as_tensor(second)])
+    return np.concatenate([np.asarray(first), np.asarray(second)])
+
+
 class InMemoryDataModule(LoaderDataModule):
     def __init__(
         self,
@@ -121,6 +127,22 @@ class InMemoryDataModule(LoaderDataModule):
             )
             for name in ("train", "val", "test")
         }
+
+    def merge_validation_into_training(self) -> None:
+        """Train on training + validation rows from now on (`refit_with_validation`, tasks/refit.py).
+
+        The class statistics are recomputed from the merged rows; the data fingerprint stays the
+        split's, so eval.py still recognises the data the run was made from.
+        """
+        splits = self._require_splits()
+        splits.x_train = _concatenate(splits.x_train, splits.x_val)
+        splits.y_train = np.concatenate([splits.y_train, splits.y_val])
+        self.class_statistics = ClassStatistics.from_labels(
+            splits.y_train, splits.class_names, self.weight_settings
+        )
+        self._datasets["train"] = TensorBatchDataset(
+            torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train, dtype=torch.long)
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: what eval.py checks the rebuilt data against (data/fingerprint.py)."""

@@ -29,6 +29,11 @@ class FeatureTableDataModule(InMemoryDataModule):
         if self.feature_mean is None:  # fitted once, on the training split only
             self.feature_mean, self.feature_scale = fit_standardization(self._require_splits().x_train)
 
+    def merge_validation_into_training(self) -> None:
+        super().merge_validation_into_training()
+        # the refit model scales by the rows it trains on, as the first one did
+        self.feature_mean, self.feature_scale = fit_standardization(self._require_splits().x_train)
+
     @property
     def num_features(self) -> int:
         return int(self._require_splits().x_train.shape[1])

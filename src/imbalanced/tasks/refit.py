@@ -1,0 +1,111 @@
+"""`refit_with_validation=true`: after training, a fresh model trains on training + validation rows.
+
+The first run chooses what validation is needed for: the length of training (the epochs of the
+checkpoint `test_checkpoint` picks), the decision threshold and the calibration. A stratified
+validation split holds out 15% of every class, the rare ones included; the refit model learns from
+those rows too (what scikit-learn users do after a search), for the same number of epochs, and keeps
+the first model's decision and calibration (validation rows are training rows for it now, so they
+cannot be fitted again without bias). It is saved as `checkpoints/refit.ckpt` and is what the test
+split scores. Only in-memory datamodules (tables, digits, CIFAR-LT) can merge their splits.
+
+An interrupted refit is not resumed: resuming the run (`ckpt_path=.../last.ckpt`) finds the first
+training complete and trains the refit model again from the start.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping
+from omegaconf import DictConfig
+
+from imbalanced.callbacks.safeguards import GracefulInterrupt, ResumeCheckpoints
+from imbalanced.errors import UserError
+from imbalanced.imbalance.techniques import technique_callbacks
+from imbalanced.tasks.data_to_model import build_model
+from imbalanced.tasks.safe_loading import read_checkpoint
+
+log = logging.getLogger(__name__)
+
+REFIT_FILE = "refit.ckpt"
+REFIT_KEY = "refit_with_validation"  # in the refit checkpoint: it cannot be resumed
+
+
+def check_refit_supported(cfg: DictConfig, datamodule: Any) -> None:
+    """Before training: the datamodule must be able to merge validation into training."""
+    if not cfg.get("refit_with_validation"):
+        return
+    if not hasattr(datamodule, "merge_validation_into_training"):
+        raise UserError(
+            f"refit_with_validation=true needs a datamodule that holds its splits in memory "
+            f"(data=synthetic, digits, tabular, cifar10_lt, ...); {type(datamodule).__name__} does not. "
+            "allowed: refit_with_validation=false"
+        )
+
+
+def check_not_refit_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
+    """A refit checkpoint is a finished model, not a training state to resume."""
+    if REFIT_KEY in checkpoint:
+        raise UserError(
+            f"ckpt_path={path} is the model refit on training + validation, which cannot be resumed; "
+            f"allowed: the first training's checkpoint ({Path(path).parent / 'last.ckpt'}), or use "
+            "this one with eval.py / predict.py"
+        )
+
+
+def trained_epochs(trainer: L.Trainer, checkpoint_path: str | None) -> int:
+    """Epochs behind the tested model: its checkpoint's, else the trainer's (no checkpoint written)."""
+    if checkpoint_path and checkpoint_path != "best":
+        return int(read_checkpoint(checkpoint_path)["epoch"]) + 1
+    if checkpoint_path == "best" and trainer.checkpoint_callback is not None:
+        return int(read_checkpoint(trainer.checkpoint_callback.best_model_path)["epoch"]) + 1
+    return max(int(trainer.current_epoch), 1)
+
+
+class _MarkRefit(Callback):
+    def __init__(self, epochs: int, train_rows: int) -> None:
+        self.info = {"epochs": epochs, "train_rows": train_rows}
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[REFIT_KEY] = dict(self.info)
+
+
+def _refit_callbacks(cfg: DictConfig) -> list[Callback]:
+    """The run's callbacks without those about validation, checkpoints and resuming; DRW kept."""
+    dropped = (Checkpoint, EarlyStopping, GracefulInterrupt, ResumeCheckpoints)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    return [c for c in callbacks if not isinstance(c, dropped)] + technique_callbacks(cfg)
+
+
+def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: int
+                          ) -> tuple[Any, L.Trainer, str | None]:
+    """Train a fresh model on training + validation for `epochs`; (model, trainer, checkpoint path).
+
+    `first` is the tested model of the first training, its decision and calibration fitted on
+    validation; the refit model takes them over.
+    """
+    datamodule.merge_validation_into_training()
+    train_rows = int(datamodule.class_statistics.counts.sum())
+    log.info("refit_with_validation: a fresh model, %d epochs on %d training + validation rows",
+             epochs, train_rows)
+    L.seed_everything(cfg.seed, workers=True)
+    model = build_model(cfg, datamodule)
+    model.posthoc_tau = first.posthoc_tau
+    model.prediction_policy = copy.deepcopy(first.prediction_policy)
+    trainer = instantiate(
+        cfg.trainer, max_epochs=epochs, max_steps=-1, limit_val_batches=0, num_sanity_val_steps=0,
+        callbacks=[*_refit_callbacks(cfg), _MarkRefit(epochs, train_rows)], logger=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    if trainer.fast_dev_run:  # debug=fdr: nothing is saved
+        return model, trainer, None
+    path = Path(cfg.paths.output_dir) / "checkpoints" / REFIT_FILE
+    trainer.save_checkpoint(path)
+    log.info("wrote %s", path)
+    return model, trainer, str(path)
