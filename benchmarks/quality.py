@@ -56,7 +56,10 @@ TABLES = {
 QUICK_TABLES = ["digits", "mc_10x20", "mc_20x100"]
 
 PRESETS = {
+    "default, refit_with_validation=true": ["refit_with_validation=true"],
     "logit_adjusted": ["loss=logit_adjusted", "class_weights=none"],
+    "logit_adjusted, refit_with_validation=true": ["loss=logit_adjusted", "class_weights=none",
+                                                   "refit_with_validation=true"],
 }
 # --ablations: what each new default is worth (only these runs, no baselines)
 ABLATIONS = {
@@ -198,7 +201,7 @@ def template_runs(train_csv: Path, test_csv: Path, seed: int, workdir: Path,
     results["template default, best-by-val checkpoint"] = evaluated["test/balanced_accuracy"]
     for name, overrides in PRESETS.items():
         report = train(compose("train", [*data, *overrides, *QUIET, f"seed={seed}",
-                                         f"paths.output_dir={workdir / name}"]))
+                                         f"paths.output_dir={workdir / f'preset{len(results)}'}"]))
         results[f"template {name}"] = report["test/balanced_accuracy"]
     return results
 
