@@ -56,15 +56,16 @@ TABLES = {
 QUICK_TABLES = ["digits", "mc_10x20", "mc_20x100"]
 
 PRESETS = {
-    "default, refit_with_validation=true": ["refit_with_validation=true"],
+    "before refit and the longer budget (refit_with_validation=false budget.min_steps=500)": [
+        "refit_with_validation=false", "budget.min_steps=500"],
     "logit_adjusted": ["loss=logit_adjusted", "class_weights=none"],
-    "logit_adjusted, refit_with_validation=true": ["loss=logit_adjusted", "class_weights=none",
-                                                   "refit_with_validation=true"],
 }
-# --ablations: what each new default is worth (only these runs, no baselines)
+# --ablations: what each default is worth (only these runs, no baselines)
 ABLATIONS = {
-    "before issue 13 (10 epochs, best-by-val checkpoint, no split floor)": [
-        "trainer.max_epochs=10", "test_checkpoint=best", "data.min_train_rows=0"],
+    "before issue 13 (10 epochs, best-by-val checkpoint, no split floor, no refit)": [
+        "trainer.max_epochs=10", "test_checkpoint=best", "data.min_train_rows=0", "refit_with_validation=false"],
+    "default without refit (refit_with_validation=false)": ["refit_with_validation=false"],
+    "default with the shorter budget (budget.min_steps=500)": ["budget.min_steps=500"],
     "default without the split floor (data.min_train_rows=0)": ["data.min_train_rows=0"],
 }
 QUIET = ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false", "~logger"]

@@ -50,9 +50,10 @@ def test_balanced_weights_equal_scikit_learn_on_the_training_labels(balanced_run
 
 
 def test_tested_checkpoint_loads_alone_and_reproduces_test_metrics(balanced_run):
-    best = balanced_run / "checkpoints" / "last.ckpt"  # the one training tests (test_checkpoint: last)
-    model = ImbalancedClassifier.load_from_checkpoint(best, map_location="cpu").eval()
-    report = read_json(balanced_run / "class_weights.json")
+    # the one training tests: a table refits on training + validation (refit_with_validation=auto)
+    tested = balanced_run / "checkpoints" / "refit.ckpt"
+    model = ImbalancedClassifier.load_from_checkpoint(tested, map_location="cpu").eval()
+    report = read_json(balanced_run / "class_weights.json")["refit_with_validation"]
     np.testing.assert_allclose(model.class_weights.numpy(), report["weights"], rtol=1e-6)
     np.testing.assert_array_equal(model.class_counts.numpy(), report["counts"])
 

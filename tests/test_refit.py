@@ -8,7 +8,7 @@ import torch
 
 from imbalanced.data.standardize import fit_standardization
 from imbalanced.errors import UserError
-from imbalanced.tasks.refit import check_refit_supported
+from imbalanced.tasks.refit import refit_enabled
 from imbalanced.tasks.train import build_datamodule, train
 
 
@@ -33,15 +33,21 @@ def test_merging_validation_recounts_classes_and_rescales(compose_cfg):
     assert datamodule.data_fingerprint == fingerprint  # eval.py still recognises the run's data
 
 
-def test_refit_needs_a_datamodule_that_can_merge(compose_cfg):
+def test_refit_auto_follows_the_datamodule_and_true_needs_merging(compose_cfg):
+    table = build_datamodule(compose_cfg("data.n_samples=600"))
+    assert refit_enabled(compose_cfg(), table)  # auto: feature tables refit
+    assert not refit_enabled(compose_cfg("refit_with_validation=false"), table)
+    images = build_datamodule(compose_cfg("data=digits_images"))
+    assert not refit_enabled(compose_cfg(), images)  # auto: images follow the papers, no refit
+    assert refit_enabled(compose_cfg("refit_with_validation=true"), images)
     with pytest.raises(UserError, match=r"refit_with_validation=true needs a datamodule .*allowed: "
                                         r"refit_with_validation=false"):
-        check_refit_supported(compose_cfg("refit_with_validation=true"), object())
-    check_refit_supported(compose_cfg(), object())  # off: nothing asked of the data
+        refit_enabled(compose_cfg("refit_with_validation=true"), object())
+    assert not refit_enabled(compose_cfg(), object())  # auto on data that cannot merge: no refit
 
 
-def test_refit_setting_must_be_a_boolean(compose_cfg, tmp_path):
-    with pytest.raises(UserError, match=r"refit_with_validation='yes' is invalid; allowed: true or false"):
+def test_refit_setting_must_be_auto_or_a_boolean(compose_cfg, tmp_path):
+    with pytest.raises(UserError, match=r"refit_with_validation='yes' is invalid; allowed: auto, true or false"):
         train(compose_cfg("refit_with_validation=yes", f"paths.output_dir={tmp_path}"))
     assert not (tmp_path / "checkpoints").exists()
 
@@ -52,7 +58,7 @@ def test_refit_model_is_trained_on_train_and_val_and_is_the_one_tested(compose_c
 
     run = tmp_path / "run"
     quiet = ["data.n_samples=600", "trainer.max_epochs=3", "~callbacks.progress_bar"]
-    report = train(compose_cfg(*quiet, "refit_with_validation=true", f"paths.output_dir={run}"))
+    report = train(compose_cfg(*quiet, f"paths.output_dir={run}"))  # auto: a table refits
 
     datamodule = build_datamodule(compose_cfg("data.n_samples=600"))
     datamodule.setup("fit")

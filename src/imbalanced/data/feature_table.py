@@ -22,6 +22,8 @@ class FeatureTableDataModule(InMemoryDataModule):
     """A datamodule whose `load_splits()` returns float32 feature matrices (rows x features)."""
 
     feature_mean: np.ndarray | None = None
+    # refit_with_validation=auto refits tables: measured to help (benchmarks/quality.py), costs seconds
+    refit_by_default = True
     feature_scale: np.ndarray | None = None
 
     def setup(self, stage: str | None = None) -> None:

@@ -36,16 +36,29 @@ REFIT_FILE = "refit.ckpt"
 REFIT_KEY = "refit_with_validation"  # in the refit checkpoint: it cannot be resumed
 
 
-def check_refit_supported(cfg: DictConfig, datamodule: Any) -> None:
-    """Before training: the datamodule must be able to merge validation into training."""
-    if not cfg.get("refit_with_validation"):
-        return
-    if not hasattr(datamodule, "merge_validation_into_training"):
+SETTINGS = ("auto", True, False)
+
+
+def check_refit_setting(value: object) -> None:
+    """Before any data is loaded."""
+    if value not in SETTINGS or (not isinstance(value, bool) and value != "auto"):
+        raise UserError(f"refit_with_validation={value!r} is invalid; allowed: auto, true or false")
+
+
+def refit_enabled(cfg: DictConfig, datamodule: Any) -> bool:
+    """Whether this run refits: `auto` asks the datamodule (`refit_by_default`: feature tables yes,
+    images no); `true` needs a datamodule that can merge its splits, else a clear error."""
+    setting = cfg.get("refit_with_validation", "auto")
+    can_merge = hasattr(datamodule, "merge_validation_into_training")
+    if setting == "auto":
+        return can_merge and bool(getattr(datamodule, "refit_by_default", False))
+    if setting and not can_merge:
         raise UserError(
             f"refit_with_validation=true needs a datamodule that holds its splits in memory "
             f"(data=synthetic, digits, tabular, cifar10_lt, ...); {type(datamodule).__name__} does not. "
             "allowed: refit_with_validation=false"
         )
+    return bool(setting)
 
 
 def check_not_refit_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:

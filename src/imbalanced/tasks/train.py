@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from imbalanced.checks import check_choice, fail
+from imbalanced.checks import check_choice
 from imbalanced.errors import UserError, unwrap_user_errors
 from imbalanced.imbalance.rare_event import check_rare_event_data, configure_prediction, rare_event_settings
 from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
@@ -23,7 +23,8 @@ from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.data_to_model import build_model
 from imbalanced.tasks.refit import (
     check_not_refit_checkpoint,
-    check_refit_supported,
+    check_refit_setting,
+    refit_enabled,
     refit_with_validation,
     trained_epochs,
 )
@@ -86,8 +87,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)
     check_budget(cfg)
     check_choice("test_checkpoint", cfg.get("test_checkpoint", "last"), ("last", "best"))
-    if not isinstance(cfg.get("refit_with_validation", False), bool):
-        raise fail("refit_with_validation", cfg.refit_with_validation, "true or false")
+    check_refit_setting(cfg.get("refit_with_validation", "auto"))
     rare_event = rare_event_settings(cfg)  # decision.* / calibration / loss=bce, before any data
     apply_runtime_settings(cfg)
     check_run_dir(cfg)
@@ -106,8 +106,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         del checkpoint
         keep_earlier_logs(output_dir)
     check_rare_event_data(rare_event, datamodule)  # e.g. a binary-only rule on 5 classes
-    check_refit_supported(cfg, datamodule)
-    _write(output_dir / "class_weights.json", datamodule.class_statistics.report())
+    refit = refit_enabled(cfg, datamodule)  # `true` on data that cannot merge: an error before training
+    weight_report = datamodule.class_statistics.report()
+    _write(output_dir / "class_weights.json", weight_report)
     apply_budget(cfg, datamodule)  # trainer.max_epochs from the training split's size when null
 
     model = build_model(cfg, datamodule)
@@ -125,17 +126,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     unreachable = model.prediction_policy.unreachable_message()
     if unreachable:  # the best checkpoint is kept; eval.py decision.threshold=... can still use it
         raise UserError(unreachable)
-    refit = None
-    if cfg.get("refit_with_validation"):  # a fresh model on train + validation, tested instead
+    refit_report = None
+    if refit:  # a fresh model on train + validation, tested instead
         epochs = trained_epochs(trainer, best)
         model, trainer, best = refit_with_validation(cfg, datamodule, model, epochs)
-        refit = {"epochs": epochs, "train_rows": int(datamodule.class_statistics.counts.sum())}
+        refit_report = {"epochs": epochs, "train_rows": int(datamodule.class_statistics.counts.sum())}
+        merged = datamodule.class_statistics.report()  # the training split's stay the top-level keys
+        weight_report["refit_with_validation"] = {"counts": merged["counts"], "weights": merged["weights"]}
+        _write(output_dir / "class_weights.json", weight_report)
     results["test"] = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False,
                                    weights_only=True)[0]
     statistics = datamodule.class_statistics
     report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)
-    if refit is not None:
-        report["refit_with_validation"] = refit
+    if refit_report is not None:
+        report["refit_with_validation"] = refit_report
     report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     _write(output_dir / "metrics.json", report)
     finish_run(trainer, model, report, output_dir, statistics.strategy)  # table, plots
