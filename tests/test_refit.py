@@ -35,7 +35,12 @@ def test_merging_validation_recounts_classes_and_rescales(compose_cfg):
 
 def test_refit_auto_follows_the_datamodule_and_true_needs_merging(compose_cfg):
     table = build_datamodule(compose_cfg("data.n_samples=600"))
-    assert refit_enabled(compose_cfg(), table)  # auto: feature tables refit
+    table.setup("fit")
+    assert refit_enabled(compose_cfg(), table)  # auto: small feature tables refit ...
+    large = build_datamodule(compose_cfg())
+    large.setup("fit")  # data=synthetic: 14,000 training rows
+    assert not refit_enabled(compose_cfg(), large)  # ... large ones do not
+    assert refit_enabled(compose_cfg("refit_with_validation=true"), large)
     assert not refit_enabled(compose_cfg("refit_with_validation=false"), table)
     images = build_datamodule(compose_cfg("data=digits_images"))
     assert not refit_enabled(compose_cfg(), images)  # auto: images follow the papers, no refit

@@ -46,8 +46,9 @@ def check_refit_setting(value: object) -> None:
 
 
 def refit_enabled(cfg: DictConfig, datamodule: Any) -> bool:
-    """Whether this run refits: `auto` asks the datamodule (`refit_by_default`: feature tables yes,
-    images no); `true` needs a datamodule that can merge its splits, else a clear error."""
+    """Whether this run refits: `auto` asks the set-up datamodule (`refit_by_default`: feature tables
+    of up to 10,000 training rows yes, images no); `true` needs a datamodule that can merge its
+    splits, else a clear error."""
     setting = cfg.get("refit_with_validation", "auto")
     can_merge = hasattr(datamodule, "merge_validation_into_training")
     if setting == "auto":
