@@ -63,7 +63,8 @@ PRESETS = {
 # --ablations: what each default is worth (only these runs, no baselines)
 ABLATIONS = {
     "before issue 13 (10 epochs, best-by-val checkpoint, no split floor, no refit)": [
-        "trainer.max_epochs=10", "test_checkpoint=best", "data.min_train_rows=0", "refit_with_validation=false"],
+        "trainer.max_epochs=10", "test_checkpoint=best", "data.min_train_rows=0",
+        "refit_with_validation=false"],
     "default without refit (refit_with_validation=false)": ["refit_with_validation=false"],
     "default with the shorter budget (budget.min_steps=500)": ["budget.min_steps=500"],
     "default without the split floor (data.min_train_rows=0)": ["data.min_train_rows=0"],

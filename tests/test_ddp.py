@@ -42,24 +42,28 @@ def test_ddp_cpu_weights_equal_metrics_whole_test_set_outputs_once(tmp_path):
     result = run_cli("train.py", *FAST, "trainer=ddp_cpu", run_dir=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    # identical class weights on every rank, each logged in its own log file (and all_gather-checked)
+    # identical class weights on every rank, each logged in its own log file (and all_gather-checked):
+    # the first model's (training split) and the refit model's (training + validation, a table refits)
     rank_logs = {0: tmp_path / "train.log", 1: tmp_path / "train_ddp_process_1.log"}
     weights = {}
     for rank, log in rank_logs.items():
         found = WEIGHTS_LINE.findall(log.read_text())
-        assert [int(r) for r, _ in found] == [rank], (rank, found)
-        weights[rank] = json.loads(found[0][1])
+        assert [int(r) for r, _ in found] == [rank, rank], (rank, found)
+        weights[rank] = [json.loads(line) for _, line in found]
     assert weights[0] == weights[1]
-    assert np.allclose(weights[0], read_json(tmp_path / "class_weights.json")["weights"], rtol=1e-6)
+    report = read_json(tmp_path / "class_weights.json")
+    assert np.allclose(weights[0][0], report["weights"], rtol=1e-6)
+    assert np.allclose(weights[0][1], report["refit_with_validation"]["weights"], rtol=1e-6)
 
     # outputs written once, by rank zero
     rank0, rank1 = (log.read_text() for log in rank_logs.values())
     assert rank0.count("metrics.json") == 1 and rank0.count("class_weights.json") == 1
     assert "wrote " not in rank1
 
-    # DDP test metrics equal a single-process evaluation of the tested (last) checkpoint on the whole set
+    # DDP test metrics equal a single-process evaluation of the tested (refit) checkpoint on the whole set
     metrics = read_json(tmp_path / "metrics.json")
-    best = tmp_path / "checkpoints" / "last.ckpt"
+    assert metrics["tested_checkpoint"] == "checkpoints/refit.ckpt"
+    best = tmp_path / metrics["tested_checkpoint"]
     y_true, y_pred = _test_split_predictions(tmp_path, best)
     assert metrics["test/accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-6)
     balanced = balanced_accuracy_score(y_true, y_pred)

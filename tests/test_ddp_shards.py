@@ -18,8 +18,9 @@ import torch
 
 from conftest import ROOT, run_cli
 
+# refit_with_validation=false: the recorder sees the first training's epochs only
 SETTINGS = ["data.n_samples=1000", "data.batch_size=64", "trainer.max_epochs=2",
-            "callbacks.progress_bar.refresh_rate=0"]
+            "callbacks.progress_bar.refresh_rate=0", "refit_with_validation=false"]
 BACKENDS = {
     "in_memory": [],
     # one persistent worker per rank: the sampler runs in the main process, the samples come from workers

@@ -37,9 +37,11 @@ def trained(tmp_path_factory):
     assert result.returncode == 0, result.stderr[-3000:]
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1
-    # the checkpoint the run tested (test_checkpoint: last): eval/predict must reproduce its metrics
-    return {"root": root, "run": run_dir, "ckpt": run_dir / "checkpoints" / "last.ckpt", "test": test,
-            "train": train}
+    # the checkpoint the run tested (a table refits on train + validation): eval/predict must reproduce
+    # its metrics
+    tested = read_json(run_dir / "metrics.json")["tested_checkpoint"]
+    assert tested == "checkpoints/refit.ckpt"
+    return {"root": root, "run": run_dir, "ckpt": run_dir / tested, "test": test, "train": train}
 
 
 def test_train_keeps_string_class_names(trained):

@@ -27,6 +27,17 @@ def test_budget_epochs_rule(steps_per_epoch, expected):
     assert budget_epochs(steps_per_epoch, min_steps=500, min_epochs=10, max_epochs=200) == expected
 
 
+@pytest.mark.parametrize(("steps_per_epoch", "expected"), [
+    (3, 200),    # 700 training rows at batch 256: the cap (600 steps)
+    (13, 116),   # 3,300 rows: 1,500 steps
+    (55, 28),    # data=synthetic (14,000 training rows)
+    (150, 10),   # 38,400 rows and more: the 10-epoch floor
+])
+def test_default_budget_is_the_documented_one(compose_cfg, steps_per_epoch, expected):
+    budget = compose_cfg().budget
+    assert budget_epochs(steps_per_epoch, budget.min_steps, budget.min_epochs, budget.max_epochs) == expected
+
+
 def test_budget_bad_settings_fail_before_data(compose_cfg):
     with pytest.raises(UserError, match=r"budget.min_epochs=300 is invalid; allowed: at most"):
         check_budget(compose_cfg("budget.min_epochs=300"))

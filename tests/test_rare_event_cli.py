@@ -30,8 +30,9 @@ def rare_run(tmp_path_factory):
         monkeypatch.undo()
     assert code == 0
     assert sorted((root / "run" / "checkpoints").glob("best-*.ckpt"))
-    # the checkpoint the training run tested (test_checkpoint: last), so eval.py must reproduce it
-    return {"root": root, "run": root / "run", "ckpt": root / "run" / "checkpoints" / "last.ckpt"}
+    # the checkpoint the training run tested (metrics.json names it), so eval.py must reproduce it
+    tested = read_json(root / "run" / "metrics.json")["tested_checkpoint"]
+    return {"root": root, "run": root / "run", "ckpt": root / "run" / tested}
 
 
 @pytest.mark.slow
@@ -154,8 +155,9 @@ def test_ddp_binary_run_matches_a_single_process_evaluation(tmp_path, monkeypatc
                      *QUIET, run_dir=tmp_path / "ddp", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     trained = read_json(tmp_path / "ddp" / "metrics.json")
-    best = next((tmp_path / "ddp" / "checkpoints").glob("best-*.ckpt"))
-    assert run_app("eval.py", f"ckpt_path={best}", *QUIET_APP, run_dir=tmp_path / "eval",
+    assert trained["tested_checkpoint"] == "checkpoints/refit.ckpt"  # refit under DDP
+    tested = tmp_path / "ddp" / trained["tested_checkpoint"]
+    assert run_app("eval.py", f"ckpt_path={tested}", *QUIET_APP, run_dir=tmp_path / "eval",
                    monkeypatch=monkeypatch) == 0
     evaluated = read_json(tmp_path / "eval" / "metrics.json")
     for key in ("test/average_precision", "test/roc_auc", "test/f1", "test/ece", "test/brier",
@@ -169,6 +171,7 @@ def test_ddp_binary_run_matches_a_single_process_evaluation(tmp_path, monkeypatc
     from imbalanced.classifier import ImbalancedClassifier
     from imbalanced.tasks.train import build_datamodule
 
+    best = next((tmp_path / "ddp" / "checkpoints").glob("best-*.ckpt"))
     model = ImbalancedClassifier.load_from_checkpoint(best, map_location="cpu").eval()
     saved = model.prediction_policy.state_dict()
     datamodule = build_datamodule(OmegaConf.load(tmp_path / "ddp" / ".hydra" / "config.yaml"))

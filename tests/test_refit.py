@@ -52,7 +52,8 @@ def test_refit_auto_follows_the_datamodule_and_true_needs_merging(compose_cfg):
 
 
 def test_refit_setting_must_be_auto_or_a_boolean(compose_cfg, tmp_path):
-    with pytest.raises(UserError, match=r"refit_with_validation='yes' is invalid; allowed: auto, true or false"):
+    with pytest.raises(UserError,
+                       match=r"refit_with_validation='yes' is invalid; allowed: auto, true or false"):
         train(compose_cfg("refit_with_validation=yes", f"paths.output_dir={tmp_path}"))
     assert not (tmp_path / "checkpoints").exists()
 

@@ -36,7 +36,8 @@ def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table
     assert lines[start + 1].split() == ["class", "train", "n", "weight", "recall", "F1"]
     weights = read_json(run_dir / "class_weights.json")
     table = [line.split() for line in lines[start + 3:start + 3 + len(weights["counts"])]]
-    assert [int(row[1]) for row in table] == sorted(weights["counts"], reverse=True)
+    tested = weights["refit_with_validation"]  # the tested model trained on training + validation
+    assert [int(row[1]) for row in table] == sorted(tested["counts"], reverse=True)
     assert table[0][0] == weights["class_names"][0]
 
     metrics = read_json(run_dir / "metrics.json")

@@ -65,6 +65,8 @@ def test_posthoc_tau_is_saved_and_eval_overrides_it(run, tmp_path, monkeypatch, 
     assert ImbalancedClassifier.load_from_checkpoint(best, map_location="cpu").posthoc_tau == 1.0
     # eval.py rebuilds the data from the checkpoint's seed: the run's own test metrics come back
     metrics = read_json(run["dir"] / "metrics.json")
+    best = run["dir"] / metrics["tested_checkpoint"]  # the refit model (a table refits)
+    assert torch.load(best, weights_only=True)["posthoc_tau"] == 1.0
     assert run_app("eval.py", f"ckpt_path={best}", *QUIET_APP, run_dir=tmp_path / "same",
                    monkeypatch=monkeypatch) == 0
     same = read_json(tmp_path / "same" / "metrics.json")
@@ -95,7 +97,9 @@ def test_the_core_run_files_need_no_optional_extra(run):
     start = lines.index("per-class test results (most to least frequent in training)")
     assert lines[start + 1].split() == ["class", "train", "n", "weight", "recall", "F1"]
     table = [line.split() for line in lines[start + 3:start + 3 + len(weights["counts"])]]
-    assert [int(row[1]) for row in table] == sorted(weights["counts"], reverse=True)
+    # the tested model's training rows: training + validation (the refit)
+    tested = weights["refit_with_validation"]
+    assert [int(row[1]) for row in table] == sorted(tested["counts"], reverse=True)
     by_name = {row[0]: row for row in table}
     for index, name in enumerate(metrics["class_names"]):
         assert float(by_name[name][3]) == pytest.approx(metrics["test/per_class_recall"][index], abs=0.001)

@@ -73,6 +73,17 @@ def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     return callback.last_model_path or None
 
 
+def tested_checkpoint_name(trainer: L.Trainer, checkpoint: str | None, output_dir: Path) -> str | None:
+    """The tested checkpoint as metrics.json names it: relative to the run directory (None: the model
+    in memory, e.g. debug=fdr writes no checkpoint)."""
+    if checkpoint == "best":
+        checkpoint = trainer.checkpoint_callback.best_model_path
+    if not checkpoint:
+        return None
+    path = Path(checkpoint)
+    return str(path.relative_to(output_dir)) if path.is_relative_to(output_dir) else str(path)
+
+
 @rank_zero_only
 def _write(path: Path, content: dict[str, Any]) -> None:
     write_json(path, content)
@@ -140,6 +151,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)
     if refit_report is not None:
         report["refit_with_validation"] = refit_report
+    report["tested_checkpoint"] = tested_checkpoint_name(trainer, best, output_dir)
     report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     _write(output_dir / "metrics.json", report)
     finish_run(trainer, model, report, output_dir, statistics.strategy)  # table, plots
