@@ -97,11 +97,13 @@ def _refit_callbacks(cfg: DictConfig) -> list[Callback]:
 
 
 def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: int
-                          ) -> tuple[Any, L.Trainer, str | None]:
-    """Train a fresh model on training + validation for `epochs`; (model, trainer, checkpoint path).
+                          ) -> tuple[Any, str | None]:
+    """Train a fresh model on training + validation for `epochs`; (model, checkpoint path).
 
     `first` is the tested model of the first training, its decision and calibration fitted on
-    validation; the refit model takes them over.
+    validation; the refit model takes them over. Its training is not logged (the loggers hold the
+    first training's curves, step by step); the run's own trainer tests it, so the test metrics and
+    plots reach the loggers as before.
     """
     datamodule.merge_validation_into_training()
     train_rows = int(datamodule.class_statistics.counts.sum())
@@ -118,8 +120,9 @@ def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: 
     )
     trainer.fit(model, datamodule=datamodule)
     if trainer.fast_dev_run:  # debug=fdr: nothing is saved
-        return model, trainer, None
+        return model, None
     path = Path(cfg.paths.output_dir) / "checkpoints" / REFIT_FILE
-    trainer.save_checkpoint(path)
-    log.info("wrote %s", path)
-    return model, trainer, str(path)
+    trainer.save_checkpoint(path)  # every rank calls it; rank zero writes
+    if trainer.is_global_zero:
+        log.info("wrote %s", path)
+    return model, str(path)

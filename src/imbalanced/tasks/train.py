@@ -140,7 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     refit_report = None
     if refit:  # a fresh model on train + validation, tested instead
         epochs = trained_epochs(trainer, best)
-        model, trainer, best = refit_with_validation(cfg, datamodule, model, epochs)
+        model, best = refit_with_validation(cfg, datamodule, model, epochs)
         refit_report = {"epochs": epochs, "train_rows": int(datamodule.class_statistics.counts.sum())}
         merged = datamodule.class_statistics.report()  # the training split's stay the top-level keys
         weight_report["refit_with_validation"] = {"counts": merged["counts"], "weights": merged["weights"]}
