@@ -94,3 +94,9 @@ def test_refit_model_is_trained_on_train_and_val_and_is_the_one_tested(compose_c
                                         r"allowed: the first training's checkpoint"):
         train(compose_cfg(*quiet, f"ckpt_path={run / 'checkpoints' / 'refit.ckpt'}",
                           f"paths.output_dir={tmp_path / 'resumed'}"))
+
+
+def test_the_hyperparameter_search_does_not_refit_each_trial(compose_cfg):
+    """Trials are scored on validation by the first model: a refit per trial would be wasted."""
+    assert compose_cfg("hparams_search=optuna").refit_with_validation is False
+    assert compose_cfg().refit_with_validation == "auto"

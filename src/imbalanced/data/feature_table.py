@@ -22,11 +22,11 @@ class FeatureTableDataModule(InMemoryDataModule):
     """A datamodule whose `load_splits()` returns float32 feature matrices (rows x features)."""
 
     feature_mean: np.ndarray | None = None
+    feature_scale: np.ndarray | None = None
     # refit_with_validation=auto refits tables up to this many training rows: measured to help on
     # 275-3,900 rows (benchmarks/quality.py); on larger tables 15% held out costs little and the
     # second training costs more (data=synthetic, 14,000 rows, stays one training)
     refit_max_rows = 10_000
-    feature_scale: np.ndarray | None = None
 
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)
