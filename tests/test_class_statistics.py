@@ -29,6 +29,15 @@ def test_statistics_come_from_the_labels_alone_and_write_class_weights_json():
         ClassStatistics(["a"], np.array([1, 2]), np.array([1.0, 1.0]))
 
 
+
+def test_class_weights_json_lists_a_config_groups_own_settings_only(compose_cfg):
+    # the group's YAML reaches the data with Hydra's `_target_`: the report names the strategy and
+    # the user's beta, never Hydra's keys
+    cfg = compose_cfg("class_weights=effective_number", "class_weights.beta=0.99")
+    report = ClassStatistics.from_labels(LABELS, ["a", "b", "c"], cfg.class_weights).report()
+    assert report["strategy"] == "effective_number"
+    assert report["settings"] == {"beta": 0.99}
+
 def test_module_takes_the_statistics_object():
     stats = ClassStatistics.from_labels(LABELS, ["a", "b", "c"], {"strategy": "inverse"})
     model = ImbalancedClassifier(num_classes=3, backbone=BACKBONE, class_statistics=stats)
