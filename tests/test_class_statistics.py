@@ -38,6 +38,7 @@ def test_class_weights_json_lists_a_config_groups_own_settings_only(compose_cfg)
     assert report["strategy"] == "effective_number"
     assert report["settings"] == {"beta": 0.99}
 
+
 def test_module_takes_the_statistics_object():
     stats = ClassStatistics.from_labels(LABELS, ["a", "b", "c"], {"strategy": "inverse"})
     model = ImbalancedClassifier(num_classes=3, backbone=BACKBONE, class_statistics=stats)
@@ -95,3 +96,24 @@ def test_resume_checks_the_completed_backbone_and_the_fitted_input_transform(com
     other_data.setup("fit")
     with pytest.raises(UserError, match="model.backbone=.*in_features.*differs from the checkpoint"):
         check_resume(other, other_data, _checkpoint(cfg, datamodule))
+
+
+def test_resume_names_what_a_file_lacks_and_checks_the_split_without_hyperparameters(compose_cfg, tmp_path):
+    from imbalanced.tasks.resume import check_resume
+    from imbalanced.tasks.train import build_datamodule
+
+    cfg = compose_cfg("data.n_samples=600", "ckpt_path=old/last.ckpt", f"hydra.run.dir={tmp_path}")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    checkpoint = _checkpoint(cfg, datamodule)
+    for key in ("state_dict", "epoch", "loops", "optimizer_states"):
+        partial = {name: value for name, value in checkpoint.items() if name != key}
+        with pytest.raises(UserError, match=rf"^ckpt_path=old/last.ckpt is not a Lightning training "
+                                            rf"checkpoint \(no '{key}'\)$"):
+            check_resume(cfg, datamodule, partial)
+    # a checkpoint saved without hyperparameters is still held to the same training split
+    bare = {name: value for name, value in checkpoint.items() if name != "hyper_parameters"}
+    check_resume(cfg, datamodule, bare)
+    bare["state_dict"] = {**bare["state_dict"], "class_counts": bare["state_dict"]["class_counts"] + 1}
+    with pytest.raises(UserError, match="trained with class_counts="):
+        check_resume(cfg, datamodule, bare)

@@ -18,7 +18,7 @@ from imbalanced.data.table import class_names_of, read_table
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import CrossEntropy, Focal
 from imbalanced.tasks.config_checks import check_config
-from imbalanced.tasks.resume import setting_differences
+from imbalanced.tasks.resume import check_restored_settings, setting_differences
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
@@ -133,6 +133,24 @@ def test_setting_differences_whatever_the_shape():
     assert setting_differences("none", "cosine", "scheduler") == ["scheduler: 'none' -> 'cosine'"]
     assert setting_differences({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}, "x") == ["x.a.c: None -> 2"]
     assert setting_differences({"lr": 0.1}, {"lr": 0.1}, "o") == []
+
+
+
+def test_resume_refuses_restored_settings_that_only_one_side_has():
+    adamw = {"_target_": "torch.optim.AdamW", "lr": 0.001}
+    cosine = {"_target_": "imbalanced.optimization.cosine", "warmup_epochs": 0}
+    check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": None},
+                            {"optimizer": dict(adamw), "scheduler": None})  # nothing changed
+    # a checkpoint without a scheduler setting, resumed with one (and the reverse): both refused
+    with pytest.raises(UserError, match=r"ckpt_path=c.ckpt .*\(scheduler: None -> \{"):
+        check_restored_settings("c.ckpt", {"optimizer": adamw}, {"optimizer": adamw, "scheduler": cosine})
+    with pytest.raises(UserError, match=r"\(scheduler: \{.*\} -> None as checkpoint -> now\)"):
+        check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": cosine}, {"optimizer": adamw})
+    # every change is listed, one after the other
+    with pytest.raises(UserError, match=r"\(optimizer.lr: 0.001 -> 0.01; scheduler.warmup_epochs: 0 -> 2 "):
+        check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": cosine},
+                                {"optimizer": {**adamw, "lr": 0.01},
+                                 "scheduler": {**cosine, "warmup_epochs": 2}})
 
 
 # ---- item 8: labels that differ only by whitespace ------------------------------------------------

@@ -103,6 +103,35 @@ def test_class_loss_is_the_mean_weighted_loss_of_each_class():
         torch.testing.assert_close(logged, weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
 
 
+
+# ---- what predict.py writes: probabilities and decisions of predict_step -------------------------
+def test_predict_step_writes_adjusted_probabilities_and_decisions_for_any_batch_form():
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
+    model.posthoc_tau = 1.0
+    x, y = batch()
+    with torch.no_grad():
+        logits = model(x)
+        adjusted = logits - torch.log(torch.as_tensor(COUNTS / COUNTS.sum(), dtype=torch.float32))
+        for form in (x, (x, y), [x]):  # a bare tensor, a labelled batch, a one-item list
+            torch.testing.assert_close(model.predict_step(form, 0), torch.softmax(adjusted, -1))
+        model.predict_decisions = True
+        written = model.predict_step((x, y), 0)
+    assert sorted(written) == ["prediction", "probabilities"]
+    torch.testing.assert_close(written["probabilities"], torch.softmax(adjusted, -1))
+    assert torch.equal(written["prediction"], adjusted.argmax(-1))
+    assert not torch.equal(written["prediction"], logits.argmax(-1))  # tau=1 moves decisions here
+
+
+def test_a_binary_model_predicts_with_the_minority_class_as_positive():
+    stats = ClassStatistics.from_labels(np.repeat([0, 1], [10, 90]), ["rare", "common"], {"strategy": "none"})
+    model = ImbalancedClassifier(num_classes=2, backbone=BACKBONE, class_statistics=stats).eval()
+    x, _ = batch()
+    with torch.no_grad():
+        torch.testing.assert_close(model.predict_step(x, 0), torch.softmax(model(x), -1))
+    report = model.prediction_policy.report(model.class_names, model.class_counts, 0.0)
+    assert report["positive_class"] == "rare"
+
+
 # ---- data splitting and sampling ---------------------------------------------------------------
 def _labels(n_per_class=(400, 120, 40, 20)):
     y = np.repeat(np.arange(len(n_per_class)), n_per_class)
