@@ -117,3 +117,35 @@ def test_resume_names_what_a_file_lacks_and_checks_the_split_without_hyperparame
     bare["state_dict"] = {**bare["state_dict"], "class_counts": bare["state_dict"]["class_counts"] + 1}
     with pytest.raises(UserError, match="trained with class_counts="):
         check_resume(cfg, datamodule, bare)
+
+
+def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp_path):
+    from types import SimpleNamespace
+
+    from imbalanced.tasks.resume import check_resume
+    from imbalanced.tasks.train import build_datamodule
+
+    def setup(*overrides: str):
+        cfg = compose_cfg("data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}",
+                          *overrides)
+        datamodule = build_datamodule(cfg)
+        datamodule.setup("fit")
+        return cfg, datamodule
+
+    trained_cfg, trained_data = setup("class_weights=balanced")
+    checkpoint = _checkpoint(trained_cfg, trained_data)
+    saved = np.round(checkpoint["state_dict"]["class_weights"].double().numpy(), 4).tolist()
+    cfg, datamodule = setup("class_weights=none")  # same split, uniform weights
+    with pytest.raises(UserError) as error:
+        check_resume(cfg, datamodule, checkpoint)
+    now = [1.0] * len(saved)
+    message = f"trained with class_weights={saved} but the data and class_weights settings now give {now}"
+    assert message in str(error.value)
+    # a checkpoint without the class_counts buffer is still held to its class weights
+    state = {k: v for k, v in checkpoint["state_dict"].items() if k != "class_counts"}
+    with pytest.raises(UserError, match="trained with class_weights="):
+        check_resume(cfg, datamodule, {**checkpoint, "state_dict": state})
+    # a fork's datamodule without an input transform (no input_transform_state) resumes too
+    minimal = SimpleNamespace(class_statistics=trained_data.class_statistics,
+                              backbone_inputs=trained_data.backbone_inputs)
+    check_resume(trained_cfg, minimal, checkpoint)
