@@ -149,3 +149,38 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
     minimal = SimpleNamespace(class_statistics=trained_data.class_statistics,
                               backbone_inputs=trained_data.backbone_inputs)
     check_resume(trained_cfg, minimal, checkpoint)
+
+
+def test_resume_refuses_another_posthoc_tau_optimizer_or_scheduler_kind(compose_cfg, tmp_path):
+    from imbalanced.tasks.resume import check_resume
+    from imbalanced.tasks.train import build_datamodule
+
+    def cfg_with(*overrides: str):
+        return compose_cfg("data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}",
+                           *overrides)
+
+    trained = cfg_with("posthoc_tau=1.0", "optimizer=adamw", "scheduler=cosine")
+    datamodule = build_datamodule(trained)
+    datamodule.setup("fit")
+    checkpoint = {**_checkpoint(trained, datamodule), "posthoc_tau": 1.0}
+    check_resume(trained, datamodule, checkpoint)  # the same settings resume
+    # other values of the same kinds pass here (check_restored_settings refuses them later, in train)
+    other_values = cfg_with("posthoc_tau=1.0", "scheduler=cosine", "optimizer.lr=0.01", "scheduler.T_max=9")
+    check_resume(other_values, datamodule, checkpoint)
+    refused = [
+        (("posthoc_tau=0.0", "scheduler=cosine"),
+         r"^posthoc_tau=0.0 differs from the checkpoint's 1.0; allowed: the posthoc_tau of the run being "
+         r"resumed \(1.0\)"),
+        (("posthoc_tau=1.0", "scheduler=cosine", "optimizer=sgd"),
+         r"^optimizer=torch.optim.SGD differs from the checkpoint's torch.optim.AdamW"),
+        (("posthoc_tau=1.0", "scheduler=none"),
+         r"^scheduler=None differs from the checkpoint's torch.optim.lr_scheduler.CosineAnnealingLR"),
+        (("posthoc_tau=1.0", "scheduler=cosine", "scheduler.warmup_epochs=2"),
+         r"^scheduler=.*\(or its warm-up\)"),
+    ]
+    for overrides, message in refused:
+        with pytest.raises(UserError, match=message):
+            check_resume(cfg_with(*overrides), datamodule, checkpoint)
+    # a checkpoint from before the config groups (optimizer saved as a name) is not compared
+    check_resume(cfg_with("posthoc_tau=1.0", "optimizer=sgd", "scheduler=cosine"), datamodule,
+                 {**checkpoint, "hyper_parameters": {**checkpoint["hyper_parameters"], "optimizer": "adamw"}})
