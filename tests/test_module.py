@@ -48,8 +48,13 @@ def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
     torch.testing.assert_close(model.input_transform.scale, torch.tensor(datamodule.feature_scale).float())
 
     path = tmp_path / "model.ckpt"
+    model.posthoc_tau = 0.5  # train.py sets it; eval.py / predict.py start from the saved value
     trainer.save_checkpoint(path)
     loaded = ImbalancedClassifier.load_from_checkpoint(path)  # no datamodule needed
+    assert loaded.posthoc_tau == 0.5
+    fitted = model.prediction_policy.state_dict()  # refitted on validation during fit
+    assert fitted != ImbalancedClassifier(num_classes=4, backbone=BACKBONE).prediction_policy.state_dict()
+    assert loaded.prediction_policy.state_dict() == fitted
     x = torch.as_tensor(datamodule.splits.x_test)  # raw features: the model standardizes them
     model.eval()
     loaded.eval()
@@ -58,6 +63,7 @@ def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
         mean, scale = (torch.tensor(v).float() for v in (datamodule.feature_mean, datamodule.feature_scale))
         scaled = (x - mean) / scale
         assert torch.equal(loaded(x), loaded.backbone(scaled))
+        assert torch.equal(loaded.predict_step(x, 0), model.predict_step(x, 0))  # tau 0.5 applied alike
     assert torch.equal(loaded.class_weights, model.class_weights)
     assert loaded.class_names == datamodule.class_names
 

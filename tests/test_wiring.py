@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import lightning as L
 import numpy as np
@@ -130,6 +131,42 @@ def test_a_binary_model_predicts_with_the_minority_class_as_positive():
         torch.testing.assert_close(model.predict_step(x, 0), torch.softmax(model(x), -1))
     report = model.prediction_policy.report(model.class_names, model.class_counts, 0.0)
     assert report["positive_class"] == "rare"
+
+
+
+# ---- the optimizer and scheduler settings reach the optimizer Lightning steps ---------------------
+def test_configure_optimizers_builds_the_configured_optimizer_and_schedule():
+    sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.05, "momentum": 0.9}
+    step = {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 2}
+    model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, optimizer=sgd, scheduler=step)
+    built = model.configure_optimizers()
+    optimizer, schedule = built["optimizer"], built["lr_scheduler"]
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.9
+    assert [group["lr"] for group in optimizer.param_groups] == [0.05]
+    assert sum(len(group["params"]) for group in optimizer.param_groups) == len(list(model.parameters()))
+    assert isinstance(schedule["scheduler"], torch.optim.lr_scheduler.StepLR)
+    assert schedule["scheduler"].optimizer is optimizer and schedule["interval"] == "epoch"
+    plain = ImbalancedClassifier(num_classes=4, backbone=BACKBONE).configure_optimizers()
+    assert isinstance(plain, torch.optim.AdamW)  # the default: AdamW, constant learning rate
+
+
+# ---- DDP: every rank must train with the same class weights --------------------------------------
+def test_fit_refuses_ranks_whose_class_weights_differ(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    monkeypatch.setattr(model, "_trainer", SimpleNamespace(world_size=2, global_rank=0))
+    weights = model.class_weights.clone()
+    monkeypatch.setattr(model, "all_gather", lambda tensor: torch.stack([tensor, weights]))
+    with caplog.at_level("INFO", logger="imbalanced.classifier"):
+        model.on_fit_start()  # two ranks, the same weights
+    assert f"rank 0 class_weights {json.dumps(weights.tolist())}" in caplog.messages
+    monkeypatch.setattr(model, "all_gather", lambda tensor: torch.stack([tensor, weights * 2]))
+    with pytest.raises(RuntimeError) as error:
+        model.on_fit_start()
+    assert str(error.value) == (
+        f"class weights differ across DDP ranks: {torch.stack([weights, weights * 2]).tolist()}; the data "
+        "split must be deterministic (set data.seed) so every rank sees the same training split")
 
 
 # ---- data splitting and sampling ---------------------------------------------------------------
