@@ -169,6 +169,30 @@ def test_fit_refuses_ranks_whose_class_weights_differ(monkeypatch, caplog):
         "split must be deterministic (set data.seed) so every rank sees the same training split")
 
 
+
+def test_nan_validation_logits_stop_fit_naming_epoch_step_and_learning_rate(monkeypatch):
+    """Checked before ModelCheckpoint can save the model (the run test: test_wiring_runs.py)."""
+    from types import SimpleNamespace
+
+    from imbalanced.errors import NonFiniteLossError
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    trainer = SimpleNamespace(world_size=1, optimizers=[optimizer], current_epoch=3, global_step=7)
+    monkeypatch.setattr(model, "_trainer", trainer)
+    x, y = batch()
+    logits = model(x).detach()
+    logits[0, 0] = float("nan")
+    model._val_outputs = [(logits, y)]
+    largest = max(float(p.detach().abs().max()) for p in model.parameters())
+    with pytest.raises(NonFiniteLossError) as error:
+        model.on_validation_epoch_end()
+    assert str(error.value).startswith(
+        "the model gives NaN/inf validation logits at epoch 3 (global step 7) although the training loss was "
+        f"finite; training stopped before any checkpoint of this state was saved. Likely cause: the weights "
+        f"grew to |w|={largest:.3g}: the learning rate optimizer.lr=0.05 is too high")
+
+
 # ---- data splitting and sampling ---------------------------------------------------------------
 def _labels(n_per_class=(400, 120, 40, 20)):
     y = np.repeat(np.arange(len(n_per_class)), n_per_class)
