@@ -105,6 +105,31 @@ def test_class_loss_is_the_mean_weighted_loss_of_each_class():
 
 
 
+def test_a_mixup_batch_trains_on_the_mixed_weighted_loss_and_tracks_each_class_share():
+    """A MixUp/CutMix batch (x, y_a, y_b, lam): the loss mixes both targets' weighted losses."""
+    x, y_a = batch(n=48)
+    y_b, lam = y_a.roll(5), 0.25
+    loss = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"}
+    model = model_with(loss)
+    before = copy.deepcopy(model)
+    with torch.no_grad():
+        logits, w = before(x), before.class_weights
+        part_a = lam * w[y_a] * F.cross_entropy(logits, y_a, reduction="none")
+        part_b = (1 - lam) * w[y_b] * F.cross_entropy(logits, y_b, reduction="none")
+        expected = (part_a + part_b).sum() / (lam * w[y_a] + (1 - lam) * w[y_b]).sum()
+    torch.testing.assert_close(model_with({**loss, "reduction": "mean"}).training_step((x, y_a, y_b, lam), 0),
+                               expected)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", devices=1)
+    one_batch = DataLoader([0], batch_size=1, collate_fn=lambda _: (x, y_a, y_b, lam))  # as mixing serves it
+    trainer.fit(model, train_dataloaders=one_batch)
+    for index in range(4):
+        share = lam * (y_a == index).sum() + (1 - lam) * (y_b == index).sum()
+        mean = (part_a[y_a == index].sum() + part_b[y_b == index].sum()) / share
+        torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"], mean,
+                                   rtol=1e-5, atol=1e-6)
+
+
 # ---- what predict.py writes: probabilities and decisions of predict_step -------------------------
 def test_predict_step_writes_adjusted_probabilities_and_decisions_for_any_batch_form():
     model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
