@@ -18,7 +18,7 @@ from imbalanced.data.table import class_names_of, read_table
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import CrossEntropy, Focal
 from imbalanced.tasks.config_checks import check_config
-from imbalanced.tasks.resume import check_restored_settings, setting_differences
+from imbalanced.tasks.resume import check_restored_settings, check_run_dir, setting_differences
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
@@ -152,6 +152,25 @@ def test_resume_refuses_restored_settings_that_only_one_side_has():
                                 {"optimizer": {**adamw, "lr": 0.01},
                                  "scheduler": {**cosine, "warmup_epochs": 2}})
 
+
+
+def test_a_fresh_run_refuses_a_run_directory_that_holds_checkpoints(tmp_path):
+    from omegaconf import OmegaConf
+
+    fresh = OmegaConf.create({"ckpt_path": None, "paths": {"output_dir": str(tmp_path)}})
+    check_run_dir(fresh)  # nothing there yet
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "notes.txt").write_text("not a checkpoint")
+    check_run_dir(fresh)
+    for name in ("last.ckpt", "epoch=1-step=4.ckpt"):
+        (tmp_path / "checkpoints" / name).write_bytes(b"")
+    with pytest.raises(UserError) as error:
+        check_run_dir(fresh)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert str(error.value) == (
+        f"hydra.run.dir={tmp_path} already holds checkpoints ['epoch=1-step=4.ckpt', 'last.ckpt']; "
+        f"allowed: a new run directory, or resume that run with ckpt_path={last}")
+    check_run_dir(OmegaConf.merge(fresh, {"ckpt_path": str(last)}))  # resuming that run in place
 
 # ---- item 8: labels that differ only by whitespace ------------------------------------------------
 def test_labels_differing_only_by_whitespace_are_refused():

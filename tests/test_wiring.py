@@ -175,6 +175,17 @@ def test_configure_optimizers_builds_the_configured_optimizer_and_schedule():
     assert isinstance(plain, torch.optim.AdamW)  # the default: AdamW, constant learning rate
 
 
+def test_a_schedule_without_a_length_takes_the_trainers_run_length(monkeypatch):
+    from types import SimpleNamespace
+
+    cosine = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": None}
+    model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, scheduler=cosine)
+    trainer = SimpleNamespace(estimated_stepping_batches=30, num_training_batches=10,
+                              accumulate_grad_batches=1, max_epochs=3)
+    monkeypatch.setattr(model, "_trainer", trainer)
+    assert model.configure_optimizers()["lr_scheduler"]["scheduler"].T_max == 3  # trainer.max_epochs
+
+
 # ---- DDP: every rank must train with the same class weights --------------------------------------
 def test_fit_refuses_ranks_whose_class_weights_differ(monkeypatch, caplog):
     from types import SimpleNamespace
