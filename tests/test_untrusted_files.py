@@ -14,7 +14,13 @@ from inprocess import run_app
 from tiny_run import feature_table
 
 from imbalanced.errors import UserError
-from imbalanced.tasks.safe_loading import check_targets, is_allowed_target, named_targets, read_checkpoint
+from imbalanced.tasks.safe_loading import (
+    check_targets,
+    is_allowed_target,
+    named_targets,
+    read_checkpoint,
+    trusted_targets,
+)
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
@@ -115,3 +121,38 @@ def test_the_config_groups_targets_are_trusted_and_a_user_can_extend(real_checkp
         check_targets(torch.load(path, weights_only=True)["hyper_parameters"])
     check_targets(torch.load(path, weights_only=True)["hyper_parameters"],
                   trusted=["collections.OrderedDict"])
+
+
+def test_read_checkpoint_names_the_setting_and_what_is_wrong(tmp_path):
+    with pytest.raises(UserError, match=r"^data.init=.*missing.ckpt: file not found$"):
+        read_checkpoint(tmp_path / "missing.ckpt", setting="data.init")
+    tensor = tmp_path / "tensor.ckpt"
+    torch.save(torch.zeros(2), tensor)
+    with pytest.raises(UserError) as error:
+        read_checkpoint(tensor)
+    assert str(error.value) == f"ckpt_path={tensor} is not a checkpoint (it holds a Tensor)"
+    path, marker = _pickle_bomb(tmp_path)
+    with pytest.raises(UserError) as error:
+        read_checkpoint(path)
+    assert not marker.exists(), "the pickle payload ran"
+    refused = f"ckpt_path={path} is refused: it holds Python objects, not only tensors and plain data ("
+    message = str(error.value)
+    assert message.startswith(refused) and "GLOBAL" in message and "system" in message  # torch's line
+    # torch's reason for a cut-off file, kept to one line of at most 200 characters
+    good = tmp_path / "good.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, good)
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(UserError) as error:
+        read_checkpoint(cut)
+    prefix = f"ckpt_path={cut} is not a readable checkpoint: not a PyTorch file, or cut off ("
+    reason = str(error.value).removeprefix(prefix)[:-1]
+    assert str(error.value).startswith(prefix) and reason.startswith("PytorchStreamReader failed")
+    assert len(reason) == 200 and "\n" not in reason
+
+
+def test_trusted_targets_take_a_list_or_one_string():
+    assert trusted_targets({}) == [] and trusted_targets(None) == []
+    assert trusted_targets({"trusted_targets": None}) == []
+    assert trusted_targets({"trusted_targets": "my_pkg."}) == ["my_pkg."]
+    assert trusted_targets({"trusted_targets": ["my_pkg.Net", "other."]}) == ["my_pkg.Net", "other."]
