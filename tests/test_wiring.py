@@ -88,6 +88,17 @@ def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
     torch.testing.assert_close(focal_zero, per_sample.sum())
 
 
+
+def test_bce_per_sample_is_two_class_cross_entropy():
+    """What MixUp/CutMix batches train on with loss=bce: sigmoid of the margin = two-class softmax."""
+    from imbalanced.imbalance.losses import BinaryCrossEntropy
+
+    generator = torch.Generator().manual_seed(4)
+    logits, y = torch.randn(32, 2, generator=generator) * 3, torch.randint(0, 2, (32,), generator=generator)
+    per_sample = BinaryCrossEntropy().per_sample(logits, y, torch.tensor([20.0, 5.0]))
+    torch.testing.assert_close(per_sample, F.cross_entropy(logits, y, reduction="none"))
+
+
 # ---- per-class training loss -------------------------------------------------------------------
 def test_class_loss_is_the_mean_weighted_loss_of_each_class():
     """`train/class_loss/<i>` after a one-step epoch = mean over class i's samples of w_i * CE."""
