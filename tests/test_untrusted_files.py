@@ -7,6 +7,7 @@ refuses the file with one `error:` line and exit 2, and that the marker was neve
 from __future__ import annotations
 
 import os
+import warnings
 
 import pytest
 import torch
@@ -149,6 +150,15 @@ def test_read_checkpoint_names_the_setting_and_what_is_wrong(tmp_path):
     reason = str(error.value).removeprefix(prefix)[:-1]
     assert str(error.value).startswith(prefix) and reason.startswith("PytorchStreamReader failed")
     assert len(reason) == 200 and "\n" not in reason
+    # a pickle opcode the safe loader lacks: torch's lines of advice are dropped, its reason kept
+    newer = tmp_path / "protocol5.ckpt"
+    torch.save({"state_dict": {}, "blob": bytearray(b"abc")}, newer, pickle_protocol=5)
+    with warnings.catch_warnings(), pytest.raises(UserError) as error:
+        warnings.simplefilter("ignore", UserWarning)  # torch's note on the protocol
+        read_checkpoint(newer)
+    prefix = f"ckpt_path={newer} is not a readable checkpoint: not a PyTorch file, or cut off ("
+    reason = str(error.value).removeprefix(prefix)
+    assert str(error.value).startswith(prefix) and reason.startswith("Unsupported operand")  # not the advice
 
 
 def test_trusted_targets_take_a_list_or_one_string():
