@@ -74,6 +74,17 @@ def test_reduction_none_with_batch_size_divides_by_the_number_of_samples():
     torch.testing.assert_close(model.training_step(data, 0).detach(), expected)
 
 
+
+def test_the_training_step_adjusts_logits_by_the_modules_training_prior():
+    """loss=logit_adjusted reads the class_counts buffer: CE(z + tau * log(n_c / N), y), weighted."""
+    x, y = batch()
+    model = model_with({"_target_": "imbalanced.imbalance.losses.LogitAdjusted", "tau": 1.0})
+    with torch.no_grad():
+        prior = torch.as_tensor(COUNTS / COUNTS.sum(), dtype=torch.float32)
+        expected = F.cross_entropy(model(x) + torch.log(prior), y, weight=model.class_weights)
+        torch.testing.assert_close(model.training_step((x, y), 0), expected)
+
+
 # ---- the losses against their formulas (not against the function they call) --------------------
 def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
     x, y = batch()
