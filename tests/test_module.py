@@ -40,6 +40,7 @@ def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
     trainer = L.Trainer(
         max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+        num_sanity_val_steps=0,  # the prediction policy must be fitted by the epoch's validation itself
     )
     trainer.fit(model, datamodule=datamodule)
     torch.testing.assert_close(model.class_weights, torch.tensor(datamodule.class_weights).float())

@@ -152,6 +152,28 @@ def test_a_mixup_batch_trains_on_the_mixed_weighted_loss_and_tracks_each_class_s
                                    rtol=1e-5, atol=1e-6)
 
 
+
+def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
+    """A class absent from the epoch gets no value (not 0/0); a one-sample class gets its loss."""
+    x, y = batch(n=48)
+    y = torch.where(y == 2, 0, y)  # class 2 absent
+    y[(y == 3).nonzero()[1:]] = 1  # class 3: one sample
+    sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 1e-9}  # two epochs of the same model
+    loss = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"}
+    model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, loss=loss, optimizer=sgd,
+                                 class_statistics=statistics())
+    with torch.no_grad():
+        weighted = F.cross_entropy(model(x), y, reduction="none") * model.class_weights[y]
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer.fit(model, train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=len(y)))
+    logged = {key for key in trainer.callback_metrics if key.startswith("train/class_loss/")}
+    assert logged == {"train/class_loss/0", "train/class_loss/1", "train/class_loss/3"}
+    for index in (0, 1, 3):  # as logged at the end of the second epoch
+        torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"],
+                                   weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
+
+
 # ---- what predict.py writes: probabilities and decisions of predict_step -------------------------
 def test_predict_step_writes_adjusted_probabilities_and_decisions_for_any_batch_form():
     model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
