@@ -83,6 +83,7 @@ def test_the_training_step_adjusts_logits_by_the_modules_training_prior():
         prior = torch.as_tensor(COUNTS / COUNTS.sum(), dtype=torch.float32)
         expected = F.cross_entropy(model(x) + torch.log(prior), y, weight=model.class_weights)
         torch.testing.assert_close(model.training_step((x, y), 0), expected)
+        torch.testing.assert_close(model.training_step((x, y, y.roll(3), 1.0), 0), expected)  # MixUp, lam=1
 
 
 # ---- the losses against their formulas (not against the function they call) --------------------
@@ -166,12 +167,32 @@ def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
         weighted = F.cross_entropy(model(x), y, reduction="none") * model.class_weights[y]
     trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, accelerator="cpu", devices=1)
-    trainer.fit(model, train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=len(y)))
+    loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
+    trainer.fit(model, train_dataloaders=loader, val_dataloaders=loader)  # validated after each epoch
     logged = {key for key in trainer.callback_metrics if key.startswith("train/class_loss/")}
     assert logged == {"train/class_loss/0", "train/class_loss/1", "train/class_loss/3"}
     for index in (0, 1, 3):  # as logged at the end of the second epoch
         torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"],
                                    weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
+
+
+
+def test_the_test_epoch_logs_each_classs_recall_under_its_index():
+    """`test/recall/<i>` (metrics.json's per-class list) = recall of class i, with the macro averages."""
+    x, y = batch(n=64)
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", devices=1)
+    trainer.test(model, DataLoader(TensorDataset(x, y), batch_size=16), verbose=False)
+    with torch.no_grad():
+        predicted = model(x).argmax(-1)
+    recalls = [float((predicted[y == c] == c).float().mean()) for c in range(4)]
+    logged = trainer.callback_metrics
+    assert sorted(k for k in logged if "/recall/" in k) == [f"test/recall/{c}" for c in range(4)]
+    for c in range(4):
+        assert float(logged[f"test/recall/{c}"]) == pytest.approx(recalls[c])
+    assert float(logged["test/balanced_accuracy"]) == pytest.approx(sum(recalls) / 4)
+    assert float(logged["test/accuracy"]) == pytest.approx(float((predicted == y).float().mean()))
 
 
 # ---- what predict.py writes: probabilities and decisions of predict_step -------------------------
