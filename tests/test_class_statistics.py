@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from sklearn.utils.class_weight import compute_class_weight
 
 from imbalanced.classifier import ImbalancedClassifier
@@ -141,6 +142,12 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
     now = [1.0] * len(saved)
     message = f"trained with class_weights={saved} but the data and class_weights settings now give {now}"
     assert message in str(error.value)
+    cfg, datamodule = setup("class_weights=inverse_sqrt")  # both lists with their 4 decimals
+    with pytest.raises(UserError) as error:
+        check_resume(cfg, datamodule, checkpoint)
+    now = np.round(datamodule.class_statistics.weights, 4).tolist()
+    message = f"trained with class_weights={saved} but the data and class_weights settings now give {now}"
+    assert message in str(error.value)
     # a checkpoint without the class_counts buffer is still held to its class weights
     state = {k: v for k, v in checkpoint["state_dict"].items() if k != "class_counts"}
     with pytest.raises(UserError, match="trained with class_weights="):
@@ -181,6 +188,12 @@ def test_resume_refuses_another_posthoc_tau_optimizer_or_scheduler_kind(compose_
     for overrides, message in refused:
         with pytest.raises(UserError, match=message):
             check_resume(cfg_with(*overrides), datamodule, checkpoint)
-    # a checkpoint from before the config groups (optimizer saved as a name) is not compared
-    check_resume(cfg_with("posthoc_tau=1.0", "optimizer=sgd", "scheduler=cosine"), datamodule,
-                 {**checkpoint, "hyper_parameters": {**checkpoint["hyper_parameters"], "optimizer": "adamw"}})
+    # a checkpoint from before the config groups (optimizer saved as a name): its scheduler is compared
+    old = {**checkpoint, "hyper_parameters": {**checkpoint["hyper_parameters"], "optimizer": "adamw"}}
+    check_resume(cfg_with("posthoc_tau=1.0", "optimizer=sgd", "scheduler=cosine"), datamodule, old)
+    with pytest.raises(UserError, match="^scheduler=None differs"):
+        check_resume(cfg_with("posthoc_tau=1.0", "optimizer=sgd", "scheduler=none"), datamodule, old)
+    # SGD resumed as SGD
+    sgd = OmegaConf.to_container(cfg_with("optimizer=sgd").optimizer, resolve=True)
+    trained_sgd = {**checkpoint, "hyper_parameters": {**checkpoint["hyper_parameters"], "optimizer": sgd}}
+    check_resume(cfg_with("posthoc_tau=1.0", "optimizer=sgd", "scheduler=cosine"), datamodule, trained_sgd)
