@@ -103,7 +103,9 @@ def test_the_allow_list():
     assert is_allowed_target("lightning.pytorch.callbacks.ModelCheckpoint", (), groups)
     for target in ("os.system", "builtins.eval", "imbalanced.tasks.config_checks.os.system",
                    "imbalanced.reporting.atomic.shutil.rmtree", "imbalanced.tasks.train.train",
-                   "imbalanced.data.tabular.read_table", "", None, 3):
+                   "imbalanced.data.tabular.read_table", "", None, 3,
+                   "imbalanced.tasks.resume.Path",  # a foreign class imported by a module of the package
+                   "imbalanced.classifier.DEFAULT_LOSS"):  # a constant, not a class
         assert not is_allowed_target(target, (), groups), target
     assert is_allowed_target("my_pkg.Net", ["my_pkg.Net"], groups)
     assert is_allowed_target("my_pkg.sub.Net", ["my_pkg."], groups)

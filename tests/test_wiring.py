@@ -195,6 +195,31 @@ def test_the_test_epoch_logs_each_classs_recall_under_its_index():
     assert float(logged["test/accuracy"]) == pytest.approx(float((predicted == y).float().mean()))
 
 
+
+def test_a_binary_test_epoch_scores_the_minority_class_and_keeps_the_outputs_for_the_plots():
+    from sklearn.metrics import average_precision_score, recall_score
+
+    stats = ClassStatistics.from_labels(np.repeat([0, 1], [10, 90]), ["rare", "common"], {"strategy": "none"})
+    model = ImbalancedClassifier(num_classes=2, backbone=BACKBONE, class_statistics=stats).eval()
+    model.posthoc_tau = 1.0
+    x, _ = batch(n=64)
+    y = (torch.arange(64) % 4 != 0).long()  # the rare class 0 is a quarter of the test split
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", devices=1)
+    trainer.test(model, DataLoader(TensorDataset(x, y), batch_size=16), verbose=False)
+    with torch.no_grad():
+        adjusted = model(x) - torch.log(torch.tensor([0.1, 0.9]))
+    probabilities = torch.softmax(adjusted, -1).numpy()
+    for key in ("probabilities", "raw_probabilities"):  # uncalibrated: both are the adjusted softmax
+        np.testing.assert_allclose(model.test_outputs[key], probabilities, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.test_outputs["labels"], y.numpy())
+    rare, logged = (y == 0).numpy(), trainer.callback_metrics
+    assert float(logged["test/average_precision"]) == pytest.approx(
+        average_precision_score(rare, probabilities[:, 0]), abs=1e-5)
+    decided_rare = (adjusted.argmax(-1) == 0).numpy()
+    assert float(logged["test/recall"]) == pytest.approx(recall_score(rare, decided_rare))
+
+
 # ---- what predict.py writes: probabilities and decisions of predict_step -------------------------
 def test_predict_step_writes_adjusted_probabilities_and_decisions_for_any_batch_form():
     model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
