@@ -53,6 +53,10 @@ def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
     trainer.save_checkpoint(path)
     loaded = ImbalancedClassifier.load_from_checkpoint(path)  # no datamodule needed
     assert loaded.posthoc_tau == 0.5
+    older = torch.load(path, weights_only=True)  # a checkpoint from before posthoc_tau was saved
+    del older["posthoc_tau"]
+    torch.save(older, tmp_path / "older.ckpt")
+    assert ImbalancedClassifier.load_from_checkpoint(tmp_path / "older.ckpt").posthoc_tau == 0.0
     fitted = model.prediction_policy.state_dict()  # refitted on validation during fit
     assert fitted != ImbalancedClassifier(num_classes=4, backbone=BACKBONE).prediction_policy.state_dict()
     assert loaded.prediction_policy.state_dict() == fitted

@@ -112,8 +112,14 @@ def test_the_allow_list():
     assert not is_allowed_target("my_pkg_evil.Net", ["my_pkg."], groups)
     found = named_targets({"a": [{"_target_": "x.Y", "b": {"_target_": "z.W"}}]})
     assert found == [("a[0]._target_", "x.Y"), ("a[0].b._target_", "z.W")]
-    with pytest.raises(UserError, match=r"hp.a\[0\]._target_='x.Y'"):
+    with pytest.raises(UserError) as error:
         check_targets({"hp": {"a": [{"_target_": "x.Y"}]}})
+    assert str(error.value) == (
+        "ckpt_path= is refused: its hyperparameter hp.a[0]._target_='x.Y' names code this template does not "
+        "trust (allowed: classes of the imbalanced package and the _target_s of the config groups). If you "
+        "wrote that checkpoint and trust the code, allow it explicitly: trusted_targets=[x.Y]")
+    # without an explicit list, the repo's config groups are read: configs/optimizer names AdamW
+    assert is_allowed_target("torch.optim.AdamW") and not is_allowed_target("torch.optim.Adamax")
 
 
 def test_the_config_groups_targets_are_trusted_and_a_user_can_extend(real_checkpoint, tmp_path):
