@@ -99,3 +99,15 @@ def test_statistics_of_a_datamodule_with_or_without_an_input_transform():
     shapes = r"^the data gives input_transform.mean of shape \(8,\) but the model was built for \(6,\)"
     with pytest.raises(UserError, match=shapes):
         make_model().load_data_statistics(wider)
+
+
+def test_class_names_default_to_indices_and_must_match_the_class_count(monkeypatch):
+    assert ImbalancedClassifier(num_classes=3, backbone=BACKBONE).class_names == ["0", "1", "2"]
+    with pytest.raises(UserError, match=r"^2 class names given for 3 classes$"):
+        ImbalancedClassifier(num_classes=3, backbone=BACKBONE, class_names=["a", "b"])
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda module, **options: compiled.append(options))
+    ImbalancedClassifier(num_classes=3, backbone=BACKBONE)
+    assert compiled == []  # model.compile is off unless asked for
+    ImbalancedClassifier(num_classes=3, backbone=BACKBONE, compile=True)
+    assert len(compiled) == 1
