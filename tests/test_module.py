@@ -49,6 +49,7 @@ def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
     torch.testing.assert_close(model.input_transform.scale, torch.tensor(datamodule.feature_scale).float())
 
     path = tmp_path / "model.ckpt"
+    assert model.posthoc_tau == 0.0  # off unless train.py sets it
     model.posthoc_tau = 0.5  # train.py sets it; eval.py / predict.py start from the saved value
     trainer.save_checkpoint(path)
     loaded = ImbalancedClassifier.load_from_checkpoint(path)  # no datamodule needed

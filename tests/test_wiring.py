@@ -171,6 +171,9 @@ def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
     trainer.fit(model, train_dataloaders=loader, val_dataloaders=loader)  # validated after each epoch
     logged = {key for key in trainer.callback_metrics if key.startswith("train/class_loss/")}
     assert logged == {"train/class_loss/0", "train/class_loss/1", "train/class_loss/3"}
+    # the scalars a run's metrics.csv / plots read, under their names
+    assert {"train/loss_epoch", "val/balanced_accuracy", "val/average_precision", "val/brier"} <= set(
+        trainer.callback_metrics)
     for index in (0, 1, 3):  # as logged at the end of the second epoch
         torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"],
                                    weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
