@@ -326,6 +326,7 @@ def test_the_default_is_fused_adamw_at_a_constant_learning_rate(compose_cfg):
     assert build_scheduler(_plain(cfg.scheduler), built, lambda: RunLength(10, 1, 10)) is None
 
 
+@pytest.mark.slow  # the recipe is checked fast above and in test_drw.py; this run (1 s) is for the full suite
 def test_ldam_drw_preset_trains_end_to_end(compose_cfg, tmp_path):
     from imbalanced.tasks.train import train
 
