@@ -111,6 +111,22 @@ def test_bce_per_sample_is_two_class_cross_entropy():
     torch.testing.assert_close(per_sample, F.cross_entropy(logits, y, reduction="none"))
 
 
+
+def test_loss_settings_are_refused_by_name_and_any_positive_scale_is_taken():
+    from imbalanced.imbalance.losses import LDAM, LogitAdjusted
+
+    cases = [
+        (lambda: LogitAdjusted(tau=-1), "loss.tau=-1 is invalid; allowed: a finite number in [0, inf)"),
+        (lambda: LDAM(max_margin=0), "loss.max_margin=0 is invalid; allowed: a finite number in (0, inf)"),
+        (lambda: LDAM(scale=0), "loss.scale=0 is invalid; allowed: a finite number in (0, inf)"),
+    ]
+    for build, message in cases:
+        with pytest.raises(UserError) as error:
+            build()
+        assert str(error.value) == message
+    assert LDAM(scale=0.5).scale == 0.5  # the paper uses 30 with cosine logits; smaller is allowed
+
+
 # ---- per-class training loss -------------------------------------------------------------------
 def test_class_loss_is_the_mean_weighted_loss_of_each_class():
     """`train/class_loss/<i>` after a one-step epoch = mean over class i's samples of w_i * CE."""
