@@ -127,6 +127,19 @@ def test_loss_settings_are_refused_by_name_and_any_positive_scale_is_taken():
     assert LDAM(scale=0.5).scale == 0.5  # the paper uses 30 with cosine logits; smaller is allowed
 
 
+
+def test_the_training_prior_of_one_sample_classes_and_the_name_of_no_strategy():
+    """log pi_c = log(n_c / N) also for n_c = 1; a run without class_weights reports strategy none."""
+    from imbalanced.imbalance.losses import log_prior
+    from imbalanced.imbalance.weights import strategy_name
+
+    torch.testing.assert_close(log_prior(torch.tensor([9.0, 1.0])), torch.log(torch.tensor([0.9, 0.1])))
+    torch.testing.assert_close(log_prior(torch.tensor([1.0, 1.0])), torch.log(torch.tensor([0.5, 0.5])))
+    with pytest.raises(RuntimeError, match="^class_counts are all zero: the module was not set up from data"):
+        log_prior(torch.zeros(3))
+    assert strategy_name(None) == "none" and strategy_name({"beta": 0.9}) == "none"
+
+
 # ---- per-class training loss -------------------------------------------------------------------
 def test_class_loss_is_the_mean_weighted_loss_of_each_class():
     """`train/class_loss/<i>` after a one-step epoch = mean over class i's samples of w_i * CE."""
