@@ -223,7 +223,12 @@ def test_warmup_schedule_resumes_from_its_state():
 
 
 # ---- one fast end-to-end run per data option (about 2 s each on a 2-core CPU) ------------------------
-@pytest.mark.parametrize("option", options("data"))
+# cifar100_lt runs the same datamodule and run path as cifar10_lt (test_cifar_lt.py checks its layout);
+# its 100-class plots make it the slowest quick test (~3.3 s), so it runs with the full suite only
+FDR_DATA = [pytest.param(o, marks=pytest.mark.slow) if o == "cifar100_lt" else o for o in options("data")]
+
+
+@pytest.mark.parametrize("option", FDR_DATA)
 def test_debug_fdr_runs_for_every_data_option(compose_cfg, table, tmp_path, option):
     from imbalanced.tasks.train import train
 
@@ -321,6 +326,7 @@ def test_the_default_is_fused_adamw_at_a_constant_learning_rate(compose_cfg):
     assert build_scheduler(_plain(cfg.scheduler), built, lambda: RunLength(10, 1, 10)) is None
 
 
+@pytest.mark.slow  # the recipe is checked fast above and in test_drw.py; this run (1 s) is for the full suite
 def test_ldam_drw_preset_trains_end_to_end(compose_cfg, tmp_path):
     from imbalanced.tasks.train import train
 

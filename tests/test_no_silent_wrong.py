@@ -18,7 +18,7 @@ from imbalanced.data.table import class_names_of, read_table
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import CrossEntropy, Focal
 from imbalanced.tasks.config_checks import check_config
-from imbalanced.tasks.resume import setting_differences
+from imbalanced.tasks.resume import check_restored_settings, check_run_dir, setting_differences
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
@@ -134,6 +134,43 @@ def test_setting_differences_whatever_the_shape():
     assert setting_differences({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}, "x") == ["x.a.c: None -> 2"]
     assert setting_differences({"lr": 0.1}, {"lr": 0.1}, "o") == []
 
+
+
+def test_resume_refuses_restored_settings_that_only_one_side_has():
+    adamw = {"_target_": "torch.optim.AdamW", "lr": 0.001}
+    cosine = {"_target_": "imbalanced.optimization.cosine", "warmup_epochs": 0}
+    check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": None},
+                            {"optimizer": dict(adamw), "scheduler": None})  # nothing changed
+    # a checkpoint without a scheduler setting, resumed with one (and the reverse): both refused
+    with pytest.raises(UserError, match=r"ckpt_path=c.ckpt .*\(scheduler: None -> \{"):
+        check_restored_settings("c.ckpt", {"optimizer": adamw}, {"optimizer": adamw, "scheduler": cosine})
+    with pytest.raises(UserError, match=r"\(scheduler: \{.*\} -> None as checkpoint -> now\)"):
+        check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": cosine}, {"optimizer": adamw})
+    # every change is listed, one after the other
+    with pytest.raises(UserError, match=r"\(optimizer.lr: 0.001 -> 0.01; scheduler.warmup_epochs: 0 -> 2 "):
+        check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": cosine},
+                                {"optimizer": {**adamw, "lr": 0.01},
+                                 "scheduler": {**cosine, "warmup_epochs": 2}})
+
+
+
+def test_a_fresh_run_refuses_a_run_directory_that_holds_checkpoints(tmp_path):
+    from omegaconf import OmegaConf
+
+    fresh = OmegaConf.create({"ckpt_path": None, "paths": {"output_dir": str(tmp_path)}})
+    check_run_dir(fresh)  # nothing there yet
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "notes.txt").write_text("not a checkpoint")
+    check_run_dir(fresh)
+    for name in ("last.ckpt", "epoch=1-step=4.ckpt"):
+        (tmp_path / "checkpoints" / name).write_bytes(b"")
+    with pytest.raises(UserError) as error:
+        check_run_dir(fresh)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert str(error.value) == (
+        f"hydra.run.dir={tmp_path} already holds checkpoints ['epoch=1-step=4.ckpt', 'last.ckpt']; "
+        f"allowed: a new run directory, or resume that run with ckpt_path={last}")
+    check_run_dir(OmegaConf.merge(fresh, {"ckpt_path": str(last)}))  # resuming that run in place
 
 # ---- item 8: labels that differ only by whitespace ------------------------------------------------
 def test_labels_differing_only_by_whitespace_are_refused():

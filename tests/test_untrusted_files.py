@@ -7,6 +7,7 @@ refuses the file with one `error:` line and exit 2, and that the marker was neve
 from __future__ import annotations
 
 import os
+import warnings
 
 import pytest
 import torch
@@ -14,7 +15,13 @@ from inprocess import run_app
 from tiny_run import feature_table
 
 from imbalanced.errors import UserError
-from imbalanced.tasks.safe_loading import check_targets, is_allowed_target, named_targets, read_checkpoint
+from imbalanced.tasks.safe_loading import (
+    check_targets,
+    is_allowed_target,
+    named_targets,
+    read_checkpoint,
+    trusted_targets,
+)
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
@@ -96,15 +103,23 @@ def test_the_allow_list():
     assert is_allowed_target("lightning.pytorch.callbacks.ModelCheckpoint", (), groups)
     for target in ("os.system", "builtins.eval", "imbalanced.tasks.config_checks.os.system",
                    "imbalanced.reporting.atomic.shutil.rmtree", "imbalanced.tasks.train.train",
-                   "imbalanced.data.tabular.read_table", "", None, 3):
+                   "imbalanced.data.tabular.read_table", "", None, 3,
+                   "imbalanced.tasks.resume.Path",  # a foreign class imported by a module of the package
+                   "imbalanced.classifier.DEFAULT_LOSS"):  # a constant, not a class
         assert not is_allowed_target(target, (), groups), target
     assert is_allowed_target("my_pkg.Net", ["my_pkg.Net"], groups)
     assert is_allowed_target("my_pkg.sub.Net", ["my_pkg."], groups)
     assert not is_allowed_target("my_pkg_evil.Net", ["my_pkg."], groups)
     found = named_targets({"a": [{"_target_": "x.Y", "b": {"_target_": "z.W"}}]})
     assert found == [("a[0]._target_", "x.Y"), ("a[0].b._target_", "z.W")]
-    with pytest.raises(UserError, match=r"hp.a\[0\]._target_='x.Y'"):
+    with pytest.raises(UserError) as error:
         check_targets({"hp": {"a": [{"_target_": "x.Y"}]}})
+    assert str(error.value) == (
+        "ckpt_path= is refused: its hyperparameter hp.a[0]._target_='x.Y' names code this template does not "
+        "trust (allowed: classes of the imbalanced package and the _target_s of the config groups). If you "
+        "wrote that checkpoint and trust the code, allow it explicitly: trusted_targets=[x.Y]")
+    # without an explicit list, the repo's config groups are read: configs/optimizer names AdamW
+    assert is_allowed_target("torch.optim.AdamW") and not is_allowed_target("torch.optim.Adamax")
 
 
 def test_the_config_groups_targets_are_trusted_and_a_user_can_extend(real_checkpoint, tmp_path):
@@ -115,3 +130,47 @@ def test_the_config_groups_targets_are_trusted_and_a_user_can_extend(real_checkp
         check_targets(torch.load(path, weights_only=True)["hyper_parameters"])
     check_targets(torch.load(path, weights_only=True)["hyper_parameters"],
                   trusted=["collections.OrderedDict"])
+
+
+def test_read_checkpoint_names_the_setting_and_what_is_wrong(tmp_path):
+    with pytest.raises(UserError, match=r"^data.init=.*missing.ckpt: file not found$"):
+        read_checkpoint(tmp_path / "missing.ckpt", setting="data.init")
+    tensor = tmp_path / "tensor.ckpt"
+    torch.save(torch.zeros(2), tensor)
+    with pytest.raises(UserError) as error:
+        read_checkpoint(tensor)
+    assert str(error.value) == f"ckpt_path={tensor} is not a checkpoint (it holds a Tensor)"
+    path, marker = _pickle_bomb(tmp_path)
+    with pytest.raises(UserError) as error:
+        read_checkpoint(path)
+    assert not marker.exists(), "the pickle payload ran"
+    refused = f"ckpt_path={path} is refused: it holds Python objects, not only tensors and plain data ("
+    message = str(error.value)
+    assert message.startswith(refused) and "GLOBAL" in message and "system" in message  # torch's line
+    # torch's reason for a cut-off file, kept to one line of at most 200 characters
+    good = tmp_path / "good.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, good)
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(UserError) as error:
+        read_checkpoint(cut)
+    prefix = f"ckpt_path={cut} is not a readable checkpoint: not a PyTorch file, or cut off ("
+    reason = str(error.value).removeprefix(prefix)[:-1]
+    assert str(error.value).startswith(prefix) and reason.startswith("PytorchStreamReader failed")
+    assert len(reason) == 200 and "\n" not in reason
+    # a pickle opcode the safe loader lacks: torch's lines of advice are dropped, its reason kept
+    newer = tmp_path / "protocol5.ckpt"
+    torch.save({"state_dict": {}, "blob": bytearray(b"abc")}, newer, pickle_protocol=5)
+    with warnings.catch_warnings(), pytest.raises(UserError) as error:
+        warnings.simplefilter("ignore", UserWarning)  # torch's note on the protocol
+        read_checkpoint(newer)
+    prefix = f"ckpt_path={newer} is not a readable checkpoint: not a PyTorch file, or cut off ("
+    reason = str(error.value).removeprefix(prefix)
+    assert str(error.value).startswith(prefix) and reason.startswith("Unsupported operand")  # not the advice
+
+
+def test_trusted_targets_take_a_list_or_one_string():
+    assert trusted_targets({}) == [] and trusted_targets(None) == []
+    assert trusted_targets({"trusted_targets": None}) == []
+    assert trusted_targets({"trusted_targets": "my_pkg."}) == ["my_pkg."]
+    assert trusted_targets({"trusted_targets": ["my_pkg.Net", "other."]}) == ["my_pkg.Net", "other."]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import lightning as L
 import numpy as np
@@ -73,6 +74,18 @@ def test_reduction_none_with_batch_size_divides_by_the_number_of_samples():
     torch.testing.assert_close(model.training_step(data, 0).detach(), expected)
 
 
+
+def test_the_training_step_adjusts_logits_by_the_modules_training_prior():
+    """loss=logit_adjusted reads the class_counts buffer: CE(z + tau * log(n_c / N), y), weighted."""
+    x, y = batch()
+    model = model_with({"_target_": "imbalanced.imbalance.losses.LogitAdjusted", "tau": 1.0})
+    with torch.no_grad():
+        prior = torch.as_tensor(COUNTS / COUNTS.sum(), dtype=torch.float32)
+        expected = F.cross_entropy(model(x) + torch.log(prior), y, weight=model.class_weights)
+        torch.testing.assert_close(model.training_step((x, y), 0), expected)
+        torch.testing.assert_close(model.training_step((x, y, y.roll(3), 1.0), 0), expected)  # MixUp, lam=1
+
+
 # ---- the losses against their formulas (not against the function they call) --------------------
 def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
     x, y = batch()
@@ -85,6 +98,46 @@ def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
                                per_sample.sum() / weights[y].sum())
     focal_zero = Focal(gamma=0.0, reduction="sum")(logits, y, weights, counts)
     torch.testing.assert_close(focal_zero, per_sample.sum())
+
+
+
+def test_bce_per_sample_is_two_class_cross_entropy():
+    """What MixUp/CutMix batches train on with loss=bce: sigmoid of the margin = two-class softmax."""
+    from imbalanced.imbalance.losses import BinaryCrossEntropy
+
+    generator = torch.Generator().manual_seed(4)
+    logits, y = torch.randn(32, 2, generator=generator) * 3, torch.randint(0, 2, (32,), generator=generator)
+    per_sample = BinaryCrossEntropy().per_sample(logits, y, torch.tensor([20.0, 5.0]))
+    torch.testing.assert_close(per_sample, F.cross_entropy(logits, y, reduction="none"))
+
+
+
+def test_loss_settings_are_refused_by_name_and_any_positive_scale_is_taken():
+    from imbalanced.imbalance.losses import LDAM, LogitAdjusted
+
+    cases = [
+        (lambda: LogitAdjusted(tau=-1), "loss.tau=-1 is invalid; allowed: a finite number in [0, inf)"),
+        (lambda: LDAM(max_margin=0), "loss.max_margin=0 is invalid; allowed: a finite number in (0, inf)"),
+        (lambda: LDAM(scale=0), "loss.scale=0 is invalid; allowed: a finite number in (0, inf)"),
+    ]
+    for build, message in cases:
+        with pytest.raises(UserError) as error:
+            build()
+        assert str(error.value) == message
+    assert LDAM(scale=0.5).scale == 0.5  # the paper uses 30 with cosine logits; smaller is allowed
+
+
+
+def test_the_training_prior_of_one_sample_classes_and_the_name_of_no_strategy():
+    """log pi_c = log(n_c / N) also for n_c = 1; a run without class_weights reports strategy none."""
+    from imbalanced.imbalance.losses import log_prior
+    from imbalanced.imbalance.weights import strategy_name
+
+    torch.testing.assert_close(log_prior(torch.tensor([9.0, 1.0])), torch.log(torch.tensor([0.9, 0.1])))
+    torch.testing.assert_close(log_prior(torch.tensor([1.0, 1.0])), torch.log(torch.tensor([0.5, 0.5])))
+    with pytest.raises(RuntimeError, match="^class_counts are all zero: the module was not set up from data"):
+        log_prior(torch.zeros(3))
+    assert strategy_name(None) == "none" and strategy_name({"beta": 0.9}) == "none"
 
 
 # ---- per-class training loss -------------------------------------------------------------------
@@ -103,6 +156,201 @@ def test_class_loss_is_the_mean_weighted_loss_of_each_class():
         torch.testing.assert_close(logged, weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
 
 
+
+def test_a_mixup_batch_trains_on_the_mixed_weighted_loss_and_tracks_each_class_share():
+    """A MixUp/CutMix batch (x, y_a, y_b, lam): the loss mixes both targets' weighted losses."""
+    x, y_a = batch(n=48)
+    y_b, lam = y_a.roll(5), 0.25
+    loss = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"}
+    model = model_with(loss)
+    before = copy.deepcopy(model)
+    with torch.no_grad():
+        logits, w = before(x), before.class_weights
+        part_a = lam * w[y_a] * F.cross_entropy(logits, y_a, reduction="none")
+        part_b = (1 - lam) * w[y_b] * F.cross_entropy(logits, y_b, reduction="none")
+        expected = (part_a + part_b).sum() / (lam * w[y_a] + (1 - lam) * w[y_b]).sum()
+    torch.testing.assert_close(model_with({**loss, "reduction": "mean"}).training_step((x, y_a, y_b, lam), 0),
+                               expected)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", devices=1)
+    one_batch = DataLoader([0], batch_size=1, collate_fn=lambda _: (x, y_a, y_b, lam))  # as mixing serves it
+    trainer.fit(model, train_dataloaders=one_batch)
+    for index in range(4):
+        share = lam * (y_a == index).sum() + (1 - lam) * (y_b == index).sum()
+        mean = (part_a[y_a == index].sum() + part_b[y_b == index].sum()) / share
+        torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"], mean,
+                                   rtol=1e-5, atol=1e-6)
+
+
+
+def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
+    """A class absent from the epoch gets no value (not 0/0); a one-sample class gets its loss."""
+    x, y = batch(n=48)
+    y = torch.where(y == 2, 0, y)  # class 2 absent
+    y[(y == 3).nonzero()[1:]] = 1  # class 3: one sample
+    sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 1e-9}  # two epochs of the same model
+    loss = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"}
+    model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, loss=loss, optimizer=sgd,
+                                 class_statistics=statistics())
+    with torch.no_grad():
+        weighted = F.cross_entropy(model(x), y, reduction="none") * model.class_weights[y]
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", devices=1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
+    trainer.fit(model, train_dataloaders=loader, val_dataloaders=loader)  # validated after each epoch
+    logged = {key for key in trainer.callback_metrics if key.startswith("train/class_loss/")}
+    assert logged == {"train/class_loss/0", "train/class_loss/1", "train/class_loss/3"}
+    # the scalars a run's metrics.csv / plots read, under their names
+    assert {"train/loss_epoch", "val/balanced_accuracy", "val/average_precision", "val/brier"} <= set(
+        trainer.callback_metrics)
+    for index in (0, 1, 3):  # as logged at the end of the second epoch
+        torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"],
+                                   weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
+
+
+
+def test_the_test_epoch_logs_each_classs_recall_under_its_index():
+    """`test/recall/<i>` (metrics.json's per-class list) = recall of class i, with the macro averages."""
+    x, y = batch(n=64)
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", devices=1)
+    trainer.test(model, DataLoader(TensorDataset(x, y), batch_size=16), verbose=False)
+    with torch.no_grad():
+        predicted = model(x).argmax(-1)
+    recalls = [float((predicted[y == c] == c).float().mean()) for c in range(4)]
+    logged = trainer.callback_metrics
+    assert sorted(k for k in logged if "/recall/" in k) == [f"test/recall/{c}" for c in range(4)]
+    for c in range(4):
+        assert float(logged[f"test/recall/{c}"]) == pytest.approx(recalls[c])
+    assert float(logged["test/balanced_accuracy"]) == pytest.approx(sum(recalls) / 4)
+    assert float(logged["test/accuracy"]) == pytest.approx(float((predicted == y).float().mean()))
+
+
+
+def test_a_binary_test_epoch_scores_the_minority_class_and_keeps_the_outputs_for_the_plots():
+    from sklearn.metrics import average_precision_score, recall_score
+
+    stats = ClassStatistics.from_labels(np.repeat([0, 1], [10, 90]), ["rare", "common"], {"strategy": "none"})
+    model = ImbalancedClassifier(num_classes=2, backbone=BACKBONE, class_statistics=stats).eval()
+    model.posthoc_tau = 1.0
+    x, _ = batch(n=64)
+    y = (torch.arange(64) % 4 != 0).long()  # the rare class 0 is a quarter of the test split
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", devices=1)
+    trainer.test(model, DataLoader(TensorDataset(x, y), batch_size=16), verbose=False)
+    with torch.no_grad():
+        adjusted = model(x) - torch.log(torch.tensor([0.1, 0.9]))
+    probabilities = torch.softmax(adjusted, -1).numpy()
+    for key in ("probabilities", "raw_probabilities"):  # uncalibrated: both are the adjusted softmax
+        np.testing.assert_allclose(model.test_outputs[key], probabilities, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.test_outputs["labels"], y.numpy())
+    rare, logged = (y == 0).numpy(), trainer.callback_metrics
+    assert float(logged["test/average_precision"]) == pytest.approx(
+        average_precision_score(rare, probabilities[:, 0]), abs=1e-5)
+    decided_rare = (adjusted.argmax(-1) == 0).numpy()
+    assert float(logged["test/recall"]) == pytest.approx(recall_score(rare, decided_rare))
+
+
+# ---- what predict.py writes: probabilities and decisions of predict_step -------------------------
+def test_predict_step_writes_adjusted_probabilities_and_decisions_for_any_batch_form():
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
+    model.posthoc_tau = 1.0
+    x, y = batch()
+    with torch.no_grad():
+        logits = model(x)
+        adjusted = logits - torch.log(torch.as_tensor(COUNTS / COUNTS.sum(), dtype=torch.float32))
+        for form in (x, (x, y), [x]):  # a bare tensor, a labelled batch, a one-item list
+            torch.testing.assert_close(model.predict_step(form, 0), torch.softmax(adjusted, -1))
+        model.predict_decisions = True
+        written = model.predict_step((x, y), 0)
+    assert sorted(written) == ["prediction", "probabilities"]
+    torch.testing.assert_close(written["probabilities"], torch.softmax(adjusted, -1))
+    assert torch.equal(written["prediction"], adjusted.argmax(-1))
+    assert not torch.equal(written["prediction"], logits.argmax(-1))  # tau=1 moves decisions here
+
+
+def test_a_binary_model_predicts_with_the_minority_class_as_positive():
+    stats = ClassStatistics.from_labels(np.repeat([0, 1], [10, 90]), ["rare", "common"], {"strategy": "none"})
+    model = ImbalancedClassifier(num_classes=2, backbone=BACKBONE, class_statistics=stats).eval()
+    x, _ = batch()
+    with torch.no_grad():
+        torch.testing.assert_close(model.predict_step(x, 0), torch.softmax(model(x), -1))
+    report = model.prediction_policy.report(model.class_names, model.class_counts, 0.0)
+    assert report["positive_class"] == "rare"
+
+
+
+# ---- the optimizer and scheduler settings reach the optimizer Lightning steps ---------------------
+def test_configure_optimizers_builds_the_configured_optimizer_and_schedule():
+    sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.05, "momentum": 0.9}
+    step = {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 2}
+    model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, optimizer=sgd, scheduler=step)
+    built = model.configure_optimizers()
+    optimizer, schedule = built["optimizer"], built["lr_scheduler"]
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.9
+    assert [group["lr"] for group in optimizer.param_groups] == [0.05]
+    assert sum(len(group["params"]) for group in optimizer.param_groups) == len(list(model.parameters()))
+    assert isinstance(schedule["scheduler"], torch.optim.lr_scheduler.StepLR)
+    assert schedule["scheduler"].optimizer is optimizer and schedule["interval"] == "epoch"
+    plain = ImbalancedClassifier(num_classes=4, backbone=BACKBONE).configure_optimizers()
+    assert isinstance(plain, torch.optim.AdamW)  # the default: AdamW, constant learning rate
+
+
+def test_a_schedule_without_a_length_takes_the_trainers_run_length(monkeypatch):
+    from types import SimpleNamespace
+
+    cosine = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": None}
+    model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, scheduler=cosine)
+    trainer = SimpleNamespace(estimated_stepping_batches=30, num_training_batches=10,
+                              accumulate_grad_batches=1, max_epochs=3)
+    monkeypatch.setattr(model, "_trainer", trainer)
+    assert model.configure_optimizers()["lr_scheduler"]["scheduler"].T_max == 3  # trainer.max_epochs
+
+
+# ---- DDP: every rank must train with the same class weights --------------------------------------
+def test_fit_refuses_ranks_whose_class_weights_differ(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    monkeypatch.setattr(model, "_trainer", SimpleNamespace(world_size=2, global_rank=0))
+    weights = model.class_weights.clone()
+    monkeypatch.setattr(model, "all_gather", lambda tensor: torch.stack([tensor, weights]))
+    with caplog.at_level("INFO", logger="imbalanced.classifier"):
+        model.on_fit_start()  # two ranks, the same weights
+    assert f"rank 0 class_weights {json.dumps(weights.tolist())}" in caplog.messages
+    monkeypatch.setattr(model, "all_gather", lambda tensor: torch.stack([tensor, weights * 2]))
+    with pytest.raises(RuntimeError) as error:
+        model.on_fit_start()
+    assert str(error.value) == (
+        f"class weights differ across DDP ranks: {torch.stack([weights, weights * 2]).tolist()}; the data "
+        "split must be deterministic (set data.seed) so every rank sees the same training split")
+
+
+
+def test_nan_validation_logits_stop_fit_naming_epoch_step_and_learning_rate(monkeypatch):
+    """Checked before ModelCheckpoint can save the model (the run test: test_wiring_runs.py)."""
+    from types import SimpleNamespace
+
+    from imbalanced.errors import NonFiniteLossError
+
+    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    trainer = SimpleNamespace(world_size=1, optimizers=[optimizer], current_epoch=3, global_step=7)
+    monkeypatch.setattr(model, "_trainer", trainer)
+    x, y = batch()
+    logits = model(x).detach()
+    logits[0, 0] = float("nan")
+    model._val_outputs = [(logits, y)]
+    largest = max(float(p.detach().abs().max()) for p in model.parameters())
+    with pytest.raises(NonFiniteLossError) as error:
+        model.on_validation_epoch_end()
+    assert str(error.value).startswith(
+        "the model gives NaN/inf validation logits at epoch 3 (global step 7) although the training loss was "
+        f"finite; training stopped before any checkpoint of this state was saved. Likely cause: the weights "
+        f"grew to |w|={largest:.3g}: the learning rate optimizer.lr=0.05 is too high")
+
+
 # ---- data splitting and sampling ---------------------------------------------------------------
 def _labels(n_per_class=(400, 120, 40, 20)):
     y = np.repeat(np.arange(len(n_per_class)), n_per_class)
@@ -112,12 +360,12 @@ def _labels(n_per_class=(400, 120, 40, 20)):
 
 def test_every_split_keeps_the_class_shares_of_the_whole_set():
     x, y = _labels()
-    parts = stratified_split(x, y, 0.2, 0.25, seed=0)
+    parts = stratified_split(x, y, 0.2, 0.3, seed=0)  # not 0.25: scikit-learn's default test_size
     whole = np.bincount(y) / len(y)
     for labels in parts[1::2]:
         np.testing.assert_allclose(np.bincount(labels, minlength=4) / len(labels), whole, atol=0.01)
     assert sum(len(labels) for labels in parts[1::2]) == len(y)
-    assert len(parts[5]) == pytest.approx(0.25 * len(y), abs=2)
+    assert len(parts[5]) == pytest.approx(0.3 * len(y), abs=2)
     assert len(parts[3]) == pytest.approx(0.2 * len(y), abs=2)
 
 
@@ -300,7 +548,7 @@ def test_manual_weights_accept_zero_for_a_class_and_refuse_each_bad_list_with_it
     for weights, message in cases:
         with pytest.raises(UserError) as error:
             compute_class_weights([5, 3, 2], "manual", weights=weights)
-        assert message in str(error.value)
+        assert str(error.value).startswith(message)  # the message starts with the setting it names
 
 
 def test_effective_number_weights_and_beta_bounds():
