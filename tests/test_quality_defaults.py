@@ -1,16 +1,14 @@
-"""The defaults behind issue 13: the training budget, the rare-class floor of the split, and which
+"""The defaults behind issue 13: the training budget (the split floor's tests are in test_wiring.py), and which
 checkpoint is saved as `last`/`best` and tested."""
 
 from __future__ import annotations
 
 import lightning as L
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from imbalanced.callbacks.checkpoints import EveryEpochLastCheckpoint
-from imbalanced.data.splitting import spare_rare_classes, stratified_split
 from imbalanced.errors import UserError
 from imbalanced.tasks.budget import apply_budget, budget_epochs, check_budget, uses_budget
 from imbalanced.tasks.train import build_datamodule, checkpoint_to_test
@@ -62,48 +60,6 @@ def test_budget_sets_epochs_from_training_batches(compose_cfg):
     batches = len(datamodule.train_dataloader())
     assert batches == -(-len(datamodule.splits.y_train) // 100)
     assert apply_budget(cfg, datamodule) == -(-300 // batches) == cfg.trainer.max_epochs
-
-
-# ---- split floor --------------------------------------------------------------------------------
-def test_floor_moves_validation_rows_of_rare_classes_only():
-    y = np.repeat(np.arange(3), [200, 12, 3])
-    x = np.arange(len(y), dtype=np.float32)[:, None]
-    plain = stratified_split(x, y, 0.2, 0.2, seed=0)
-    spared = stratified_split(x, y, 0.2, 0.2, seed=0, min_train_rows=20)
-    assert np.array_equal(plain[4], spared[4])  # the test split is untouched
-    train_counts = np.bincount(spared[1], minlength=3)
-    val_counts = np.bincount(spared[3], minlength=3)
-    # the head class keeps its split
-    assert np.array_equal(np.bincount(plain[1], minlength=3)[0:1], train_counts[0:1])
-    plain_val = np.bincount(plain[3], minlength=3)
-    assert np.array_equal(val_counts > 0, plain_val > 0)  # a class in validation stays there ...
-    assert val_counts[1] == 1 and train_counts[1] == np.bincount(plain[1], minlength=3)[1] + plain_val[1] - 1
-    # ... and no row is lost or duplicated
-    assert sorted(np.concatenate([spared[0], spared[2], spared[4]])[:, 0].tolist()) == x[:, 0].tolist()
-    again = stratified_split(x, y, 0.2, 0.2, seed=0, min_train_rows=20)
-    assert all(np.array_equal(a, b) for a, b in zip(spared, again, strict=True))  # seeded
-
-
-def test_floor_zero_is_the_plain_stratified_split():
-    y = np.repeat(np.arange(2), [50, 10])
-    train, val = np.arange(40), np.arange(40, 60)
-    assert spare_rare_classes(y, train, val, 0) == (train, val)
-
-
-def test_tabular_floor_and_bad_value(tmp_path):
-    from imbalanced.data.tabular import TabularDataModule
-
-    rows = ["f,label"] + [f"{i},{'a' if i < 300 else 'b'}" for i in range(320)]
-    path = tmp_path / "t.csv"
-    path.write_text("\n".join(rows) + "\n")
-    module = TabularDataModule(path=str(path), target="label", min_train_rows=20, val_fraction=0.2)
-    module.setup("fit")
-    counts = np.bincount(module.splits.y_train, minlength=2)
-    test_b = np.bincount(module.splits.y_test, minlength=2)[1]
-    # class b (20 rows) keeps all its non-test rows for training but one, which validation keeps
-    assert counts[1] == 20 - test_b - 1 and np.bincount(module.splits.y_val, minlength=2)[1] == 1
-    with pytest.raises(UserError, match=r"data.min_train_rows=-1 is invalid"):
-        TabularDataModule(path=str(path), target="label", min_train_rows=-1)
 
 
 # ---- selection: what is saved as last/best, what is tested -----------------------------------------

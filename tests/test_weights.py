@@ -100,3 +100,58 @@ def test_a_strategys_empty_class_is_named_with_the_class_name():
     config = {"_target_": "imbalanced.imbalance.weights.inverse_sqrt", "_partial_": True}
     with pytest.raises(ClassWeightError, match=r"class_weights=inverse_sqrt needs every class .*\['cat'\]"):
         compute_class_weights([10, 0], config, class_names=["dog", "cat"])
+
+
+# ---- how a class_weights config is read (resolve_strategy / compute_class_weights) ----------------
+def test_a_target_outside_the_built_ins_is_instantiated_from_a_dictconfig():
+    """A fork's strategy is any `_target_`: it is built by Hydra, also from an OmegaConf node."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create({"_target_": "numpy.sqrt", "_partial_": True})
+    np.testing.assert_allclose(compute_class_weights([4, 9, 16], config), [2.0, 3.0, 4.0])
+
+
+def test_a_target_that_cannot_be_built_names_the_strategy_and_its_settings():
+    with pytest.raises(ClassWeightError,
+                       match=r"^class_weights=sqrt cannot be built from \{'bogus': 1\}: "):
+        compute_class_weights([4, 9], {"_target_": "numpy.sqrt", "bogus": 1})
+
+
+def test_a_target_that_builds_no_callable_is_refused():
+    with pytest.raises(ClassWeightError,
+                       match=r"^class_weights._target_=builtins.dict gives dict, not a callable counts -> "
+                             r"weights \(a function needs `_partial_: true`"):
+        compute_class_weights([4, 9], {"_target_": "builtins.dict"})
+
+
+def test_a_named_strategy_takes_its_settings_from_the_config_and_the_call():
+    from_config = compute_class_weights(COUNTS, {"strategy": "effective_number", "beta": 0.5})
+    from_call = compute_class_weights(COUNTS, "effective_number", beta=0.5)
+    np.testing.assert_allclose(from_config, from_call)
+    assert not np.allclose(from_config, compute_class_weights(COUNTS, "effective_number"))
+    with pytest.raises(ClassWeightError,
+                       match=r"^class_weights=balanced takes no settings; got \{'beta': 0.5\}$"):
+        compute_class_weights(COUNTS, {"strategy": "balanced", "beta": 0.5})
+    with pytest.raises(ClassWeightError,
+                       match=r"^class_weights.strategy='bogus' is unknown; valid: none, balanced, "):
+        compute_class_weights(COUNTS, {"strategy": "bogus"})
+
+
+def test_an_empty_class_is_named_by_index_without_class_names_and_by_the_callables_name():
+    from imbalanced.imbalance.weights import inverse
+
+    with pytest.raises(ClassWeightError, match=r"^class_weights=inverse needs every class in the training "
+                                               r"split, but class\(es\) \['1'\] have 0 training samples"):
+        compute_class_weights([3, 0, 2], inverse)
+    with pytest.raises(ClassWeightError, match=r"class\(es\) \['cat'\] have 0"):
+        compute_class_weights([3, 0], "inverse", class_names=["dog", "cat"])
+
+
+@pytest.mark.parametrize("bad", [[1.0], [1.0, float("nan")], [1.0, -0.5], [0.0, 0.0]])
+def test_a_strategy_must_give_one_finite_non_negative_weight_per_class(bad):
+    with pytest.raises(ClassWeightError,
+                       match=r"^class_weights=<lambda> gave weights .* for 2 classes; allowed: "
+                             r"one finite weight >= 0 per class, at least one > 0$"):
+        compute_class_weights([5, 5], lambda counts: np.array(bad))
+    one_zero = compute_class_weights([5, 5], lambda counts: np.array([0.0, 2.0]))
+    np.testing.assert_array_equal(one_zero, [0.0, 2.0])

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.sampling import ClassAwareBatchSampler
-from imbalanced.data.splitting import stratified_split
+from imbalanced.data.splitting import spare_rare_classes, stratified_split
 from imbalanced.data.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import CrossEntropy, Focal
@@ -632,3 +632,45 @@ def test_split_fractions_must_leave_a_training_split():
                                         r"a sum < 1"):
         stratified_split(x, y, 0.5, 0.5, seed=0)
     assert len(stratified_split(x, y, 0.45, 0.45, seed=0)[0]) > 0
+
+
+# ---- split floor (moved here from test_quality_defaults.py: mutmut selects this file) ----------
+def test_floor_moves_validation_rows_of_rare_classes_only():
+    y = np.repeat(np.arange(3), [200, 12, 3])
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    plain = stratified_split(x, y, 0.2, 0.2, seed=0)
+    spared = stratified_split(x, y, 0.2, 0.2, seed=0, min_train_rows=20)
+    assert np.array_equal(plain[4], spared[4])  # the test split is untouched
+    train_counts = np.bincount(spared[1], minlength=3)
+    val_counts = np.bincount(spared[3], minlength=3)
+    # the head class keeps its split
+    assert np.array_equal(np.bincount(plain[1], minlength=3)[0:1], train_counts[0:1])
+    plain_val = np.bincount(plain[3], minlength=3)
+    assert np.array_equal(val_counts > 0, plain_val > 0)  # a class in validation stays there ...
+    assert val_counts[1] == 1 and train_counts[1] == np.bincount(plain[1], minlength=3)[1] + plain_val[1] - 1
+    # ... and no row is lost or duplicated
+    assert sorted(np.concatenate([spared[0], spared[2], spared[4]])[:, 0].tolist()) == x[:, 0].tolist()
+    again = stratified_split(x, y, 0.2, 0.2, seed=0, min_train_rows=20)
+    assert all(np.array_equal(a, b) for a, b in zip(spared, again, strict=True))  # seeded
+
+
+def test_floor_zero_is_the_plain_stratified_split():
+    y = np.repeat(np.arange(2), [50, 10])
+    train, val = np.arange(40), np.arange(40, 60)
+    assert spare_rare_classes(y, train, val, 0) == (train, val)
+
+
+def test_tabular_floor_and_bad_value(tmp_path):
+    from imbalanced.data.tabular import TabularDataModule
+
+    rows = ["f,label"] + [f"{i},{'a' if i < 300 else 'b'}" for i in range(320)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    module = TabularDataModule(path=str(path), target="label", min_train_rows=20, val_fraction=0.2)
+    module.setup("fit")
+    counts = np.bincount(module.splits.y_train, minlength=2)
+    test_b = np.bincount(module.splits.y_test, minlength=2)[1]
+    # class b (20 rows) keeps all its non-test rows for training but one, which validation keeps
+    assert counts[1] == 20 - test_b - 1 and np.bincount(module.splits.y_val, minlength=2)[1] == 1
+    with pytest.raises(UserError, match=r"data.min_train_rows=-1 is invalid"):
+        TabularDataModule(path=str(path), target="label", min_train_rows=-1)
