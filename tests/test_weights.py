@@ -155,3 +155,26 @@ def test_a_strategy_must_give_one_finite_non_negative_weight_per_class(bad):
         compute_class_weights([5, 5], lambda counts: np.array(bad))
     one_zero = compute_class_weights([5, 5], lambda counts: np.array([0.0, 2.0]))
     np.testing.assert_array_equal(one_zero, [0.0, 2.0])
+
+
+def test_the_empty_class_message_gives_the_whole_advice_and_names_a_nameless_callable():
+    import functools
+
+    from imbalanced.imbalance.weights import inverse
+
+    message = (r"^class_weights=custom needs every class in the training split, but class\(es\) \['1'\] have "
+               r"0 training samples. Add samples of these classes to the training data, or use "
+               r"class_weights=none or class_weights=manual.$")
+    with pytest.raises(ClassWeightError, match=message):
+        compute_class_weights([3, 0], functools.partial(inverse))  # a partial has no __name__
+
+
+def test_invalid_weights_are_shown_with_their_decimals():
+    with pytest.raises(ClassWeightError, match=r"gave weights \[1.0, -0.25\] for 2 classes"):
+        compute_class_weights([5, 5], lambda counts: np.array([1.0, -0.25]))
+
+
+def test_an_unknown_strategy_points_to_the_config_group():
+    with pytest.raises(ClassWeightError,
+                       match=r"is unknown; valid: .*effective_number.* \(or a `_target_` in configs/class_weights/\)$"):
+        compute_class_weights(COUNTS, "bogus")

@@ -674,3 +674,19 @@ def test_tabular_floor_and_bad_value(tmp_path):
     assert counts[1] == 20 - test_b - 1 and np.bincount(module.splits.y_val, minlength=2)[1] == 1
     with pytest.raises(UserError, match=r"data.min_train_rows=-1 is invalid"):
         TabularDataModule(path=str(path), target="label", min_train_rows=-1)
+
+
+def test_a_class_with_no_training_rows_gets_validation_rows_back():
+    y = np.array([0] * 30 + [1] * 4)
+    train, val = np.arange(25), np.array([25, 26, 27, 28, 29, 30, 31, 32, 33])  # class 1 only in validation
+    new_train, new_val = spare_rare_classes(y, train, val, min_train_rows=20)
+    assert np.bincount(y[new_train], minlength=2)[1] == 3 and np.bincount(y[new_val], minlength=2)[1] == 1
+    assert sorted(np.concatenate([new_train, new_val]).tolist()) == list(range(34))  # nothing lost
+
+
+def test_min_train_rows_zero_is_allowed_and_negative_is_not():
+    from imbalanced.data.splitting import check_min_train_rows
+
+    assert check_min_train_rows(0) == 0
+    with pytest.raises(UserError, match=r"^data.min_train_rows=-1 is invalid"):
+        check_min_train_rows(-1)
