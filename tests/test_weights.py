@@ -176,5 +176,6 @@ def test_invalid_weights_are_shown_with_their_decimals():
 
 def test_an_unknown_strategy_points_to_the_config_group():
     with pytest.raises(ClassWeightError,
-                       match=r"is unknown; valid: .*effective_number.* \(or a `_target_` in configs/class_weights/\)$"):
+                       match=r"is unknown; valid: .*effective_number.* "
+                             r"\(or a `_target_` in configs/class_weights/\)$"):
         compute_class_weights(COUNTS, "bogus")
