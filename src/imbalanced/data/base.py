@@ -72,6 +72,13 @@ def check_finite_features(splits: Splits) -> None:
         )
 
 
+def _tensor_dataset(splits: Splits, name: str) -> TensorBatchDataset:
+    return TensorBatchDataset(
+        torch.as_tensor(getattr(splits, f"x_{name}")),  # keeps the dtype: uint8 images stay uint8
+        torch.as_tensor(getattr(splits, f"y_{name}"), dtype=torch.long),
+    )
+
+
 def _concatenate(first: Any, second: Any) -> Any:
     if isinstance(first, Tensor):
         return torch.cat([first, torch.as_tensor(second)])
@@ -120,13 +127,7 @@ class InMemoryDataModule(LoaderDataModule):
             splits.y_train, splits.class_names, self.weight_settings
         )
         self.splits = splits
-        self._datasets = {
-            name: TensorBatchDataset(
-                torch.as_tensor(getattr(splits, f"x_{name}")),  # keeps the dtype: uint8 images stay uint8
-                torch.as_tensor(getattr(splits, f"y_{name}"), dtype=torch.long),
-            )
-            for name in ("train", "val", "test")
-        }
+        self._datasets = {name: _tensor_dataset(splits, name) for name in ("train", "val", "test")}
 
     def merge_validation_into_training(self) -> None:
         """Train on training + validation rows from now on (`refit_with_validation`, tasks/refit.py).
@@ -140,9 +141,7 @@ class InMemoryDataModule(LoaderDataModule):
         self.class_statistics = ClassStatistics.from_labels(
             splits.y_train, splits.class_names, self.weight_settings
         )
-        self._datasets["train"] = TensorBatchDataset(
-            torch.as_tensor(splits.x_train), torch.as_tensor(splits.y_train, dtype=torch.long)
-        )
+        self._datasets["train"] = _tensor_dataset(splits, "train")
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: what eval.py checks the rebuilt data against (data/fingerprint.py)."""

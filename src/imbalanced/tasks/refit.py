@@ -26,7 +26,6 @@ from omegaconf import DictConfig
 
 from imbalanced.callbacks.safeguards import GracefulInterrupt, ResumeCheckpoints
 from imbalanced.errors import UserError
-from imbalanced.imbalance.techniques import technique_callbacks
 from imbalanced.tasks.data_to_model import build_model
 from imbalanced.tasks.safe_loading import read_checkpoint
 
@@ -36,12 +35,9 @@ REFIT_FILE = "refit.ckpt"
 REFIT_KEY = "refit_with_validation"  # in the refit checkpoint: it cannot be resumed
 
 
-SETTINGS = ("auto", True, False)
-
-
 def check_refit_setting(value: object) -> None:
     """Before any data is loaded."""
-    if value not in SETTINGS or (not isinstance(value, bool) and value != "auto"):
+    if not (value == "auto" or isinstance(value, bool)):
         raise UserError(f"refit_with_validation={value!r} is invalid; allowed: auto, true or false")
 
 
@@ -89,19 +85,19 @@ class _MarkRefit(Callback):
         checkpoint[REFIT_KEY] = dict(self.info)
 
 
-def _refit_callbacks(cfg: DictConfig) -> list[Callback]:
+def _without_validation_and_resume(callbacks: list[Callback]) -> list[Callback]:
     """The run's callbacks without those about validation, checkpoints and resuming; DRW kept."""
     dropped = (Checkpoint, EarlyStopping, GracefulInterrupt, ResumeCheckpoints)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    return [c for c in callbacks if not isinstance(c, dropped)] + technique_callbacks(cfg)
+    return [c for c in callbacks if not isinstance(c, dropped)]
 
 
-def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: int
-                          ) -> tuple[Any, str | None]:
+def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: int,
+                          callbacks: list[Callback]) -> tuple[Any, str | None]:
     """Train a fresh model on training + validation for `epochs`; (model, checkpoint path).
 
     `first` is the tested model of the first training, its decision and calibration fitted on
-    validation; the refit model takes them over. Its training is not logged (the loggers hold the
+    validation; the refit model takes them over. `callbacks` are fresh instances of the run's
+    callbacks (train.build_callbacks). Its training is not logged (the loggers hold the
     first training's curves, step by step); the run's own trainer tests it, so the test metrics and
     plots reach the loggers as before.
     """
@@ -115,7 +111,7 @@ def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: 
     model.prediction_policy = copy.deepcopy(first.prediction_policy)
     trainer = instantiate(
         cfg.trainer, max_epochs=epochs, max_steps=-1, limit_val_batches=0, num_sanity_val_steps=0,
-        callbacks=[*_refit_callbacks(cfg), _MarkRefit(epochs, train_rows)], logger=False,
+        callbacks=[*_without_validation_and_resume(callbacks), _MarkRefit(epochs, train_rows)], logger=False,
         enable_checkpointing=False,
     )
     trainer.fit(model, datamodule=datamodule)

@@ -49,11 +49,14 @@ def build_datamodule(cfg: DictConfig) -> Any:
         return datamodule(class_weights=class_weights, sampler=sampler)
 
 
-def build_trainer(cfg: DictConfig) -> L.Trainer:
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks += technique_callbacks(cfg)  # DRW
+    return callbacks + technique_callbacks(cfg)  # DRW
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False)
 
 
 def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
@@ -140,7 +143,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     refit_report = None
     if refit:  # a fresh model on train + validation, tested instead
         epochs = trained_epochs(trainer, best)
-        model, best = refit_with_validation(cfg, datamodule, model, epochs)
+        model, best = refit_with_validation(cfg, datamodule, model, epochs, build_callbacks(cfg))
         refit_report = {"epochs": epochs, "train_rows": int(datamodule.class_statistics.counts.sum())}
         merged = datamodule.class_statistics.report()  # the training split's stay the top-level keys
         weight_report["refit_with_validation"] = {"counts": merged["counts"], "weights": merged["weights"]}
