@@ -6,17 +6,24 @@ refuses the file with one `error:` line and exit 2, and that the marker was neve
 
 from __future__ import annotations
 
+import fractions
 import os
 import warnings
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from inprocess import run_app
 from tiny_run import feature_table
 
 from imbalanced.errors import UserError
+from imbalanced.tasks import safe_loading
 from imbalanced.tasks.safe_loading import (
+    _reason,
     check_targets,
+    config_dirs,
+    config_group_targets,
     is_allowed_target,
     named_targets,
     read_checkpoint,
@@ -174,3 +181,70 @@ def test_trusted_targets_take_a_list_or_one_string():
     assert trusted_targets({"trusted_targets": None}) == []
     assert trusted_targets({"trusted_targets": "my_pkg."}) == ["my_pkg."]
     assert trusted_targets({"trusted_targets": ["my_pkg.Net", "other."]}) == ["my_pkg.Net", "other."]
+
+
+def test_a_class_outside_the_allowed_globals_is_refused_as_code_not_as_a_cut_file(tmp_path):
+    # os.system's line says "unsupported ... blocked"; a harmless foreign class's only "Unsupported"
+    path = tmp_path / "fraction.ckpt"
+    torch.save({"state_dict": {}, "ratio": fractions.Fraction(1, 3)}, path)
+    with pytest.raises(UserError) as error:
+        read_checkpoint(path)
+    assert str(error.value) == (
+        f"ckpt_path={path} is refused: it holds Python objects, not only tensors and plain data "
+        "(WeightsUnpickler error: Unsupported global: GLOBAL fractions.Fraction was not an allowed global "
+        "by default. Please use `torch.serialization.add_safe_globals([fractions.Fraction])` or the "
+        "`torch.serialization.safe_globals([fractions.Fraction])` context manager to allowlist this global "
+        "if you trust this class/function.); loading it could run code from the file. Only checkpoints "
+        "readable with torch.load(weights_only=True) are loaded")
+
+
+def test_torchs_opt_out_environment_variable_does_not_reopen_pickle_loading(tmp_path, monkeypatch):
+    # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 turns weights_only off wherever a caller left it unset
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    path, marker = _pickle_bomb(tmp_path)
+    with pytest.raises(UserError, match="is refused: it holds Python objects"):
+        read_checkpoint(path)
+    assert not marker.exists(), "the pickle payload ran"
+
+
+def test_an_unreadable_file_without_a_reason_is_named_by_the_errors_type(tmp_path, monkeypatch):
+    path = tmp_path / "x.ckpt"
+    path.write_bytes(b"\0")
+
+    def load_failing_silently(*args, **kwargs):
+        raise EOFError()
+
+    monkeypatch.setattr(torch, "load", load_failing_silently)
+    with pytest.raises(UserError) as error:
+        read_checkpoint(path)
+    assert str(error.value) == (
+        f"ckpt_path={path} is not a readable checkpoint: not a PyTorch file, or cut off (EOFError)")
+
+
+def test_the_reason_of_torchs_error_is_its_first_line_that_is_not_advice():
+    assert _reason("") == ""
+    assert _reason("\n  \n") == ""
+    assert _reason("Weights only load failed.\n\nPlease file an issue") == "Weights only load failed."
+    assert _reason("Weights only load failed.\n  EOF reached  \nCheck the documentation") == "EOF reached"
+
+
+def test_the_config_dirs_are_the_repos_and_those_a_run_adds(tmp_path, monkeypatch):
+    extra = tmp_path / "my_configs"
+    (extra / "model").mkdir(parents=True)
+    (extra / "model" / "mine.yaml").write_text("_target_: my_pkg.Net\nhidden: 3\n")
+    repo_configs = safe_loading._REPO_CONFIGS
+    assert repo_configs.name == "configs" and (repo_configs / "train.yaml").is_file()
+    assert config_dirs() == [repo_configs]  # outside a Hydra app
+    assert config_group_targets([extra]) == {"my_pkg.Net"}  # an explicit list is read alone
+    with initialize_config_dir(config_dir=str(repo_configs), version_base=None):
+        cfg = compose("train", overrides=[f"hydra.searchpath=[file://{extra}]"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert config_dirs() == [repo_configs, extra]  # Hydra's package and schema sources are not dirs
+        assert is_allowed_target("my_pkg.Net") and is_allowed_target("torch.optim.AdamW")
+    finally:
+        HydraConfig.instance().cfg = None
+    # an installed package without the repo's configs/ trusts only the dirs a run adds
+    monkeypatch.setattr(safe_loading, "_REPO_CONFIGS", tmp_path / "absent")
+    assert config_dirs() == []
+    assert not is_allowed_target("torch.optim.AdamW")

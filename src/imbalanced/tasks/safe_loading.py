@@ -43,8 +43,10 @@ def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, A
         checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - truncated, not a torch file, or unsafe content
         text = str(error)
-        unsafe = next((line.strip() for line in text.splitlines() if "GLOBAL" in line.upper()
-                       and ("unsupported" in line.lower() or "blocked" in line.lower())), None)
+        # torch names a refused global on one line: "Unsupported global: GLOBAL x" (not allowed) or
+        # "Trying to load unsupported GLOBAL x whose module y is blocked"
+        unsafe = next((line.strip() for line in text.splitlines()
+                       if "GLOBAL" in line and "unsupported" in line.lower()), None)
         if unsafe is not None:
             raise UserError(
                 f"{setting}={path} is refused: it holds Python objects, not only tensors and plain data "
