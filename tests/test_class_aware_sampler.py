@@ -73,3 +73,13 @@ def test_bad_sampler_settings_are_user_errors(settings):
 def test_null_q_means_plain_shuffling():
     assert validate_sampler_settings({"q": None}) is None
     assert validate_sampler_settings({"q": 0}) == 0.0
+
+
+def test_the_sampler_errors_say_what_is_valid():
+    with pytest.raises(UserError) as error:
+        validate_sampler_settings({"power": 0, "alpha": 1})
+    assert str(error.value) == "sampler has unknown key(s) ['alpha', 'power']; valid: q"
+    with pytest.raises(UserError) as error:
+        validate_sampler_settings({"q": 1.5})
+    assert str(error.value) == ("sampler.q=1.5 must be a number in [0, 1] (0 class-balanced, 0.5 square "
+                                "root, 1 instance-balanced) or null for plain shuffling")

@@ -179,3 +179,30 @@ def test_an_unknown_strategy_points_to_the_config_group():
                        match=r"is unknown; valid: .*effective_number.* "
                              r"\(or a `_target_` in configs/class_weights/\)$"):
         compute_class_weights(COUNTS, "bogus")
+
+
+def test_a_strategy_that_cannot_be_built_gives_pythons_own_reason():
+    with pytest.raises(ClassWeightError) as error:
+        compute_class_weights(COUNTS, {"_target_": "imbalanced.imbalance.weights.effective_number",
+                                       "betta": 0.9})
+    assert str(error.value) == ("class_weights=effective_number cannot be built from {'betta': 0.9}: "
+                                "effective_number.__init__() got an unexpected keyword argument 'betta'")
+
+
+def test_invalid_weights_are_rounded_to_six_decimals():
+    with pytest.raises(ClassWeightError, match=r"gave weights \[1.0, -0.123457\] for 2 classes"):
+        compute_class_weights([5, 5], lambda counts: np.array([1.0, -0.1234567]))
+
+
+def test_a_config_nodes_interpolated_settings_are_resolved():
+    """`class_weights.beta: ${...}` in a composed config: the weights and class_weights.json use the value."""
+    from omegaconf import OmegaConf
+
+    from imbalanced.imbalance.weights import strategy_name, strategy_settings
+
+    cfg = OmegaConf.create({"beta": 0.5, "class_weights": {
+        "_target_": "imbalanced.imbalance.weights.effective_number", "beta": "${beta}"}})
+    assert strategy_settings(cfg.class_weights) == {"beta": 0.5}
+    assert strategy_name(cfg.class_weights) == "effective_number"
+    np.testing.assert_allclose(compute_class_weights(COUNTS, cfg.class_weights),
+                               compute_class_weights(COUNTS, "effective_number", beta=0.5))
