@@ -185,8 +185,9 @@ def test_a_strategy_that_cannot_be_built_gives_pythons_own_reason():
     with pytest.raises(ClassWeightError) as error:
         compute_class_weights(COUNTS, {"_target_": "imbalanced.imbalance.weights.effective_number",
                                        "betta": 0.9})
-    assert str(error.value) == ("class_weights=effective_number cannot be built from {'betta': 0.9}: "
-                                "effective_number.__init__() got an unexpected keyword argument 'betta'")
+    message = str(error.value)  # Python's own TypeError text, not Hydra's wrapper around it
+    assert message.startswith("class_weights=effective_number cannot be built from {'betta': 0.9}: ")
+    assert message.endswith("__init__() got an unexpected keyword argument 'betta'") and "\n" not in message
 
 
 def test_invalid_weights_are_rounded_to_six_decimals():
