@@ -690,3 +690,36 @@ def test_min_train_rows_zero_is_allowed_and_negative_is_not():
     assert check_min_train_rows(0) == 0
     with pytest.raises(UserError, match=r"^data.min_train_rows=-1 is invalid"):
         check_min_train_rows(-1)
+
+
+def test_a_floor_of_one_row_gives_a_class_absent_from_training_exactly_one_row():
+    y = np.array([0] * 30 + [1] * 4)
+    train, val = np.arange(25), np.arange(25, 34)  # class 1 only in validation (4 rows)
+    new_train, new_val = spare_rare_classes(y, train, val, min_train_rows=1)
+    assert np.bincount(y[new_train], minlength=2).tolist() == [25, 1]
+    assert np.bincount(y[new_val], minlength=2).tolist() == [5, 3]
+
+
+def test_a_batch_whose_weights_sum_below_one_is_still_divided_by_its_weight_sum():
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    targets = torch.tensor([0])
+    weights = torch.tensor([0.4, 1.0, 1.6])  # one sample of the frequent class: weight sum 0.4
+    counts = torch.tensor([100, 40, 25])
+    unreduced = CrossEntropy(reduction="none")
+    per_sample = unreduced(logits, targets, weights, counts)
+    expected = F.cross_entropy(logits, targets)
+    torch.testing.assert_close(unreduced.normalize(per_sample, targets, weights), expected)
+    torch.testing.assert_close(CrossEntropy()(logits, targets, weights, counts), expected)  # reduction=mean
+
+
+def test_the_loss_settings_and_an_unset_prior_are_refused_with_the_whole_message():
+    from imbalanced.imbalance.losses import log_prior
+
+    with pytest.raises(UserError) as error:
+        CrossEntropy(normalize="bogus")
+    assert str(error.value) == "loss.normalize='bogus' is invalid; allowed: one of 'weight_sum', 'batch_size'"
+    with pytest.raises(RuntimeError) as error:
+        log_prior(torch.zeros(3))
+    assert str(error.value) == (
+        "class_counts are all zero: the module was not set up from data (or loaded from a checkpoint "
+        "without counts); logit adjustment needs the training counts")
