@@ -95,7 +95,9 @@ def test_resume_checks_the_completed_backbone_and_the_fitted_input_transform(com
     other = compose_cfg("data.n_samples=600", "data.n_features=8", "ckpt_path=last.ckpt")
     other_data = build_datamodule(other)
     other_data.setup("fit")
-    with pytest.raises(UserError, match="model.backbone=.*in_features.*differs from the checkpoint"):
+    with pytest.raises(UserError, match=r"^model.backbone=.*in_features.*differs from the checkpoint's .*; "
+                                        r"allowed: the settings of the run being resumed \(see its "
+                                        r"\.hydra/config\.yaml\)$"):
         check_resume(other, other_data, _checkpoint(cfg, datamodule))
 
 
@@ -142,6 +144,8 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
     now = [1.0] * len(saved)
     message = f"trained with class_weights={saved} but the data and class_weights settings now give {now}"
     assert message in str(error.value)
+    assert str(error.value).endswith(f"{now}; allowed: the data, class_weights and seed settings of the run "
+                                     "being resumed (see its .hydra/config.yaml)")
     cfg, datamodule = setup("class_weights=inverse_sqrt")  # both lists with their 4 decimals
     with pytest.raises(UserError) as error:
         check_resume(cfg, datamodule, checkpoint)
@@ -179,7 +183,9 @@ def test_resume_refuses_another_posthoc_tau_optimizer_or_scheduler_kind(compose_
          r"^posthoc_tau=0.0 differs from the checkpoint's 1.0; allowed: the posthoc_tau of the run being "
          r"resumed \(1.0\)"),
         (("posthoc_tau=1.0", "scheduler=cosine", "optimizer=sgd"),
-         r"^optimizer=torch.optim.SGD differs from the checkpoint's torch.optim.AdamW"),
+         r"^optimizer=torch.optim.SGD differs from the checkpoint's torch.optim.AdamW \(or its warm-up\); "
+         r"allowed: the optimizer of the run being resumed \(see its \.hydra/config\.yaml\), whose state "
+         r"the checkpoint holds$"),
         (("posthoc_tau=1.0", "scheduler=none"),
          r"^scheduler=None differs from the checkpoint's torch.optim.lr_scheduler.CosineAnnealingLR"),
         (("posthoc_tau=1.0", "scheduler=cosine", "scheduler.warmup_epochs=2"),

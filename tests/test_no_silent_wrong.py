@@ -144,7 +144,10 @@ def test_resume_refuses_restored_settings_that_only_one_side_has():
     # a checkpoint without a scheduler setting, resumed with one (and the reverse): both refused
     with pytest.raises(UserError, match=r"ckpt_path=c.ckpt .*\(scheduler: None -> \{"):
         check_restored_settings("c.ckpt", {"optimizer": adamw}, {"optimizer": adamw, "scheduler": cosine})
-    with pytest.raises(UserError, match=r"\(scheduler: \{.*\} -> None as checkpoint -> now\)"):
+    refused = (r"\(scheduler: \{.*\} -> None as checkpoint -> now\); a resumed run continues with the "
+               r"optimizer state of the checkpoint, so these would not apply\. allowed: the settings of the "
+               r"run being resumed \(see its \.hydra/config\.yaml\), or a fresh run without ckpt_path$")
+    with pytest.raises(UserError, match=refused):
         check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": cosine}, {"optimizer": adamw})
     # every change is listed, one after the other
     with pytest.raises(UserError, match=r"\(optimizer.lr: 0.001 -> 0.01; scheduler.warmup_epochs: 0 -> 2 "):
