@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
@@ -39,8 +40,13 @@ def _test_split_predictions(run_dir, ckpt):
 
 @pytest.mark.slow
 def test_ddp_cpu_weights_equal_metrics_whole_test_set_outputs_once(tmp_path):
-    result = run_cli("train.py", *FAST, "trainer=ddp_cpu", run_dir=tmp_path, timeout=600)
+    # reduction=none: the per-class training loss is summed over the ranks (strategy.reduce)
+    result = run_cli("train.py", *FAST, "trainer=ddp_cpu", "loss.reduction=none", run_dir=tmp_path,
+                     timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    logged = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    class_loss = logged[[c for c in logged.columns if c.startswith("train/class_loss/")]].dropna()
+    assert class_loss.shape == (2, 5) and np.isfinite(class_loss.to_numpy()).all()  # 2 epochs, 5 classes
 
     # identical class weights on every rank, each logged in its own log file (and all_gather-checked):
     # the first model's (training split) and the refit model's (training + validation, a table refits)
