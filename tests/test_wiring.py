@@ -723,3 +723,33 @@ def test_the_loss_settings_and_an_unset_prior_are_refused_with_the_whole_message
     assert str(error.value) == (
         "class_counts are all zero: the module was not set up from data (or loaded from a checkpoint "
         "without counts); logit adjustment needs the training counts")
+
+
+def test_each_training_batch_draws_its_dropout_masks_from_its_place_in_the_run():
+    from types import SimpleNamespace
+
+    from imbalanced.callbacks import StepSeed
+
+    dropout = torch.nn.Dropout(0.5)
+    hook = StepSeed(seed=7).on_train_batch_start
+
+    def mask(rank: int, epoch: int, batch_idx: int) -> torch.Tensor:
+        hook(SimpleNamespace(global_rank=rank, current_epoch=epoch), None, None, batch_idx)
+        return dropout(torch.ones(64)) > 0
+
+    first = mask(0, 1, 3)
+    torch.rand(100)  # a resumed run draws in another order before this batch (sanity check, loaders)
+    assert torch.equal(mask(0, 1, 3), first)
+    assert not torch.equal(mask(0, 1, 4), first) and not torch.equal(mask(0, 2, 3), first)
+    assert not torch.equal(mask(1, 1, 3), first)  # DDP ranks draw their own masks
+    StepSeed(seed=8).on_train_batch_start(SimpleNamespace(global_rank=0, current_epoch=1), None, None, 3)
+    assert not torch.equal(dropout(torch.ones(64)) > 0, first)  # another run seed
+
+
+def test_the_default_callbacks_seed_every_training_batch_from_the_run_seed(compose_cfg):
+    from hydra.utils import instantiate
+
+    from imbalanced.callbacks import StepSeed
+
+    built = instantiate(compose_cfg("seed=5").callbacks.step_seed)
+    assert isinstance(built, StepSeed) and built.seed == 5
