@@ -56,8 +56,8 @@ TABLES = {
 QUICK_TABLES = ["digits", "mc_10x20", "mc_20x100"]
 
 PRESETS = {
-    "before refit and the longer budget (refit_with_validation=false budget.min_steps=500)": [
-        "refit_with_validation=false", "budget.min_steps=500"],
+    "without dropout, the default before issue 13's last change (model.backbone.dropout=0.0)": [
+        "model.backbone.dropout=0.0"],
     "logit_adjusted": ["loss=logit_adjusted", "class_weights=none"],
 }
 # --ablations: what each default is worth (only these runs, no baselines)
@@ -68,6 +68,14 @@ ABLATIONS = {
     "default without refit (refit_with_validation=false)": ["refit_with_validation=false"],
     "default with the shorter budget (budget.min_steps=500)": ["budget.min_steps=500"],
     "default without the split floor (data.min_train_rows=0)": ["data.min_train_rows=0"],
+    "default without dropout (model.backbone.dropout=0.0)": ["model.backbone.dropout=0.0"],
+    # the selection options measured and not adopted (benchmarks/selection_options.py)
+    "default validating and testing an EMA of the parameters (decay 0.999)": [
+        "+callbacks.ema._target_=selection_options.ParameterEMA"],
+    "default testing the best checkpoint by class-balanced validation log-loss": [
+        "+callbacks.balanced_log_loss._target_=selection_options.BalancedLogLoss",
+        "callbacks.model_checkpoint.monitor=val/balanced_log_loss", "callbacks.model_checkpoint.mode=min",
+        "test_checkpoint=best"],
 }
 QUIET = ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false", "~logger"]
 
