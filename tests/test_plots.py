@@ -105,8 +105,8 @@ def test_test_class_stats_matches_sklearn_on_the_test_split(tmp_path, compose_cf
     logged = trainer.test(model, datamodule=datamodule, verbose=False)[0]
 
     splits = datamodule.splits
-    with torch.no_grad():
-        predicted = model(torch.as_tensor(splits.x_test)).argmax(-1).numpy()
+    with torch.no_grad():  # eval mode, as in the test loop (no dropout)
+        predicted = model.eval()(torch.as_tensor(splits.x_test)).argmax(-1).numpy()
     labels = list(range(datamodule.num_classes))
     expected = confusion_matrix(splits.y_test, predicted, labels=labels)
     assert stats.confusion.tolist() == expected.tolist()
