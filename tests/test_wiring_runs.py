@@ -24,8 +24,9 @@ from imbalanced.reporting.end_of_run import PLOT_FILES, RARE_EVENT_PLOT_FILES
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 QUIET_APP = ["+trainer.enable_progress_bar=false"]  # eval.py / predict.py (no callbacks group)
+# without dropout: the resume test below relies on this seeded run's fifth epoch scoring below its best
 RUN = ["data.n_samples=900", "trainer.max_epochs=4", "posthoc_tau=1", "class_weights=none",
-       "optimizer.lr=0.003", *QUIET]
+       "optimizer.lr=0.003", "model.backbone.dropout=0.0", *QUIET]
 
 
 @pytest.fixture(scope="module")
