@@ -1,6 +1,7 @@
 """Minority-class quality without tuning: the template against the baselines a user would write.
 
-    PYTHONPATH=src python benchmarks/quality.py [--quick] [--seeds 0 1 2] [--tables ...]
+    PYTHONPATH=src python benchmarks/quality.py [--quick] [--seeds 0 1 2] [--tables ...] [--ablations]
+    PYTHONPATH=src python benchmarks/quality.py --variant model.backbone.dropout=0.1 [--variant ...]
 
 Tables (built offline; none made by the team for this purpose). Every table has a long-tailed
 training file (class i keeps n_max * ratio^(-i/(C-1)) rows, exponential profile) and a balanced
@@ -190,14 +191,14 @@ def compose(config: str, overrides: list[str]):
 
 
 def template_runs(train_csv: Path, test_csv: Path, seed: int, workdir: Path,
-                  ablations: bool = False) -> dict[str, float]:
+                  ablations: dict[str, list[str]] | None = None) -> dict[str, float]:
     from imbalanced.tasks.evaluate import evaluate
     from imbalanced.tasks.train import train
 
     data = ["data=tabular", f"data.path={train_csv}", f"data.test_path={test_csv}", "data.target=label"]
     results = {}
     if ablations:
-        for i, (name, overrides) in enumerate(ABLATIONS.items()):
+        for i, (name, overrides) in enumerate(ablations.items()):
             report = train(compose("train", [*data, *overrides, *QUIET, f"seed={seed}",
                                              f"paths.output_dir={workdir / f'ablation{i}'}"]))
             results[f"template {name}"] = report["test/balanced_accuracy"]
@@ -228,10 +229,16 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=None, choices=list(TABLES))
     parser.add_argument("--ablations", action="store_true",
                         help="only the template runs in ABLATIONS (-> quality_ablations.md)")
+    parser.add_argument("--variant", action="append", default=[], metavar="OVERRIDE[,OVERRIDE...]",
+                        help="only template runs with these Hydra overrides, one run per --variant, e.g.\n"
+                             "--variant model.backbone.dropout=0.1 --variant model.backbone.dropout=0.5\n"
+                             "(-> quality_variants.md)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
     tables = args.tables or (QUICK_TABLES if args.quick else list(TABLES))
+    variants = {v: v.split(",") for v in args.variant}
+    template_only = ABLATIONS if args.ablations else variants or None
     import torch
 
     torch.set_num_threads(1)  # small matrices: one thread is faster than two contending ones
@@ -249,12 +256,12 @@ def main() -> None:
                 write_csv(workdir / "test.csv", x_test, y_test)
                 t0 = time.perf_counter()
                 result = template_runs(workdir / "train.csv", workdir / "test.csv", seed, workdir,
-                                       args.ablations)
+                                       template_only)
                 t1 = time.perf_counter()
-                if not args.ablations:
+                if not template_only:
                     result.update(mlp_baselines(x_train, y_train, x_test, y_test, seed))
                 t2 = time.perf_counter()
-                if not args.ablations:
+                if not template_only:
                     result.update(sklearn_baselines(x_train, y_train, x_test, y_test, seed))
                 for method, value in result.items():
                     rows.append({"table": table, "seed": seed, "method": method, "balanced_accuracy": value})
@@ -271,7 +278,8 @@ def main() -> None:
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", f"Total time: {time.perf_counter() - started:.0f} s."]
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = ("_ablations" if args.ablations else "") + ("_quick" if args.quick else "")
+    kind = "_ablations" if args.ablations else "_variants" if variants else ""
+    suffix = kind + ("_quick" if args.quick else "")
     with open(args.out / f"quality{suffix}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
