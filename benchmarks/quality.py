@@ -191,14 +191,14 @@ def compose(config: str, overrides: list[str]):
 
 
 def template_runs(train_csv: Path, test_csv: Path, seed: int, workdir: Path,
-                  ablations: dict[str, list[str]] | None = None) -> dict[str, float]:
+                  template_only: dict[str, list[str]] | None = None) -> dict[str, float]:
     from imbalanced.tasks.evaluate import evaluate
     from imbalanced.tasks.train import train
 
     data = ["data=tabular", f"data.path={train_csv}", f"data.test_path={test_csv}", "data.target=label"]
     results = {}
-    if ablations:
-        for i, (name, overrides) in enumerate(ablations.items()):
+    if template_only:  # --ablations / --variant: only these runs, each named by its key
+        for i, (name, overrides) in enumerate(template_only.items()):
             report = train(compose("train", [*data, *overrides, *QUIET, f"seed={seed}",
                                              f"paths.output_dir={workdir / f'ablation{i}'}"]))
             results[f"template {name}"] = report["test/balanced_accuracy"]

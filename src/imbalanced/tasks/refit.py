@@ -68,12 +68,10 @@ def check_not_refit_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> 
         )
 
 
-def trained_epochs(trainer: L.Trainer, checkpoint_path: str | None) -> int:
+def trained_epochs(trainer: L.Trainer, checkpoint_file: str | None) -> int:
     """Epochs behind the tested model: its checkpoint's, else the trainer's (no checkpoint written)."""
-    if checkpoint_path and checkpoint_path != "best":
-        return int(read_checkpoint(checkpoint_path)["epoch"]) + 1
-    if checkpoint_path == "best" and trainer.checkpoint_callback is not None:
-        return int(read_checkpoint(trainer.checkpoint_callback.best_model_path)["epoch"]) + 1
+    if checkpoint_file:
+        return int(read_checkpoint(checkpoint_file)["epoch"]) + 1
     return max(int(trainer.current_epoch), 1)
 
 
@@ -92,8 +90,9 @@ def _without_validation_and_resume(callbacks: list[Callback]) -> list[Callback]:
 
 
 def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: int,
-                          callbacks: list[Callback]) -> tuple[Any, str | None]:
-    """Train a fresh model on training + validation for `epochs`; (model, checkpoint path).
+                          callbacks: list[Callback]) -> tuple[Any, str | None, dict[str, int]]:
+    """Train a fresh model on training + validation for `epochs`; (model, checkpoint path, report:
+    its epochs and training rows).
 
     `first` is the tested model of the first training, its decision and calibration fitted on
     validation; the refit model takes them over. `callbacks` are fresh instances of the run's
@@ -109,16 +108,17 @@ def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: 
     model = build_model(cfg, datamodule)
     model.posthoc_tau = first.posthoc_tau
     model.prediction_policy = copy.deepcopy(first.prediction_policy)
+    mark = _MarkRefit(epochs, train_rows)
     trainer = instantiate(
         cfg.trainer, max_epochs=epochs, max_steps=-1, limit_val_batches=0, num_sanity_val_steps=0,
-        callbacks=[*_without_validation_and_resume(callbacks), _MarkRefit(epochs, train_rows)], logger=False,
+        callbacks=[*_without_validation_and_resume(callbacks), mark], logger=False,
         enable_checkpointing=False,
     )
     trainer.fit(model, datamodule=datamodule)
     if trainer.fast_dev_run:  # debug=fdr: nothing is saved
-        return model, None
+        return model, None, dict(mark.info)
     path = Path(cfg.paths.output_dir) / "checkpoints" / REFIT_FILE
     trainer.save_checkpoint(path)  # every rank calls it; rank zero writes
     if trainer.is_global_zero:
         log.info("wrote %s", path)
-    return model, str(path)
+    return model, str(path), dict(mark.info)

@@ -76,14 +76,17 @@ def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     return callback.last_model_path or None
 
 
-def tested_checkpoint_name(trainer: L.Trainer, checkpoint: str | None, output_dir: Path) -> str | None:
+def checkpoint_file(trainer: L.Trainer, checkpoint: str | None) -> str | None:
+    """The file behind `checkpoint_to_test`'s answer ("best" is the checkpoint callback's best)."""
+    return trainer.checkpoint_callback.best_model_path if checkpoint == "best" else checkpoint
+
+
+def tested_checkpoint_name(checkpoint_file: str | None, output_dir: Path) -> str | None:
     """The tested checkpoint as metrics.json names it: relative to the run directory (None: the model
     in memory, e.g. debug=fdr writes no checkpoint)."""
-    if checkpoint == "best":
-        checkpoint = trainer.checkpoint_callback.best_model_path
-    if not checkpoint:
+    if not checkpoint_file:
         return None
-    path = Path(checkpoint)
+    path = Path(checkpoint_file)
     return str(path.relative_to(output_dir)) if path.is_relative_to(output_dir) else str(path)
 
 
@@ -142,9 +145,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise UserError(unreachable)
     refit_report = None
     if refit:  # a fresh model on train + validation, tested instead
-        epochs = trained_epochs(trainer, best)
-        model, best = refit_with_validation(cfg, datamodule, model, epochs, build_callbacks(cfg))
-        refit_report = {"epochs": epochs, "train_rows": int(datamodule.class_statistics.counts.sum())}
+        epochs = trained_epochs(trainer, checkpoint_file(trainer, best))
+        model, best, refit_report = refit_with_validation(cfg, datamodule, model, epochs,
+                                                          build_callbacks(cfg))
         merged = datamodule.class_statistics.report()  # the training split's stay the top-level keys
         weight_report["refit_with_validation"] = {"counts": merged["counts"], "weights": merged["weights"]}
         _write(output_dir / "class_weights.json", weight_report)
@@ -154,7 +157,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)
     if refit_report is not None:
         report["refit_with_validation"] = refit_report
-    report["tested_checkpoint"] = tested_checkpoint_name(trainer, best, output_dir)
+    report["tested_checkpoint"] = tested_checkpoint_name(checkpoint_file(trainer, best), output_dir)
     report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     _write(output_dir / "metrics.json", report)
     finish_run(trainer, model, report, output_dir, statistics.strategy)  # table, plots
