@@ -72,7 +72,7 @@ def _checkpoint(cfg, datamodule):
     from imbalanced.tasks.train import build_model
 
     model = build_model(cfg, datamodule)
-    model.load_data_statistics(datamodule)
+    model.load_data_contract(datamodule.contract())
     return {"state_dict": model.state_dict(), "epoch": 1, "loops": {}, "optimizer_states": [],
             "hyper_parameters": dict(model.hparams)}
 
@@ -125,6 +125,7 @@ def test_resume_names_what_a_file_lacks_and_checks_the_split_without_hyperparame
 def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp_path):
     from types import SimpleNamespace
 
+    from imbalanced.data.contract import DataContract
     from imbalanced.tasks.resume import check_resume
     from imbalanced.tasks.train import build_datamodule
 
@@ -157,9 +158,8 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
     with pytest.raises(UserError, match="trained with class_weights="):
         check_resume(cfg, datamodule, {**checkpoint, "state_dict": state})
     # a fork's datamodule without an input transform (no input_transform_state) resumes too
-    minimal = SimpleNamespace(class_statistics=trained_data.class_statistics,
-                              backbone_inputs=trained_data.backbone_inputs)
-    check_resume(trained_cfg, minimal, checkpoint)
+    contract = DataContract(trained_data.class_statistics, backbone_inputs=trained_data.backbone_inputs())
+    check_resume(trained_cfg, SimpleNamespace(contract=lambda: contract), checkpoint)
 
 
 def test_resume_refuses_another_posthoc_tau_optimizer_or_scheduler_kind(compose_cfg, tmp_path):

@@ -131,10 +131,12 @@ def test_a_backbone_takes_the_image_settings_it_has_parameters_for(tree, compose
     from imbalanced.tasks.data_to_model import backbone_config
 
     dm = datamodule(root=str(tree))
+    dm.setup("fit")
+    dm = dm.contract()
     resnet = backbone_config(compose_cfg("model=resnet32"), dm)
     assert resnet["in_channels"] == 3 and "image_size" not in resnet and "in_features" not in resnet
     assert backbone_config(compose_cfg(), dm)["in_features"] == 3 * 8 * 8  # the MLP: flattened pixels
     cfg = compose_cfg("model=resnet32", "~model.backbone.depth", "~model.backbone.head",
                       "model.backbone._target_=imbalanced.models.cosine.NormedLinear")  # in/out_features
-    with pytest.raises(UserError, match=r"needs out_features, which the data \(ImageFolderDataModule\)"):
+    with pytest.raises(UserError, match=r"needs out_features, which the data does not give \(it gives "):
         backbone_config(cfg, dm)

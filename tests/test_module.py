@@ -78,28 +78,27 @@ def test_data_with_other_class_count_is_rejected():
     datamodule = SyntheticDataModule(n_samples=1200, n_features=6, num_classes=3)
     datamodule.setup("fit")
     with pytest.raises(UserError, match="class_weights of shape"):
-        make_model().load_data_statistics(datamodule)
+        make_model().load_data_contract(datamodule.contract())
 
 
 def test_statistics_of_a_datamodule_with_or_without_an_input_transform():
-    from types import SimpleNamespace
-
     from imbalanced.data.class_statistics import ClassStatistics
+    from imbalanced.data.contract import DataContract
 
     stats = ClassStatistics.from_labels([0, 1, 1, 2, 3, 3, 3], ["a", "b", "c", "d"], {"strategy": "inverse"})
     plain = ImbalancedClassifier(num_classes=4, backbone=BACKBONE)
-    plain.load_data_statistics(SimpleNamespace(class_statistics=stats))  # a datamodule offering no transform
+    plain.load_data_contract(DataContract(stats))  # data with no input transform
     torch.testing.assert_close(plain.class_counts, torch.tensor([1.0, 2.0, 1.0, 3.0]))
     datamodule = SyntheticDataModule(n_samples=600, n_features=6, num_classes=4)
     datamodule.setup("fit")
     refusal = "^the data gives a fitted input transform but the model was built without one$"
     with pytest.raises(UserError, match=refusal):
-        plain.load_data_statistics(datamodule)
+        plain.load_data_contract(datamodule.contract())
     wider = SyntheticDataModule(n_samples=600, n_features=8, num_classes=4)
     wider.setup("fit")
     shapes = r"^the data gives input_transform.mean of shape \(8,\) but the model was built for \(6,\)"
     with pytest.raises(UserError, match=shapes):
-        make_model().load_data_statistics(wider)
+        make_model().load_data_contract(wider.contract())
 
 
 def test_class_names_default_to_indices_and_must_match_the_class_count(monkeypatch):

@@ -218,7 +218,8 @@ def test_a_broken_checkpoint_is_one_error_line(script, content, real_checkpoint,
     else:
         torch.save({"weight": torch.ones(3)}, path)
     table = feature_table(tmp_path / "rows.csv")
-    code = run_app(script, f"ckpt_path={path}", f"data.path={table}", *QUIET_APP, run_dir=tmp_path / "run",
+    data = "data.path" if script == "predict.py" else "data.test_path"
+    code = run_app(script, f"ckpt_path={path}", f"{data}={table}", *QUIET_APP, run_dir=tmp_path / "run",
                    monkeypatch=monkeypatch)
     err = capsys.readouterr().err
     assert code == 2

@@ -44,7 +44,8 @@ def _training_run_dir(root: Path) -> Path:
 @pytest.mark.parametrize("script", ["eval.py", "predict.py"])
 def test_eval_and_predict_refuse_a_training_run_dir(script, tmp_path, monkeypatch, capsys):
     run = _training_run_dir(tmp_path)
-    code = run_app(script, f"ckpt_path={tmp_path / 'x.ckpt'}", f"data.path={tmp_path / 'x.csv'}", *QUIET_APP,
+    data = "data.path" if script == "predict.py" else "data.test_path"
+    code = run_app(script, f"ckpt_path={tmp_path / 'x.ckpt'}", f"{data}={tmp_path / 'x.csv'}", *QUIET_APP,
                    run_dir=run, monkeypatch=monkeypatch)
     err = capsys.readouterr().err
     assert code == 2

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from imbalanced.data.loader_base import LoaderDataModule
 from imbalanced.data.standardize import fit_standardization
 from imbalanced.errors import UserError
 from imbalanced.tasks.refit import refit_enabled
@@ -47,8 +48,8 @@ def test_refit_auto_follows_the_datamodule_and_true_needs_merging(compose_cfg):
     assert refit_enabled(compose_cfg("refit_with_validation=true"), images)
     with pytest.raises(UserError, match=r"refit_with_validation=true needs a datamodule .*allowed: "
                                         r"refit_with_validation=false"):
-        refit_enabled(compose_cfg("refit_with_validation=true"), object())
-    assert not refit_enabled(compose_cfg(), object())  # auto on data that cannot merge: no refit
+        refit_enabled(compose_cfg("refit_with_validation=true"), LoaderDataModule())
+    assert not refit_enabled(compose_cfg(), LoaderDataModule())  # auto on data that cannot merge: no refit
 
 
 def test_refit_setting_must_be_auto_or_a_boolean(compose_cfg, tmp_path):

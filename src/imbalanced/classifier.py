@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.data.contract import DataContract
 from imbalanced.errors import UserError
 from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean
 from imbalanced.imbalance.mixed_targets import mixed_loss
@@ -38,9 +39,10 @@ def _plain(value: Any) -> Any:
 class ImbalancedClassifier(L.LightningModule):
     """Wraps any backbone; knows nothing about the data beyond the number and names of the classes.
 
-    What it takes from the data: the training split's `ClassStatistics` (counts and weights, copied
-    into the `class_weights` / `class_counts` buffers), and optionally an `input_transform` module
-    config (e.g. a table's standardization) whose fitted buffers come from the datamodule. Everything
+    What it takes from the data is the datamodule's `DataContract` (data/contract.py): the training
+    split's `ClassStatistics` (counts and weights, copied into the `class_weights` / `class_counts`
+    buffers), and optionally an `input_transform` module config (e.g. a table's standardization)
+    whose fitted buffers the contract carries. Everything
     needed to predict travels in the checkpoint: backbone, input transform and loss configs and class
     names (hyperparameters), the buffers (state_dict), and `data`, which the module only carries: the
     data config and input spec `eval.py` / `predict.py` use to rebuild inputs. Buffers are registered
@@ -91,9 +93,9 @@ class ImbalancedClassifier(L.LightningModule):
             self.load_class_statistics(class_statistics)
         self.val_metrics = classification_metrics(num_classes).clone(prefix="val/")
         self.test_metrics = classification_metrics(num_classes).clone(prefix="test/")
-        # post-hoc logit adjustment at validation/test/predict: logits - tau * log(prior); set by
-        # post-hoc logit adjustment at evaluation/prediction (0 = off); set by train.py and saved in
-        # checkpoints, so eval.py / predict.py reproduce the run unless they override it
+        # post-hoc logit adjustment at validation/test/predict: logits - tau * log(prior) (0 = off);
+        # set by train.py and saved in checkpoints, so eval.py / predict.py reproduce the run unless
+        # they override it
         self.posthoc_tau: float = 0.0
         # calibrated probabilities and the (binary) decision threshold, refitted on validation at
         # every validation epoch of `fit` and saved in checkpoints (imbalance/prediction_policy.py)
@@ -116,9 +118,9 @@ class ImbalancedClassifier(L.LightningModule):
 
     # ---- data-derived state -------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        datamodule = self.trainer.datamodule if self._trainer else None
         if stage == "fit" and datamodule is not None:
-            self.load_data_statistics(datamodule)
+            self.load_data_contract(datamodule.contract())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["posthoc_tau"] = float(self.posthoc_tau)
@@ -141,10 +143,10 @@ class ImbalancedClassifier(L.LightningModule):
                     "must be deterministic (set data.seed) so every rank sees the same training split"
                 )
 
-    def load_data_statistics(self, datamodule: Any) -> None:
+    def load_data_contract(self, contract: DataContract) -> None:
         """Copy the training split's class statistics and the fitted input transform state."""
-        self.load_class_statistics(datamodule.class_statistics)
-        state = datamodule.input_transform_state() if hasattr(datamodule, "input_transform_state") else {}
+        self.load_class_statistics(contract.class_statistics)
+        state = contract.input_transform_state
         if state and self.input_transform is None:
             raise UserError("the data gives a fitted input transform but the model was built without one")
         for name, value in state.items():

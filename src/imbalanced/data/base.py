@@ -7,14 +7,9 @@ loaders (`data.backend=in_memory`, the default) or standard DataLoaders (`data.b
 Inputs may be tensors or arrays of any shape and dtype (float features, uint8 images, int64 token
 ids): they are served as they are, not cast.
 
-What a model needs from a datamodule (see the README, "How it fits together"):
-- `class_statistics` (after `setup`): a `ClassStatistics`, copied into the model's buffers;
-- `backbone_inputs()`: settings the backbone needs from the data (e.g. `in_features`), merged into
-  the backbone config before the model is built, so the saved backbone config is complete;
-- `input_transform()` / `input_transform_state()`: an optional module config the model runs before
-  its backbone (e.g. standardization) and its fitted buffers, so checkpoints predict from raw inputs;
-- `input_spec()`: what `eval.py` / `predict.py` need to rebuild inputs from raw files (e.g. a
-  table's column encoding); saved in the checkpoint with the data config.
+What a model needs from a datamodule is declared by `LoaderDataModule.contract()` (`loader_base.py`,
+`data/contract.py`); a subclass overrides the parts its data needs (`backbone_inputs`,
+`input_transform`, `input_transform_state`, `input_spec`, `read_inputs`).
 """
 
 from __future__ import annotations
@@ -30,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from imbalanced.data.class_statistics import ClassStatistics
-from imbalanced.data.fingerprint import STATE_KEY, split_fingerprint
+from imbalanced.data.fingerprint import split_fingerprint
 from imbalanced.data.loader_base import LoaderDataModule
 from imbalanced.data.loading import TensorBatchDataset, place_dataset
 from imbalanced.errors import UserError
@@ -86,6 +81,8 @@ def _concatenate(first: Any, second: Any) -> Any:
 
 
 class InMemoryDataModule(LoaderDataModule):
+    can_refit = True  # the splits are arrays: validation rows can join the training rows
+
     def __init__(
         self,
         batch_size: int = 256,
@@ -143,14 +140,6 @@ class InMemoryDataModule(LoaderDataModule):
         )
         self._datasets["train"] = _tensor_dataset(splits, "train")
 
-    def state_dict(self) -> dict[str, Any]:
-        """Saved in checkpoints: what eval.py checks the rebuilt data against (data/fingerprint.py)."""
-        fingerprint = getattr(self, "data_fingerprint", None)
-        return {STATE_KEY: fingerprint} if fingerprint else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.saved_data_fingerprint = state_dict.get(STATE_KEY)
-
     @property
     def num_classes(self) -> int:
         return len(self._require_splits().class_names)
@@ -163,23 +152,6 @@ class InMemoryDataModule(LoaderDataModule):
         if self.splits is None:
             raise RuntimeError("call datamodule.setup() first")
         return self.splits
-
-    # ---- what the model takes from the data (defaults: nothing beyond the class statistics) ----
-    def backbone_inputs(self) -> dict[str, Any]:
-        """Backbone settings that depend on the data, e.g. `{"in_features": 20}` for a table."""
-        return {}
-
-    def input_transform(self) -> dict[str, Any] | None:
-        """Config (`_target_`) of a module the model applies to inputs before its backbone."""
-        return None
-
-    def input_transform_state(self) -> dict[str, torch.Tensor]:
-        """Fitted buffers of `input_transform()`, by name; copied into the model at fit time."""
-        return {}
-
-    def input_spec(self) -> dict[str, Any]:
-        """What eval/predict need besides the data config to turn raw files into model inputs."""
-        return {}
 
     # ---- what LoaderDataModule serves ----------------------------------------------------
     def split_labels(self, name: str) -> Tensor:

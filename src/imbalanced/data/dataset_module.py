@@ -6,9 +6,11 @@ DataLoaders (`data.backend=dataloader`; `loader_base.py`) with `data.num_workers
 `data.persistent_workers`, the optional per-sample `train_transform` / `eval_transform` and the
 template's samplers (plain shuffling or p(class) ∝ n^q, sharded per DDP rank).
 
-The model side of the data-to-model contract (`data/base.py`): `class_statistics` after `setup`;
-`backbone_inputs()`, `input_transform()`, `input_transform_state()` and `input_spec()` are optional
-and may be added by the subclass.
+The data-to-model contract (`data/contract.py`, declared by `LoaderDataModule`): the class
+statistics and the data fingerprint come from here; `backbone_inputs()`, `input_transform()`,
+`input_transform_state()`, `input_spec()` and `read_inputs()` are overridden where the data needs
+them. The fingerprint hashes each split's labels and, when a dataset keeps a list of its samples
+(`paths`, `files`, or torchvision's `samples`), that list; without one it covers the labels only.
 
 Class counts come from label arrays, never from loading samples: `DatasetSplits.train_labels` when
 given, else the dataset's `targets` / `labels` attribute (torchvision's convention), also through
@@ -17,8 +19,10 @@ given, else the dataset's `targets` / `labels` attribute (torchvision's conventi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -28,8 +32,11 @@ from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.data.fingerprint import sample_list, split_fingerprint
 from imbalanced.data.loader_base import SPLITS, LoaderDataModule
 from imbalanced.errors import UserError
+
+log = logging.getLogger(__name__)
 
 LABEL_ATTRIBUTES = ("targets", "labels")
 
@@ -112,7 +119,23 @@ class DatasetDataModule(LoaderDataModule):
         self.class_statistics = ClassStatistics.from_labels(
             self._labels["train"].numpy(), datasets.class_names, self.weight_settings
         )
+        self.data_fingerprint = self._fingerprint(datasets)
         self.datasets = datasets
+
+    def _fingerprint(self, datasets: DatasetSplits) -> dict[str, Any]:
+        """Labels and sample lists of the splits (data/fingerprint.py), without loading a sample."""
+        arrays: dict[str, Any] = {}
+        unnamed = []
+        for name in SPLITS:
+            samples = sample_list(getattr(datasets, name))
+            if samples is None:
+                unnamed.append(name)
+            arrays[f"x_{name}"] = np.array(samples if samples is not None else [], dtype=object)
+            arrays[f"y_{name}"] = self._labels[name].numpy()
+        if unnamed:
+            log.info("%s: the %s split(s) keep no list of their samples (paths, files or samples), so "
+                     "the data fingerprint covers their labels only", type(self).__name__, "/".join(unnamed))
+        return split_fingerprint(SimpleNamespace(**arrays))
 
     @staticmethod
     def _read_labels(datasets: DatasetSplits, name: str, num_classes: int) -> Tensor:

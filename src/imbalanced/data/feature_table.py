@@ -3,19 +3,25 @@
 On top of `InMemoryDataModule` this layer fits the standardization of every feature column on the
 training split and tells the model what a table needs: `in_features` for the backbone, a
 `Standardize` input transform with the fitted mean and scale (the model takes raw features, and its
-checkpoint carries the scaling), and the column encoding `predict.py` uses to read new files.
+checkpoint carries the scaling), and the column encoding that `read_inputs` (eval.py
+`data.test_path`, predict.py `data.path`) uses to read new files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from imbalanced.data.base import InMemoryDataModule
+from imbalanced.data.contract import RawInputs
 from imbalanced.data.encoding import FeatureEncoding
+from imbalanced.data.loading import TensorBatchDataset
 from imbalanced.data.standardize import fit_standardization
+from imbalanced.data.table import encode_labels, read_table, require_target
+from imbalanced.errors import UserError
 
 
 class FeatureTableDataModule(InMemoryDataModule):
@@ -71,3 +77,27 @@ class FeatureTableDataModule(InMemoryDataModule):
 
     def input_spec(self) -> dict[str, Any]:
         return {"encoding": self.column_encoding().to_dict()}
+
+    @classmethod
+    def read_inputs(
+        cls, path: str, *, setting: str, config: Mapping[str, Any], spec: Mapping[str, Any],
+        class_names: list[str], labelled: bool,
+    ) -> RawInputs:
+        """A table file (CSV, Parquet, ...) with the training feature columns, encoded as in
+        training; the label column (`data.target`) is read when `labelled`, otherwise ignored, as
+        are `data.drop_columns`."""
+        if not spec.get("encoding"):
+            raise UserError(f"{setting}={path}: this checkpoint holds no column encoding, so it cannot "
+                            "read a table (it predates eval.py data.test_path and predict.py)")
+        frame = read_table(path, setting)
+        target = config.get("target")
+        ignored = [str(c) for c in ([target] if target else []) + list(config.get("drop_columns") or [])]
+        features = FeatureEncoding.from_dict(spec["encoding"]).transform(frame, f"{setting}={path}",
+                                                                          ignored=ignored)
+        labels = None
+        if labelled:
+            column = require_target(frame, target, setting, path)
+            labels = encode_labels(column, class_names, setting, path)
+        label_tensor = torch.as_tensor(labels if labels is not None else np.zeros(len(frame), np.int64))
+        dataset = TensorBatchDataset(torch.as_tensor(features, dtype=torch.float32), label_tensor.long())
+        return RawInputs(dataset, labels=labels)

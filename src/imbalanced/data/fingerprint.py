@@ -1,7 +1,8 @@
 """A fingerprint of the data a model was trained on: rows and a hash of each split.
 
-Computed in `setup` from the split arrays (inputs as stored, labels as int64), so it covers any
-in-memory datamodule, and saved in every checkpoint (the datamodule's `state_dict`). `eval.py`
+Computed in `setup` from the split arrays (inputs as stored, labels as int64) of in-memory
+datamodules, and from the labels and the sample list (file paths) of dataset-backed ones; saved in
+every checkpoint (the datamodule's `state_dict`). `eval.py`
 rebuilds the split from the checkpoint's data config and compares: if the file changed (rows
 added, removed or reordered), the rebuilt "test" split may hold rows the model trained on, so the
 evaluation is refused unless the user names a test file or says `allow_changed_data=true`.
@@ -34,6 +35,27 @@ def split_fingerprint(splits: Any) -> dict[str, dict[str, Any]]:
         digest.update(y.tobytes())
         out[name] = {"rows": int(len(y)), "sha256": digest.hexdigest()}
     return out
+
+
+SAMPLE_LISTS = ("paths", "files", "samples", "imgs")  # torchvision's datasets keep `samples`/`imgs`
+
+
+def sample_list(dataset: Any) -> list[str] | None:
+    """What names each sample of a per-sample dataset (e.g. its file paths), if it keeps a list of
+    them; None otherwise. Read from the list, never by loading a sample."""
+    from torch.utils.data import ConcatDataset, Subset
+
+    if isinstance(dataset, Subset):
+        parent = sample_list(dataset.dataset)
+        return None if parent is None else [parent[int(i)] for i in dataset.indices]
+    if isinstance(dataset, ConcatDataset):
+        parts = [sample_list(part) for part in dataset.datasets]
+        return None if any(p is None for p in parts) else [item for part in parts for item in part]
+    for name in SAMPLE_LISTS:
+        value = getattr(dataset, name, None)
+        if isinstance(value, (list, tuple)) and len(value) == len(dataset):
+            return [str(item[0] if isinstance(item, tuple) else item) for item in value]
+    return None
 
 
 def saved_fingerprint(checkpoint: Mapping[str, Any]) -> dict[str, Any] | None:

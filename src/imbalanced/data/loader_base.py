@@ -11,6 +11,11 @@ p(class) ∝ n^q (`ClassAwareBatchSampler`, `sampler=...`), each rank keeping it
 of the one global order. The plans are `DistributedSampler`s, so Lightning's
 `use_distributed_sampler=true` (the trainer default) leaves them alone while still giving a fork's
 plain DataLoader a `DistributedSampler`.
+
+This class also declares the data side of the data-to-model contract (`data/contract.py`):
+`contract()` after `setup`, assembled from the parts below that a datamodule overrides
+(`backbone_inputs`, `input_transform`, `input_transform_state`, `input_spec`), and the classmethod
+`read_inputs` that eval.py and predict.py call to read raw files for a checkpoint.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from imbalanced.checks import SEED_MAX, check_int
 from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.data.contract import DataContract, RawInputs
 from imbalanced.data.dataset_backend import LoaderSettings, TransformedDataset, sample_loader
+from imbalanced.data.fingerprint import STATE_KEY
 from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
 from imbalanced.errors import UserError
@@ -76,8 +84,66 @@ class LoaderDataModule(L.LightningDataModule):
     def backend(self) -> str:
         return self.loader_settings.backend
 
-    # ---- what subclasses provide --------------------------------------------------------
-    # ---- the training split's class statistics (subclasses set `class_statistics` in setup) ----
+    # ---- the data-to-model contract ------------------------------------------------------
+    # set in `setup` by the subclass: the training split's statistics and the data fingerprint
+    class_statistics: ClassStatistics | None = None
+    data_fingerprint: dict[str, Any] | None = None
+    # `refit_with_validation`: whether the datamodule can train on training + validation rows
+    # (`merge_validation_into_training`), and whether `auto` does so
+    can_refit: bool = False
+    refit_by_default: bool = False
+
+    def contract(self) -> DataContract:
+        """What the model and the tasks take from this datamodule (after `setup`)."""
+        return DataContract(
+            class_statistics=self._require_statistics(),
+            backbone_inputs=dict(self.backbone_inputs()),
+            input_transform=self.input_transform(),
+            input_transform_state=dict(self.input_transform_state()),
+            input_spec=dict(self.input_spec()),
+            fingerprint=self.data_fingerprint,
+        )
+
+    def backbone_inputs(self) -> dict[str, Any]:
+        """Backbone settings that depend on the data, e.g. `{"in_features": 20}` for a table."""
+        return {}
+
+    def input_transform(self) -> dict[str, Any] | None:
+        """Config (`_target_`) of a module the model applies to inputs before its backbone."""
+        return None
+
+    def input_transform_state(self) -> dict[str, torch.Tensor]:
+        """Fitted buffers of `input_transform()`, by name; copied into the model at fit time."""
+        return {}
+
+    def input_spec(self) -> dict[str, Any]:
+        """What `read_inputs` needs besides the data config to read raw inputs; saved in checkpoints."""
+        return {}
+
+    @classmethod
+    def read_inputs(
+        cls, path: str, *, setting: str, config: Mapping[str, Any], spec: Mapping[str, Any],
+        class_names: list[str], labelled: bool,
+    ) -> RawInputs:
+        """Read a user's file or folder `path` (given as `setting`) into model inputs, for a
+        checkpoint whose data config is `config` and input spec `spec`. `labelled`: eval.py needs
+        the labels (mapped to `class_names`, an unknown class is an error); predict.py does not."""
+        raise UserError(
+            f"{setting}={path}: this checkpoint's data ({cls.__module__}.{cls.__name__}) cannot read "
+            "raw inputs: its datamodule class does not implement read_inputs"
+        )
+
+    def merge_validation_into_training(self) -> None:
+        """Train on training + validation from now on (`refit_with_validation`, tasks/refit.py)."""
+        raise UserError(f"{type(self).__name__} cannot merge its validation split into training")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: what eval.py checks the rebuilt data against (data/fingerprint.py)."""
+        return {STATE_KEY: self.data_fingerprint} if self.data_fingerprint else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Nothing to restore: the fingerprint is recomputed from the data at setup."""
+
     @property
     def class_counts(self) -> np.ndarray:
         """Training-split count per class (`class_statistics.counts`)."""
@@ -93,10 +159,7 @@ class LoaderDataModule(L.LightningDataModule):
             raise RuntimeError("call datamodule.setup() first")
         return self.class_statistics
 
-    def weight_report(self) -> dict[str, Any]:
-        """What class_weights.json holds."""
-        return self._require_statistics().report()
-
+    # ---- what subclasses serve per split -----------------------------------------------------
     def split_labels(self, name: str) -> Tensor:
         raise NotImplementedError
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 
 from imbalanced.errors import UserError
 from imbalanced.imbalance.calibration import CALIBRATIONS
@@ -56,10 +56,8 @@ def check_rare_event_data(settings: RareEventConfig, datamodule: Any) -> None:
             f"loss=bce needs a binary problem; this data has {num_classes} classes "
             "(use loss=cross_entropy, which is the same loss for two classes)"
         )
-    splits = getattr(datamodule, "splits", None)
-    val_labels = getattr(splits, "y_val", None)
-    counts = getattr(datamodule, "class_counts", None)
-    positive = positive_class(counts) if counts is not None and num_classes == 2 else 1
+    val_labels = datamodule.split_labels("val").cpu().numpy()  # labels only, no sample loaded
+    positive = positive_class(datamodule.class_counts) if num_classes == 2 else 1
     check_rule_for_data(settings.decision, num_classes, val_labels, positive)
 
 
@@ -87,9 +85,12 @@ def apply_prediction_overrides(model: Any, cfg: DictConfig) -> None:
         policy.set_threshold(threshold, model.class_counts, model.posthoc_tau)
 
 
-def refit_decision(model: Any, cfg: DictConfig, validation_data: Callable[[], tuple[Any, Any]]) -> None:
+def refit_decision(
+    model: Any, cfg: DictConfig, validation_logits: Callable[[], tuple[Tensor, Tensor]]
+) -> None:
     """eval.py / predict.py `decision.rule=...`: choose a new threshold on the checkpoint's validation
-    split (`validation_data()` gives its inputs and labels); the calibration stays as saved."""
+    split (`validation_logits()` gives the model's logits and the labels); the calibration stays as
+    saved."""
     node = cfg.get("decision")
     rule = node.get("rule") if node is not None else None
     if rule is None:
@@ -101,16 +102,11 @@ def refit_decision(model: Any, cfg: DictConfig, validation_data: Callable[[], tu
     settings = decision_settings(given)
     policy = model.prediction_policy
     check_rule_for_data(settings, policy.num_classes, None, 1)
-    inputs, labels = validation_data()
-    logits = []
-    with torch.no_grad():
-        for start in range(0, len(labels), 4096):
-            logits.append(model(torch.as_tensor(inputs[start:start + 4096])).float())
-    labels = torch.as_tensor(labels)
+    logits, labels = validation_logits()
     policy.know_counts(model.class_counts)
     check_rule_for_data(settings, policy.num_classes, labels.numpy(), policy._positive())
     policy.settings = settings
-    policy.fit_cut(torch.cat(logits), labels)
+    policy.fit_cut(logits, labels)
     unreachable = policy.unreachable_message()
     if unreachable:
         raise UserError(unreachable)

@@ -52,7 +52,7 @@ MODEL_GROUPS = ("loss", "optimizer", "scheduler")
 
 
 # ---- targets: importable, known keys, required values ------------------------------------------
-def _import_target(key: str, target: Any) -> Any:
+def import_target(key: str, target: Any) -> Any:
     if not isinstance(target, str) or "." not in target:
         raise fail(f"{key}._target_", target, "a dotted import path such as package.module.Class")
     module_name, _, attr = target.rpartition(".")
@@ -81,7 +81,7 @@ def accepted_parameters(target: Any) -> set[str] | None:
 
 
 def check_target_node(key: str, node: Mapping[str, Any]) -> None:
-    target = _import_target(key, node.get("_target_"))
+    target = import_target(key, node.get("_target_"))
     accepted = accepted_parameters(target)
     if accepted is None:
         return
@@ -132,7 +132,7 @@ def _build(key: str, build: Any) -> Any:
 
 def _check_backbone(backbone: DictConfig) -> None:
     """Build the backbone when its config alone can: sizes given by the data get small stand-ins."""
-    target = _import_target("model.backbone", backbone.get("_target_"))
+    target = import_target("model.backbone", backbone.get("_target_"))
     stand_ins = {"in_features": 2, "num_classes": 2}
     try:
         required = {

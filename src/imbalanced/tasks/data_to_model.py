@@ -1,8 +1,8 @@
-"""What the train task hands from the datamodule to the model (the contract of data/base.py).
+"""What the train task hands from the datamodule to the model: its `DataContract` (data/contract.py).
 
 The model gets the class statistics, the backbone config completed with what the data dictates
 (e.g. `in_features`), the data's input transform, and, to carry in its checkpoint, the data config
-and input spec that eval.py / predict.py use to rebuild inputs.
+and input spec that eval.py / predict.py use to read inputs.
 """
 
 from __future__ import annotations
@@ -13,32 +13,26 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from imbalanced.data.contract import DataContract
 from imbalanced.errors import UserError
-from imbalanced.tasks.config_checks import _import_target, accepted_parameters
+from imbalanced.tasks.config_checks import accepted_parameters, import_target
 
 
-def data_offers(datamodule: Any, method: str, default: Any) -> Any:
-    """An optional part of the data-to-model contract (data/base.py); `default` where a datamodule
-    does not implement it."""
-    hook = getattr(datamodule, method, None)
-    return default if hook is None else hook()
-
-
-def backbone_config(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
+def backbone_config(cfg: DictConfig, contract: DataContract) -> dict[str, Any]:
     """`model.backbone` completed with what the data dictates (e.g. `in_features`): saved as is.
 
     The data offers what it knows (an image datamodule: `in_channels`, `image_size` and the
     flattened `in_features`); the backbone takes the settings it has parameters for."""
     backbone = OmegaConf.to_container(cfg.model.backbone, resolve=True)
-    offered = data_offers(datamodule, "backbone_inputs", {})
-    target = _import_target("model.backbone", backbone.get("_target_"))
+    offered = contract.backbone_inputs
+    target = import_target("model.backbone", backbone.get("_target_"))
     accepted = accepted_parameters(target)  # None: **kwargs, takes everything
     completed = {**backbone, **{k: v for k, v in offered.items() if accepted is None or k in accepted}}
     missing = sorted(_required_parameters(target) - set(completed) - {"num_classes"})
     if missing:
         raise UserError(
             f"model.backbone ({backbone['_target_']}) needs {', '.join(missing)}, which the data "
-            f"({type(datamodule).__name__}) does not give (it gives {', '.join(offered) or 'nothing'}); "
+            f"does not give (it gives {', '.join(offered) or 'nothing'}); "
             "choose a backbone for this data (e.g. model=small_cnn or model=resnet32 for images) or set it"
         )
     return completed
@@ -63,21 +57,18 @@ def build_model(cfg: DictConfig, datamodule: Any) -> Any:
     """The LightningModule for the data; a backbone with `load_initial_weights()` (e.g. a user's
     pretrained file) loads them here, at the start of training only: checkpoints hold the trained
     weights, so eval/predict never read that file."""
-    statistics = datamodule.class_statistics
+    contract = datamodule.contract()
     model = instantiate(
         cfg.model,
-        backbone=backbone_config(cfg, datamodule),
-        num_classes=statistics.num_classes,
-        class_names=statistics.class_names,
+        backbone=backbone_config(cfg, contract),
+        num_classes=contract.num_classes,
+        class_names=contract.class_names,
         loss=OmegaConf.to_container(cfg.loss, resolve=True),
         optimizer=_group(cfg, "optimizer"),
         scheduler=_group(cfg, "scheduler"),
-        input_transform=data_offers(datamodule, "input_transform", None),
+        input_transform=contract.input_transform,
         # what eval.py / predict.py need to rebuild inputs, in one place of the checkpoint
-        data={
-            "config": OmegaConf.to_container(cfg.data, resolve=True),
-            "inputs": data_offers(datamodule, "input_spec", {}),
-        },
+        data={"config": OmegaConf.to_container(cfg.data, resolve=True), "inputs": contract.input_spec},
     )
     initial_weights = getattr(model.backbone, "load_initial_weights", None)
     if callable(initial_weights):

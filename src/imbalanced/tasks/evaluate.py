@@ -1,4 +1,4 @@
-"""The task behind `eval.py`: test a checkpoint on its own test split or on a file."""
+"""The task behind `eval.py`: test a checkpoint on its own test split or on a file or folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 from omegaconf import DictConfig
 
 from imbalanced.data.fingerprint import changed_splits, saved_fingerprint
-from imbalanced.data.table import encode_labels, read_table, require_target
 from imbalanced.errors import UserError
 from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.run_files import metrics_report, write_json
@@ -17,14 +16,12 @@ from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
-    feature_encoding,
-    ignored_columns,
     load_classifier,
+    read_raw_inputs,
     rebuild_datamodule,
     saved_data_config,
     set_posthoc_tau,
-    table_loader,
-    validation_split,
+    validation_logits,
 )
 from imbalanced.tasks.safe_loading import read_checkpoint, trusted_targets
 
@@ -35,7 +32,7 @@ def check_same_data(cfg: DictConfig, datamodule: Any) -> None:
     """The rebuilt splits must be the training run's (data/fingerprint.py), else the "test" rows may
     include rows the model trained on; `allow_changed_data=true` evaluates anyway (with a warning)."""
     saved = saved_fingerprint(read_checkpoint(cfg.ckpt_path))
-    now = getattr(datamodule, "data_fingerprint", None)
+    now = datamodule.contract().fingerprint
     if saved is None or now is None:
         log.warning("the checkpoint holds no data fingerprint: cannot check the data is unchanged")
         return
@@ -60,39 +57,32 @@ def check_same_data(cfg: DictConfig, datamodule: Any) -> None:
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Write `metrics.json` (test/ keys) for `cfg.ckpt_path` into the run directory and return it.
 
-    With `data.test_path=FILE` on the command line the file is read, encoded with the checkpoint's
-    feature encoding and its labels mapped to the checkpoint's classes; no training data is needed.
-    Otherwise the training datamodule is rebuilt from the data config in the checkpoint (same files,
-    same seed, same split) and its test split is used: the training run's test metrics, reproduced.
+    With `data.test_path=PATH` the file or folder is read by the checkpoint's datamodule class
+    (`read_inputs`: e.g. a table encoded with the checkpoint's column encoding, or image class
+    folders), its labels mapped to the checkpoint's classes; no training data is needed. Otherwise
+    the training datamodule is rebuilt from the data config in the checkpoint (same files, same
+    seed, same split) and its test split is used: the training run's test metrics, reproduced.
     """
     check_config(cfg)  # the same setting checks as train.py
     model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
-    refit_decision(model, cfg, lambda: validation_split(model))  # decision.rule=... on its val split
+    refit_decision(model, cfg, lambda: validation_logits(model))  # decision.rule=... on its val split
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
     test_path = overrides.get("test_path")
 
+    trainer = build_single_device_trainer(cfg)
     if test_path:
-        frame = read_table(test_path, "data.test_path")
-        labels = require_target(frame, config.get("target"), "data.test_path", test_path)
-        x = feature_encoding(model).transform(
-            frame, f"data.test_path={test_path}", ignored=ignored_columns(config)
-        )
-        y = encode_labels(labels, model.class_names, "data.test_path", test_path)
-        loader = table_loader(x, y, int(config.get("eval_batch_size") or 4096))
-        trainer = build_single_device_trainer(cfg)
+        inputs = read_raw_inputs(model, test_path, "data.test_path", config, labelled=True)
+        loader = inputs.loader(int(config.get("eval_batch_size") or 256), int(config.get("num_workers") or 0))
         results = trainer.test(model, dataloaders=loader, verbose=False)[0]
-        num_samples, source = len(y), str(test_path)
+        num_samples, source = len(inputs), str(test_path)
     else:
         datamodule = rebuild_datamodule(model, overrides)
         check_same_data(cfg, datamodule)
-        trainer = build_single_device_trainer(cfg)
         results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
-        # the template's datamodules (both data backends) give the test labels without loading samples
-        labels = getattr(datamodule, "split_labels", None)
-        num_samples = len(labels("test")) if labels else len(datamodule.splits.y_test)
+        num_samples = len(datamodule.split_labels("test"))  # from the labels, no sample loaded
         source = "test split of the checkpoint's data config"
 
     report = metrics_report(

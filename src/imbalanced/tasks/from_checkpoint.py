@@ -1,9 +1,9 @@
 """What eval.py and predict.py take from a checkpoint: the model, its data config and input spec.
 
 Both come from one place, the model's `data` hyperparameter (tasks/data_to_model.py): `config` is
-the training run's data config (rebuilds its datamodule and seeded split), `inputs` the datamodule's
-`input_spec()` (for tables: the column encoding). Scaling needs nothing here: the model applies its
-own fitted input transform.
+the training run's data config (rebuilds its datamodule and seeded split), `inputs` the contract's
+input spec, which the datamodule class's `read_inputs` uses to read a user's files
+(data/contract.py). Scaling needs nothing here: the model applies its own fitted input transform.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.classifier import ImbalancedClassifier
-from imbalanced.data.encoding import FeatureEncoding
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
+from imbalanced.data.contract import RawInputs
+from imbalanced.data.loader_base import LoaderDataModule
 from imbalanced.errors import UserError
-from imbalanced.tasks.config_checks import check_target_node
+from imbalanced.tasks.config_checks import check_target_node, import_target
 from imbalanced.tasks.safe_loading import check_targets, read_checkpoint
 
 
@@ -75,23 +74,31 @@ def saved_data_config(model: ImbalancedClassifier) -> dict[str, Any]:
     return dict(saved_data(model).get("config") or {})
 
 
-def feature_encoding(model: ImbalancedClassifier) -> FeatureEncoding:
-    """The checkpoint's column encoding (its data's input spec), for reading a table file."""
-    saved = (saved_data(model).get("inputs") or {}).get("encoding")
-    if not saved:
-        target = saved_data_config(model).get("_target_", "unknown")
-        raise UserError(
-            f"this checkpoint's data ({target}) is not a feature table: it holds no column encoding, "
-            "so eval.py data.test_path=FILE and predict.py cannot read a table for it"
-        )
-    return FeatureEncoding.from_dict(saved)
+def data_class(model: ImbalancedClassifier) -> type[LoaderDataModule]:
+    """The datamodule class the checkpoint's data config names (its `_target_` passed the allow-list
+    when the checkpoint was loaded): it reads raw inputs for this checkpoint."""
+    target = saved_data_config(model).get("_target_")
+    if not target:
+        raise UserError("this checkpoint holds no data config (it predates eval.py and predict.py), so "
+                        "it cannot read raw inputs")
+    found = import_target("the checkpoint's data config", target)
+    if not (isinstance(found, type) and issubclass(found, LoaderDataModule)):
+        raise UserError(f"the checkpoint's data config names {target}, which is not a datamodule of "
+                        "this template (a LoaderDataModule subclass)")
+    return found
 
 
-def ignored_columns(config: Mapping[str, Any]) -> list[str]:
-    """Columns of a table that are not features: the target and `data.drop_columns`."""
-    target = config.get("target")
-    drop = config.get("drop_columns") or []
-    return [str(c) for c in ([target] if target else []) + list(drop)]
+def read_raw_inputs(
+    model: ImbalancedClassifier, path: str, setting: str, config: Mapping[str, Any], labelled: bool
+) -> RawInputs:
+    """`path` (a file or folder given as `setting`) read by the checkpoint's datamodule class."""
+    inputs = data_class(model).read_inputs(
+        str(path), setting=setting, config=config, spec=dict(saved_data(model).get("inputs") or {}),
+        class_names=model.class_names, labelled=labelled,
+    )
+    if labelled and inputs.labels is None:
+        raise UserError(f"{setting}={path}: the data gave no labels to evaluate against")
+    return inputs
 
 
 def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]) -> Any:
@@ -113,27 +120,15 @@ def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]
             f"{model.class_names}; check the data.* overrides"
         )
     saved_inputs = saved_data(model).get("inputs") or {}
-    rebuilt_inputs = datamodule.input_spec() if hasattr(datamodule, "input_spec") else {}
-    if saved_inputs.get("encoding") and rebuilt_inputs.get("encoding"):
-        expected = FeatureEncoding.from_dict(saved_inputs["encoding"]).feature_names
-        given = FeatureEncoding.from_dict(rebuilt_inputs["encoding"]).feature_names
-        if given != expected:
-            missing = [c for c in expected if c not in given]
-            extra = [c for c in given if c not in expected]
-            raise UserError(
-                f"the data's features do not match the checkpoint's: missing {missing}, extra {extra}"
-            )
-    elif saved_inputs != rebuilt_inputs:
-        raise UserError("the data's input spec differs from the checkpoint's; check the data.* overrides")
+    rebuilt_inputs = datamodule.contract().input_spec
+    if rebuilt_inputs != saved_inputs:
+        changed = sorted(k for k in set(saved_inputs) | set(rebuilt_inputs)
+                         if saved_inputs.get(k) != rebuilt_inputs.get(k))
+        raise UserError(
+            f"the data's input spec ({', '.join(changed)}) differs from the checkpoint's, so the model "
+            "would read its inputs differently; check the data.* overrides"
+        )
     return datamodule
-
-
-def table_loader(x: np.ndarray, y: np.ndarray | None, batch_size: int) -> Any:
-    """Ordered, unpadded batches of a table (labels all zero when there are none)."""
-    features = torch.as_tensor(x, dtype=torch.float32)
-    labels = torch.as_tensor(y if y is not None else np.zeros(len(x), np.int64), dtype=torch.long)
-    sampler = IndexBatchSampler(len(labels), batch_size, shuffle=False, pad=False)
-    return batch_loader(TensorBatchDataset(features, labels), sampler)
 
 
 def build_single_device_trainer(cfg: DictConfig) -> L.Trainer:
@@ -144,10 +139,13 @@ def build_single_device_trainer(cfg: DictConfig) -> L.Trainer:
     )
 
 
-def validation_split(model: Any) -> tuple[Any, Any]:
-    """The checkpoint's own validation split (the training run's seeded split, rebuilt)."""
-    splits = getattr(rebuild_datamodule(model, {}), "splits", None)
-    if splits is None:
-        raise UserError("decision.rule=... here needs a datamodule with in-memory splits; give "
-                        "decision.threshold=P instead")
-    return splits.x_val, splits.y_val
+def validation_logits(model: ImbalancedClassifier) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's logits and the labels of the checkpoint's own validation split (the training
+    run's seeded split, rebuilt), batch by batch through the datamodule's loader."""
+    loader = rebuild_datamodule(model, {}).val_dataloader()
+    logits, labels = [], []
+    with torch.no_grad():
+        for inputs, targets in loader:
+            logits.append(model(inputs).float())
+            labels.append(torch.as_tensor(targets))
+    return torch.cat(logits), torch.cat(labels)

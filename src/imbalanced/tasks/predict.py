@@ -1,20 +1,15 @@
-"""The task behind `predict.py`: class probabilities for every row of a table (or every image)."""
+"""The task behind `predict.py`: class probabilities for every input the checkpoint's data reads."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
 
-from imbalanced.data.predict_inputs import PredictInputs
-from imbalanced.data.table import read_table
 from imbalanced.errors import UserError
 from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.atomic import write_with
@@ -23,14 +18,11 @@ from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
-    feature_encoding,
-    ignored_columns,
     load_classifier,
-    saved_data,
+    read_raw_inputs,
     saved_data_config,
     set_posthoc_tau,
-    table_loader,
-    validation_split,
+    validation_logits,
 )
 from imbalanced.tasks.output_paths import check_output_file
 from imbalanced.tasks.safe_loading import trusted_targets
@@ -42,11 +34,10 @@ PROBABILITY_PREFIX = "prob_"
 
 
 def predict(cfg: DictConfig) -> Path:
-    """Write a CSV with one row per row of `data.path`, in order: `prediction` (the class name) and
-    `prob_<class>` for every class. The target column, if the file has it, is ignored; every other
-    column must match the checkpoint's feature columns. A datamodule class with `predict_inputs`
-    (e.g. images: a folder or a list of image paths) reads `data.path` itself and adds the columns
-    that name each row (the image `path`) before `prediction`.
+    """Write a CSV with one row per input of `data.path`, in order: the columns that name each input
+    (e.g. an image's `path`), `prediction` (the class name) and `prob_<class>` for every class.
+    `data.path` is read by the checkpoint's datamodule class (`read_inputs`, data/contract.py): a
+    table with the training feature columns, a folder or list of images, or what a fork's data reads.
 
     `prob_<class>` are calibrated for the real class frequencies (unless `calibration=none`);
     `prediction` is the decision: binary, `prob_<positive> >= decision_threshold` (chosen on
@@ -55,25 +46,18 @@ def predict(cfg: DictConfig) -> Path:
     check_config(cfg)  # the same setting checks as train.py
     overrides = data_overrides(cfg.get("data"))
     if not overrides.get("path"):
-        raise UserError("data.path is not set; give the table to predict: data.path=FILE")
+        raise UserError("data.path is not set; give the inputs to predict: data.path=FILE_OR_FOLDER")
     path = overrides["path"]
     inputs = [("data.path", path), ("ckpt_path", cfg.ckpt_path)]
     output = check_output_file("output_path", cfg.output_path, inputs)  # before any work is done
     model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
-    refit_decision(model, cfg, lambda: validation_split(model))  # decision.rule=... on its val split
+    refit_decision(model, cfg, lambda: validation_logits(model))  # decision.rule=... on its val split
     config = {**saved_data_config(model), **overrides}
-    inputs = _datamodule_inputs(model, path, config)
-    if inputs is None:  # a table
-        frame = read_table(path, "data.path")
-        x = feature_encoding(model).transform(frame, f"data.path={path}", ignored=ignored_columns(config))
-        loader = table_loader(x, None, int(config.get("eval_batch_size") or 4096))
-        columns: dict[str, list[Any]] = {}
-    else:  # what the checkpoint's datamodule class reads (e.g. image files)
-        loader = DataLoader(inputs.dataset, batch_size=int(config.get("eval_batch_size") or 256),
-                            shuffle=False, num_workers=int(config.get("num_workers") or 0))
-        columns = inputs.columns
+    raw = read_raw_inputs(model, path, "data.path", config, labelled=False)
+    loader = raw.loader(int(config.get("eval_batch_size") or 256), int(config.get("num_workers") or 0))
+    columns = raw.columns
 
     trainer = build_single_device_trainer(cfg)
     model.predict_decisions = True  # the decision (threshold / argmax) besides the probabilities
@@ -94,18 +78,3 @@ def predict(cfg: DictConfig) -> Path:
     write_with(output, lambda handle: table.to_csv(handle, index=False, lineterminator="\n"))
     log.info("wrote %d predictions to %s", len(table), output)
     return output
-
-
-def _datamodule_inputs(model: Any, path: str, config: dict[str, Any]) -> PredictInputs | None:
-    """The checkpoint's datamodule class's `predict_inputs` (data/predict_inputs.py); None: a table.
-    The class's `_target_` passed the allow-list when the checkpoint was loaded."""
-    target = config.get("_target_")
-    if not isinstance(target, str) or "." not in target:
-        return None
-    module, _, name = target.rpartition(".")
-    try:
-        datamodule_class = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-    hook = getattr(datamodule_class, "predict_inputs", None)
-    return None if hook is None else hook(path, config, saved_data(model).get("inputs") or {})

@@ -6,7 +6,7 @@ validation split holds out 15% of every class, the rare ones included; the refit
 those rows too (what scikit-learn users do after a search), for the same number of epochs, and keeps
 the first model's decision and calibration (validation rows are training rows for it now, so they
 cannot be fitted again without bias). It is saved as `checkpoints/refit.ckpt` and is what the test
-split scores. Only in-memory datamodules (tables, digits, CIFAR-LT) can merge their splits.
+split scores. Only datamodules that hold their splits in memory (`can_refit`) can merge them.
 
 An interrupted refit is not resumed: resuming the run (`ckpt_path=.../last.ckpt`) finds the first
 training complete and trains the refit model again from the start.
@@ -42,17 +42,15 @@ def check_refit_setting(value: object) -> None:
 
 
 def refit_enabled(cfg: DictConfig, datamodule: Any) -> bool:
-    """Whether this run refits: `auto` asks the set-up datamodule (`refit_by_default`: feature tables
-    of up to 10,000 training rows yes, images no); `true` needs a datamodule that can merge its
-    splits, else a clear error."""
+    """Whether this run refits: `auto` asks the set-up datamodule (`refit_by_default`); `true` needs
+    a datamodule that can merge its splits (`can_refit`), else a clear error."""
     setting = cfg.get("refit_with_validation", "auto")
-    can_merge = hasattr(datamodule, "merge_validation_into_training")
     if setting == "auto":
-        return can_merge and bool(getattr(datamodule, "refit_by_default", False))
-    if setting and not can_merge:
+        return datamodule.can_refit and bool(datamodule.refit_by_default)
+    if setting and not datamodule.can_refit:
         raise UserError(
-            f"refit_with_validation=true needs a datamodule that holds its splits in memory "
-            f"(data=synthetic, digits, tabular, cifar10_lt, ...); {type(datamodule).__name__} does not. "
+            f"refit_with_validation=true needs a datamodule that can merge its validation split into "
+            f"training (one whose splits are in memory); {type(datamodule).__name__} cannot. "
             "allowed: refit_with_validation=false"
         )
     return bool(setting)

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.errors import UserError
-from imbalanced.tasks.data_to_model import backbone_config, data_offers
+from imbalanced.tasks.data_to_model import backbone_config
 from imbalanced.tasks.safe_loading import read_checkpoint
 
 
@@ -46,15 +46,16 @@ def check_resume(cfg: DictConfig, datamodule: Any, checkpoint: dict[str, Any]) -
         if key not in checkpoint:
             raise UserError(f"ckpt_path={path} is not a Lightning training checkpoint (no {key!r})")
     hparams = checkpoint.get("hyper_parameters", {})
-    backbone = backbone_config(cfg, datamodule)
+    contract = datamodule.contract()
+    backbone = backbone_config(cfg, contract)
     if hparams.get("backbone") is not None and hparams["backbone"] != backbone:
         raise UserError(
             f"model.backbone={backbone} differs from the checkpoint's {hparams['backbone']}; allowed: "
             "the settings of the run being resumed (see its .hydra/config.yaml)"
         )
-    statistics = datamodule.class_statistics
+    statistics = contract.class_statistics
     now = {"class_counts": statistics.counts, "class_weights": statistics.weights}
-    for name, value in data_offers(datamodule, "input_transform_state", {}).items():
+    for name, value in contract.input_transform_state.items():
         now[f"input_transform.{name}"] = value
     _check_same_optimization(cfg, hparams)
     _check_same_posthoc_tau(cfg, checkpoint)

@@ -8,17 +8,16 @@ checkpoint). For `python train.py data=digits_images model=small_cnn` on a fresh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from torch import Tensor, as_tensor
 
 from imbalanced.data.base import InMemoryDataModule, Splits
+from imbalanced.data.contract import RawInputs
 from imbalanced.data.digits import DigitsDataModule
 from imbalanced.data.images.normalize import channel_statistics, normalize_config
-from imbalanced.data.images.predict_inputs import image_predict_inputs
-from imbalanced.data.predict_inputs import PredictInputs
+from imbalanced.data.images.raw_inputs import read_image_inputs
 
 
 class DigitImagesDataModule(InMemoryDataModule):
@@ -49,10 +48,10 @@ class DigitImagesDataModule(InMemoryDataModule):
         return channel_statistics(as_tensor(self._require_splits().x_train))
 
     def input_spec(self) -> dict[str, Any]:
-        """predict.py reads image files for this checkpoint as 1-channel 8x8 images."""
+        """eval.py and predict.py read image files for this checkpoint as 1-channel 8x8 images."""
         return {"images": {"channels": 1, "image_size": [8, 8]}}
 
     @classmethod
-    def predict_inputs(cls, path: str, config: Mapping[str, Any], inputs: Mapping[str, Any]) -> PredictInputs:
-        """`predict.py data.path=DIR|FILE`: image files, read as 1-channel 8x8 images."""
-        return image_predict_inputs(path, config, inputs)
+    def read_inputs(cls, path: str, **kwargs: Any) -> RawInputs:
+        """eval.py `data.test_path` / predict.py `data.path`: image files (data/images/raw_inputs.py)."""
+        return read_image_inputs(path, **kwargs)

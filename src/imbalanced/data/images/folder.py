@@ -22,9 +22,8 @@ decoded once when training starts).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -34,13 +33,12 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 
 from imbalanced.checks import check_choice, check_int, fail, is_number
+from imbalanced.data.contract import RawInputs
 from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
-from imbalanced.data.fingerprint import STATE_KEY, split_fingerprint
 from imbalanced.data.images.files import ImageFiles, read_image
 from imbalanced.data.images.normalize import channel_statistics, given_statistics, normalize_config
-from imbalanced.data.images.predict_inputs import checked_readable, image_predict_inputs
+from imbalanced.data.images.raw_inputs import checked_readable, read_image_inputs
 from imbalanced.data.images.sources import LabelledFiles, labelled_files
-from imbalanced.data.predict_inputs import PredictInputs
 from imbalanced.data.splitting import check_fraction, check_fractions, stratified_split
 from imbalanced.errors import UserError
 
@@ -156,7 +154,7 @@ class ImageFolderDataModule(DatasetDataModule):
         for name, files in fixed.items():
             parts[name] = (np.array(files.paths, dtype=object),
                            np.array([index[label] for label in files.labels], dtype=np.int64))
-        self._fingerprint_parts = {name: parts[name] for name in rows}  # the splits cut from the pool
+        self._pool_splits = list(rows)  # the splits cut from the pool
         datasets = {name: ImageFiles(list(x), y, self.channels, self.image_size)
                     for name, (x, y) in parts.items()}
         return DatasetSplits(datasets["train"], datasets["val"], datasets["test"], class_names=class_names)
@@ -206,26 +204,12 @@ class ImageFolderDataModule(DatasetDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)
-        parts = getattr(self, "_fingerprint_parts", {})
-        namespace = SimpleNamespace(**{f"{k}_{n}": v for n, (x, y) in parts.items() for k, v in
-                                       (("x", x), ("y", y))})
-        for name in ("train", "val", "test"):  # fixed folders are not fingerprinted: see state_dict
-            if name not in parts:
-                setattr(namespace, f"x_{name}", np.array([], dtype=object))
-                setattr(namespace, f"y_{name}", np.array([], dtype=np.int64))
-        fingerprint = split_fingerprint(namespace)
-        self.data_fingerprint = {name: fingerprint[name] for name in parts}
+        # eval.py checks that its rebuilt test split is the same images; a split from a fixed folder
+        # cannot hold training images, so only the splits cut from the pool are fingerprinted
+        fingerprint = self.data_fingerprint or {}
+        self.data_fingerprint = {name: fingerprint[name] for name in self._pool_splits if name in fingerprint}
 
-    def state_dict(self) -> dict[str, Any]:
-        """The file lists of the splits cut from the pool (eval.py checks its rebuilt test split is
-        the same images); a split from a fixed folder cannot hold training images, so it is left out."""
-        fingerprint = getattr(self, "data_fingerprint", None)
-        return {STATE_KEY: fingerprint} if fingerprint else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.saved_data_fingerprint = state_dict.get(STATE_KEY)
-
-    # ---- the data-to-model contract (data/base.py) -------------------------------------
+    # ---- the data-to-model contract (data/contract.py) -------------------------------------
     def backbone_inputs(self) -> dict[str, Any]:
         height, width = self.image_size
         return {"in_channels": self.channels, "image_size": [height, width],
@@ -245,9 +229,10 @@ class ImageFolderDataModule(DatasetDataModule):
         return channel_statistics(images)
 
     def input_spec(self) -> dict[str, Any]:
-        """predict.py reads image files for this checkpoint with the same channels and size."""
+        """eval.py and predict.py read image files for this checkpoint with the same channels and size."""
         return {"images": {"channels": self.channels, "image_size": list(self.image_size)}}
 
     @classmethod
-    def predict_inputs(cls, path: str, config: Mapping[str, Any], inputs: Mapping[str, Any]) -> PredictInputs:
-        return image_predict_inputs(path, config, inputs)
+    def read_inputs(cls, path: str, **kwargs: Any) -> RawInputs:
+        """eval.py `data.test_path` / predict.py `data.path`: image files (data/images/raw_inputs.py)."""
+        return read_image_inputs(path, **kwargs)
