@@ -124,7 +124,11 @@ def test_the_allow_list():
     assert str(error.value) == (
         "ckpt_path= is refused: its hyperparameter hp.a[0]._target_='x.Y' names code this template does not "
         "trust (allowed: classes of the imbalanced package and the _target_s of the config groups). If you "
-        "wrote that checkpoint and trust the code, allow it explicitly: trusted_targets=[x.Y]")
+        "wrote that checkpoint and trust the code, allow it explicitly: trusted_targets=[x.Y], or list its "
+        "package once in configs/trusted/packages.yaml (trusted_packages: [x])")
+    # a package listed once (trusted_packages) is a prefix; the exact list stays as given
+    assert trusted_targets({"trusted_packages": ["my_pkg"], "trusted_targets": "a.B"}) == ["a.B", "my_pkg."]
+    assert trusted_targets({"trusted_packages": "my_pkg."}) == ["my_pkg."]
     # without an explicit list, the repo's config groups are read: configs/optimizer names AdamW
     assert is_allowed_target("torch.optim.AdamW") and not is_allowed_target("torch.optim.Adamax")
 

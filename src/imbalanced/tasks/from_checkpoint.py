@@ -8,6 +8,7 @@ input spec, which the datamodule class's `read_inputs` uses to read a user's fil
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from imbalanced.data.contract import RawInputs
 from imbalanced.data.loader_base import LoaderDataModule
 from imbalanced.errors import UserError
 from imbalanced.tasks.config_checks import check_target_node, import_target
-from imbalanced.tasks.safe_loading import check_targets, read_checkpoint
+from imbalanced.tasks.safe_loading import check_targets, named_targets, read_checkpoint
 
 
 def load_classifier(
@@ -38,6 +39,7 @@ def load_classifier(
     path = Path(str(ckpt_path)).expanduser()
     checkpoint = read_checkpoint(path)
     check_targets(checkpoint.get("hyper_parameters") or {}, trusted_targets, path=ckpt_path)
+    check_importable(checkpoint.get("hyper_parameters") or {}, ckpt_path)
     del checkpoint
     try:
         model = ImbalancedClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
@@ -50,6 +52,20 @@ def load_classifier(
         ) from None
     model.eval()
     return model
+
+
+def check_importable(hyperparameters: Mapping[str, Any], ckpt_path: str | Path) -> None:
+    """Every (allowed) `_target_` must import: a fork's package that is not installed or not on
+    PYTHONPATH is named, instead of failing later as "not a checkpoint"."""
+    for where, target in named_targets(hyperparameters):
+        module = str(target).rpartition(".")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise UserError(
+                f"ckpt_path={ckpt_path}: its {where}={target} cannot be imported ({error}); the package "
+                "that defines it must be importable: install it, or add its folder to PYTHONPATH"
+            ) from None
 
 
 def set_posthoc_tau(model: Any, tau: float | None) -> None:

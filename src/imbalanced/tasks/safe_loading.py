@@ -11,8 +11,9 @@ A checkpoint is untrusted input. Two ways it could run code, both closed here:
   * classes defined in this package (`imbalanced.*`; functions and re-exported foreign objects such
     as `imbalanced.x.os.system` are refused),
   * the exact `_target_`s named in the project's config groups (configs/**/*.yaml),
-  * what the user trusts explicitly: `trusted_targets=[my_pkg.MyBackbone, my_pkg.]` (an entry
-    ending in `.` trusts a whole package).
+  * what the user trusts explicitly: a fork's packages, listed once (`trusted_packages: [my_pkg]`
+    in configs/trusted/packages.yaml), or `trusted_targets=[my_pkg.MyBackbone, my_pkg.]` on one
+    command (an entry ending in `.` trusts a whole package). Never read from the checkpoint.
 """
 
 from __future__ import annotations
@@ -151,15 +152,19 @@ def check_targets(hyperparameters: Mapping[str, Any], trusted: Sequence[str] | N
                 f"{setting}={path} is refused: its hyperparameter {where}={target!r} names code this "
                 "template does not trust (allowed: classes of the imbalanced package and the "
                 "_target_s of the config groups). If you wrote that checkpoint and trust the code, "
-                f"allow it explicitly: trusted_targets=[{target}]"
+                f"allow it explicitly: trusted_targets=[{target}], or list its package once in "
+                f"configs/trusted/packages.yaml (trusted_packages: [{str(target).split('.')[0]}])"
             )
 
 
 def trusted_targets(cfg: Mapping[str, Any]) -> list[str]:
-    """`trusted_targets` from the config (a list, or one string)."""
-    value = cfg.get("trusted_targets") if cfg is not None else None
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
+    """`trusted_targets` (exact paths, or prefixes ending in ".") and `trusted_packages` (package
+    names, trusted as prefixes) from the config, each a list or one string."""
+    def listed(key: str) -> list[str]:
+        value = cfg.get(key) if cfg is not None else None
+        if value is None:
+            return []
+        return [str(value)] if isinstance(value, str) else [str(v) for v in value]
+
+    packages = [f"{name.rstrip('.')}." for name in listed("trusted_packages") if name.strip(".")]
+    return listed("trusted_targets") + packages
