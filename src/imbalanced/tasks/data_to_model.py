@@ -21,8 +21,8 @@ from imbalanced.tasks.config_checks import accepted_parameters, import_target
 def backbone_config(cfg: DictConfig, contract: DataContract) -> dict[str, Any]:
     """`model.backbone` completed with what the data dictates (e.g. `in_features`): saved as is.
 
-    The data offers what it knows (an image datamodule: `in_channels`, `image_size` and the
-    flattened `in_features`); the backbone takes the settings it has parameters for."""
+    The data offers what it knows (`DataContract.backbone_inputs`); the backbone takes the settings
+    it has parameters for."""
     backbone = OmegaConf.to_container(cfg.model.backbone, resolve=True)
     offered = contract.backbone_inputs
     target = import_target("model.backbone", backbone.get("_target_"))
@@ -33,7 +33,7 @@ def backbone_config(cfg: DictConfig, contract: DataContract) -> dict[str, Any]:
         raise UserError(
             f"model.backbone ({backbone['_target_']}) needs {', '.join(missing)}, which the data "
             f"does not give (it gives {', '.join(offered) or 'nothing'}); "
-            "choose a backbone for this data (e.g. model=small_cnn or model=resnet32 for images) or set it"
+            "choose a backbone that takes what this data gives, or set it"
         )
     return completed
 

@@ -58,8 +58,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Write `metrics.json` (test/ keys) for `cfg.ckpt_path` into the run directory and return it.
 
     With `data.test_path=PATH` the file or folder is read by the checkpoint's datamodule class
-    (`read_inputs`: e.g. a table encoded with the checkpoint's column encoding, or image class
-    folders), its labels mapped to the checkpoint's classes; no training data is needed. Otherwise
+    (`read_inputs`, data/contract.py) with the checkpoint's data config and input spec, its labels
+    mapped to the checkpoint's classes; no training data is needed. Otherwise
     the training datamodule is rebuilt from the data config in the checkpoint (same files, same
     seed, same split) and its test split is used: the training run's test metrics, reproduced.
     """

@@ -123,7 +123,7 @@ def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]
     if not saved:
         raise UserError(
             "this checkpoint holds no data config (it predates eval.py); evaluate a file instead: "
-            "data.test_path=FILE data.target=COLUMN"
+            "data.test_path=PATH"
         )
     config = OmegaConf.merge(OmegaConf.create(saved), OmegaConf.create(dict(overrides)))
     check_target_node("data", OmegaConf.to_container(config, resolve=False))  # e.g. a key it doesn't take

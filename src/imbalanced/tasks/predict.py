@@ -37,7 +37,7 @@ def predict(cfg: DictConfig) -> Path:
     """Write a CSV with one row per input of `data.path`, in order: the columns that name each input
     (e.g. an image's `path`), `prediction` (the class name) and `prob_<class>` for every class.
     `data.path` is read by the checkpoint's datamodule class (`read_inputs`, data/contract.py): a
-    table with the training feature columns, a folder or list of images, or what a fork's data reads.
+    output_rows with the training feature columns, a folder or list of images, or what a fork's data reads.
 
     `prob_<class>` are calibrated for the real class frequencies (unless `calibration=none`);
     `prediction` is the decision: binary, `prob_<positive> >= decision_threshold` (chosen on
@@ -68,13 +68,13 @@ def predict(cfg: DictConfig) -> Path:
     names = model.class_names
     escape = bool(cfg.get("escape_formulas", True))
     shown = [escape_formula(name) for name in names] if escape else list(names)
-    table = pd.DataFrame(probabilities, columns=[f"{PROBABILITY_PREFIX}{name}" for name in names])
+    output_rows = pd.DataFrame(probabilities, columns=[f"{PROBABILITY_PREFIX}{name}" for name in names])
     if escape:
-        table.columns = [escape_formula(c) for c in table.columns]
-    table.insert(0, PREDICTION_COLUMN, np.asarray(shown, dtype=object)[decisions])
-    for position, (name, values) in enumerate(columns.items()):  # e.g. the image path, first
-        table.insert(position, name, [escape_formula(str(v)) if escape else v for v in values])
-    # atomically: a killed predict leaves the previous file or none, never a cut-off table
-    write_with(output, lambda handle: table.to_csv(handle, index=False, lineterminator="\n"))
-    log.info("wrote %d predictions to %s", len(table), output)
+        output_rows.columns = [escape_formula(c) for c in output_rows.columns]
+    output_rows.insert(0, PREDICTION_COLUMN, np.asarray(shown, dtype=object)[decisions])
+    for position, (name, values) in enumerate(columns.items()):  # the data's own columns, first
+        output_rows.insert(position, name, [escape_formula(str(v)) if escape else v for v in values])
+    # atomically: a killed predict leaves the previous file or none, never a cut-off output_rows
+    write_with(output, lambda handle: output_rows.to_csv(handle, index=False, lineterminator="\n"))
+    log.info("wrote %d predictions to %s", len(output_rows), output)
     return output

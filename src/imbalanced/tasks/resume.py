@@ -3,7 +3,7 @@
 - A fresh run refuses a run directory that already holds checkpoints (it would overwrite them).
 - A resumed run must rebuild the same model and see the same training split: the checkpoint's
   backbone settings (with what the data adds, e.g. `in_features`), its class counts / class
-  weights and its fitted input transform (e.g. a table's scaling) must match.
+  weights and its fitted input transform (e.g. a standardization) must match.
 """
 
 from __future__ import annotations
