@@ -32,7 +32,7 @@ from imbalanced.tasks.from_checkpoint import (
     table_loader,
     validation_split,
 )
-from imbalanced.tasks.output_paths import check_output_file
+from imbalanced.tasks.output_paths import check_not_among, check_output_file
 from imbalanced.tasks.safe_loading import trusted_targets
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def predict(cfg: DictConfig) -> Path:
         loader = table_loader(x, None, int(config.get("eval_batch_size") or 4096))
         columns: dict[str, list[Any]] = {}
     else:  # what the checkpoint's datamodule class reads (e.g. image files)
+        check_not_among("output_path", output, map(str, inputs.columns.get("path", [])), f"data.path={path}")
         loader = DataLoader(inputs.dataset, batch_size=int(config.get("eval_batch_size") or 256),
                             shuffle=False, num_workers=int(config.get("num_workers") or 0))
         columns = inputs.columns
