@@ -102,3 +102,22 @@ def test_table_and_csv_labels_in_nfc_and_nfd_are_refused(tmp_path):
     pd.DataFrame({"path": ["0.png", "1.png"], "label": [NFC, NFD]}).to_csv(listing, index=False)
     with pytest.raises(UserError, match=r"list.csv: labels \[\['cafe\\u0301', 'caf\\xe9'\]\] differ only"):
         labelled_files("data.root", str(listing))
+
+
+def test_an_image_that_fails_to_decode_in_a_worker_is_its_one_line(tmp_path, monkeypatch, capsys):
+    from torch.utils.data import DataLoader
+
+    from imbalanced.data.images.files import ImageFiles
+    from imbalanced.tasks.exit_codes import run_task
+
+    bad = write_image(tmp_path / "cut.jpg", 10, size=(64, 64))
+    bad.write_bytes(bad.read_bytes()[:300])  # a truncated JPEG: its header passes, decoding fails
+
+    def task(cfg):
+        return list(DataLoader(ImageFiles([str(bad)], [0], 3, (8, 8)), num_workers=1))
+
+    with pytest.raises(SystemExit) as exit_:
+        run_task(task, None)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith(f"error: {bad} is not a readable image (") and err.count("\n") == 1, err
