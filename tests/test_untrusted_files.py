@@ -295,3 +295,10 @@ def test_interpolations_are_refused_wherever_they_are_even_in_keys():
         with pytest.raises(UserError, match=rf"hyperparameter {re.escape(key)} holds an interpolation"):
             check_targets(hparams)
     check_targets({"a": {"b": ["$x", "{y}", "$ {z}"]}})  # no `${`: plain strings pass
+
+
+def test_a_folder_given_as_checkpoint_is_called_a_folder(tmp_path):
+    with pytest.raises(UserError) as error:
+        read_checkpoint(tmp_path)
+    assert str(error.value) == (f"ckpt_path={tmp_path} is a folder, not a checkpoint file; give a file "
+                                f"such as {tmp_path / 'checkpoints' / 'last.ckpt'}")

@@ -40,6 +40,9 @@ _REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, Any]:
     """The checkpoint's content, read with `weights_only=True`; UserError for anything else."""
     file = Path(str(path)).expanduser()
+    if file.is_dir():
+        raise UserError(f"{setting}={path} is a folder, not a checkpoint file; give a file such as "
+                        f"{file / 'checkpoints' / 'last.ckpt'}")
     if not file.is_file():
         raise UserError(f"{setting}={path}: file not found")
     try:
