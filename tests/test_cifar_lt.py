@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pathlib
+import pickle
+
 import numpy as np
 import pytest
 import torch
 from cifar_tree import image_ids, write_cifar_tree
 
 from imbalanced.data.images.cifar import CifarLTDataModule
+from imbalanced.data.images.cifar_pickle import load_batch
 from imbalanced.data.profiles import long_tail_counts
 from imbalanced.errors import UserError
 
@@ -121,3 +125,38 @@ def test_training_batches_are_augmented_and_evaluation_batches_are_not(cifar10):
     assert sorted(y_b.tolist()) == sorted(labels.tolist())
     Trainer.training = False
     assert module.on_after_batch_transfer((images, labels), 0)[0] is images
+
+
+class _TouchOnLoad:
+    """Pickles to a call that creates `marker`: a plain pickle.load would run it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def test_a_crafted_batch_file_is_refused_without_running(tmp_path):
+    root = write_cifar_tree(tmp_path / "crafted", train_per_class=2, test_per_class=1)
+    marker = tmp_path / "pickle_ran"
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({"data": _TouchOnLoad(marker), "labels": [0]}))
+    with pytest.raises(UserError) as error:
+        CifarLTDataModule(root=str(root), n_max=1, val_per_class=1).setup("fit")
+    assert not marker.exists(), "the batch file ran code"
+    assert str(error.value).startswith(f"{batch} is refused: it asks to load the Python object "
+                                       "pathlib.Path.touch")
+    assert "\n" not in str(error.value)
+
+
+def test_batches_pickled_by_python2_style_protocol_and_old_numpy_names_load(tmp_path):
+    # the original files: protocol 2, numpy.core.multiarray (numpy 1.x); Python 3 adds _codecs.encode
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    content = pickle.dumps({"data": data, "labels": [1, 0], "batch_label": "training batch 1 of 5"},
+                           protocol=2).replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert b"numpy.core.multiarray\n_reconstruct" in content and b"_codecs\nencode" in content
+    (tmp_path / "batch").write_bytes(content)
+    loaded = load_batch(tmp_path / "batch")
+    assert np.array_equal(loaded["data"], data) and loaded["labels"] == [1, 0]
+    assert loaded["batch_label"] == "training batch 1 of 5"

@@ -27,7 +27,7 @@ from imbalanced.reporting.atomic import atomic_write, copy_verified
 from imbalanced.reporting.csv_cells import escape_formula
 from imbalanced.reporting.end_of_run import write_confusion_csv
 from imbalanced.reporting.run_files import write_json
-from imbalanced.tasks.output_paths import check_output_file
+from imbalanced.tasks.output_paths import check_not_among, check_output_file
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
@@ -235,3 +235,30 @@ def test_a_plot_that_fails_while_saving_keeps_the_previous_png(tmp_path, monkeyp
         plots.save_figure(figure, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["class_distribution.png"]
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_train_refuses_the_run_dir_of_an_eval_or_predict(command, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "other_run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  job:\n    name: {command}\n")
+    (run / "metrics.json").write_text('{"test/accuracy": 0.5}\n')
+    code = run_app("train.py", "data.n_samples=300", run_dir=run, monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"error: hydra.run.dir={run} holds the outputs ['metrics.json'] of a {command}.py run" in err
+    assert (run / "metrics.json").read_text() == '{"test/accuracy": 0.5}\n'
+    assert (run / ".hydra" / "hydra.yaml").read_text() == f"hydra:\n  job:\n    name: {command}\n"
+
+
+def test_predict_refuses_an_output_inside_its_input_folder_or_among_listed_inputs(tmp_path):
+    folder = tmp_path / "images"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "1.png").write_bytes(b"x")
+    for output in (folder / "a" / "1.png", folder / "predictions.csv"):
+        with pytest.raises(UserError, match=f"is inside the input folder data.path={folder}"):
+            check_output_file("output_path", output, [("data.path", str(folder))])
+    listed = [str(tmp_path / "x.png"), str(tmp_path / "y.png")]
+    with pytest.raises(UserError, match="is one of the input files listed by data.path=list.csv"):
+        check_not_among("output_path", tmp_path / "sub" / ".." / "y.png", listed, "data.path=list.csv")
+    check_not_among("output_path", tmp_path / "out.csv", listed, "data.path=list.csv")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fractions
 import os
+import re
 import warnings
 
 import pytest
@@ -252,3 +253,56 @@ def test_the_config_dirs_are_the_repos_and_those_a_run_adds(tmp_path, monkeypatc
     monkeypatch.setattr(safe_loading, "_REPO_CONFIGS", tmp_path / "absent")
     assert config_dirs() == []
     assert not is_allowed_target("torch.optim.AdamW")
+
+
+def _with_interpolation(real_checkpoint, tmp_path, where):
+    """A checkpoint whose hyperparameters hide a `_target_` in an OmegaConf interpolation: the
+    allow-list reads the string, instantiation would resolve it (oc.decode parses it into a node)."""
+    marker = tmp_path / "interpolation_ran"
+    payload = "{_target_: pathlib.Path.touch, _args_: ['" + str(marker) + "']}"  # Hydra blocks os.system
+    checkpoint = torch.load(real_checkpoint, weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    if where == "backbone":
+        hparams["backbone"]["hidden_sizes"] = "${oc.decode:\"" + payload + "\"}"
+        key = "backbone.hidden_sizes"
+    else:  # the saved data config, which eval.py instantiates to rebuild the test split
+        hparams["data"]["config"]["seed"] = "${oc.decode:${oc.env:IMBALANCED_TEST_PAYLOAD}}"
+        key = "data.config.seed"
+    path = tmp_path / f"interpolated_{where}.ckpt"
+    torch.save(checkpoint, path)
+    return path, marker, key, payload
+
+
+@pytest.mark.parametrize(("script", "where"), [("eval.py", "backbone"), ("eval.py", "data"),
+                                               ("predict.py", "backbone")])
+def test_an_interpolation_in_a_checkpoint_is_refused_before_anything_resolves_it(
+        script, where, real_checkpoint, tmp_path, monkeypatch, capsys):
+    path, marker, key, payload = _with_interpolation(real_checkpoint, tmp_path, where)
+    monkeypatch.setenv("IMBALANCED_TEST_PAYLOAD", payload)  # what oc.env hands to oc.decode
+    extra = list(QUIET_APP)
+    if script == "predict.py":
+        feature_table(tmp_path / "x.csv")
+        extra.append(f"data.path={tmp_path / 'x.csv'}")
+    code = run_app(script, f"ckpt_path={path}", *extra, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert not marker.exists(), "an interpolation in the checkpoint ran code"
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"hyperparameter {key} holds an interpolation" in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_interpolations_are_refused_wherever_they_are_even_in_keys():
+    for hparams, key in [({"a": {"b": ["x", "${oc.env:HOME}"]}}, "a.b[1]"),
+                         ({"a": {"${x}": 1}}, "a"),
+                         ({"class_names": ["ok", "pre${y}post"]}, "class_names[1]")]:
+        with pytest.raises(UserError, match=rf"hyperparameter {re.escape(key)} holds an interpolation"):
+            check_targets(hparams)
+    check_targets({"a": {"b": ["$x", "{y}", "$ {z}"]}})  # no `${`: plain strings pass
+
+
+def test_a_folder_given_as_checkpoint_is_called_a_folder(tmp_path):
+    with pytest.raises(UserError) as error:
+        read_checkpoint(tmp_path)
+    assert str(error.value) == (f"ckpt_path={tmp_path} is a folder, not a checkpoint file; give a file "
+                                f"such as {tmp_path / 'checkpoints' / 'last.ckpt'}")

@@ -65,6 +65,7 @@ class RawInputs:
     labels: np.ndarray | None = None  # int64 class indices in checkpoint order; None: unlabelled
     columns: dict[str, list[Any]] = field(default_factory=dict)  # written first in predictions.csv
     collate_fn: Callable[[list[Any]], Any] | None = None  # None: torch's default collate
+    files: list[str] = field(default_factory=list)  # the files read: predict.py never writes over one
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]

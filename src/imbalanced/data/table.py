@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imbalanced.data.label_names import LOOK_ALIKE_REASON, describe_groups, look_alike_groups
 from imbalanced.errors import UserError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".csv.bz2", ".csv.xz", ".tsv")
@@ -101,14 +102,15 @@ def require_target(frame: pd.DataFrame, target: str | None, setting: str, path: 
 def class_names_of(labels: pd.Series, source: str = "the label column") -> list[str]:
     """Sorted distinct labels as strings: numbers sort as numbers (2 before 10), text as text.
 
-    Labels that differ only by surrounding whitespace (`cat` and `cat `) are refused, naming them:
-    they are almost always one class typed twice, and would silently become two."""
+    Labels that differ only by surrounding whitespace (`cat` and `cat `) or Unicode normalization
+    (NFC and NFD `café`) are refused, naming them: they are almost always one class typed twice,
+    and would silently become two (data/label_names.py)."""
     values = labels.unique()
-    near = _whitespace_variants(values)
+    near = look_alike_groups(values)
     if near:
         raise UserError(
-            f"{source}: labels {near} differ only by surrounding whitespace and would become separate "
-            "classes; strip the spaces in the label column (or make the labels really different)"
+            f"{source}: labels {describe_groups(near)} {LOOK_ALIKE_REASON} and would become separate "
+            "classes; write each class one way in the label column (or make the labels really different)"
         )
     try:
         ordered = sorted(values)
@@ -118,15 +120,6 @@ def class_names_of(labels: pd.Series, source: str = "the label column") -> list[
     if len(set(names)) != len(names):
         raise UserError(f"labels {ordered} are not distinct once written as text")
     return names
-
-
-def _whitespace_variants(values: Sequence[object]) -> list[list[str]]:
-    """Groups of distinct text labels that are equal once stripped, e.g. [['cat', 'cat ']]."""
-    groups: dict[str, set[str]] = {}
-    for value in values:
-        if isinstance(value, str):
-            groups.setdefault(value.strip(), set()).add(value)
-    return [sorted(group) for _, group in sorted(groups.items()) if len(group) > 1]
 
 
 def _label_text(value: object) -> str:

@@ -3,7 +3,10 @@
 Every output of a run goes through `atomic_write`: the content is written to a temporary file with
 a unique name in the target's directory (so two processes never share it), flushed to disk, then
 renamed over the target with `os.replace` (atomic on POSIX and Windows within one file system). A
-killed process leaves at most a hidden `.<name>.<random>.tmp` file, never a cut-off output.
+killed process leaves at most a hidden `.<name>.<random>.tmp` file, never a cut-off output. A write
+that fails (a full disk, a folder gone read-only) removes its temporary file, keeps the previous
+file, and is one UserError naming the file, not a traceback. Checkpoints take the same road
+(callbacks/checkpoint_io.py).
 """
 
 from __future__ import annotations
@@ -17,23 +20,47 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from imbalanced.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
     """`with atomic_write(path) as f: f.write(...)`: `path` appears complete on success only."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _not_written(path, error) from None
     try:
         with os.fdopen(descriptor, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+        _sync_folder(path.parent)
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise _not_written(path, error) from None
         raise
+
+
+def _not_written(path: Path, error: OSError) -> UserError:
+    kept = " (the previous file is kept)" if path.exists() else ""
+    return UserError(f"cannot write {path}: {error.strerror or error}{kept}; free disk space or choose a "
+                     "writable place, then run again")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX; Windows cannot open a folder)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from imbalanced.data.fingerprint import changed_splits, saved_fingerprint
+from imbalanced.data.test_overlap import check_test_is_not_train
 from imbalanced.errors import UserError
 from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.run_files import metrics_report, write_json
@@ -71,6 +72,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     overrides = data_overrides(cfg.get("data"))
     config = {**saved_data_config(model), **overrides}
     test_path = overrides.get("test_path")
+    check_test_is_not_train(config, bool(cfg.get("allow_test_overlap")), trained_on=saved_data_config(model))
 
     trainer = build_single_device_trainer(cfg)
     if test_path:

@@ -25,10 +25,23 @@ def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         with unwrap_user_errors():  # also a setting a constructor refused inside Hydra's instantiate
             return task(cfg)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
         sys.exit(2)
     except TrainingInterrupted as stop:
         print(f"interrupted: {stop}", file=sys.stderr)
         sys.exit(stop.exit_code)
+
+
+
+def one_line(error: UserError) -> str:
+    """The error's own message. A UserError raised in a DataLoader worker (e.g. an image that fails
+    to decode) is re-raised by PyTorch with the worker's traceback as its text, whose last line is
+    `module.ErrorType: the original message`."""
+    text = str(error)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    name, separator, message = last.partition(": ")
+    return message if separator and name.rsplit(".", 1)[-1] == type(error).__name__ else last

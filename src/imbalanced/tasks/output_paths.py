@@ -30,6 +30,13 @@ def check_output_file(setting: str, value: str | Path, inputs: Iterable[tuple[st
                 f"{setting}={value} is the input file {name}={path}; writing it would destroy the "
                 f"input. allowed: another file, e.g. {setting}={output.with_name(output.stem + '_pred.csv')}"
             )
+    for name, path in inputs:
+        folder = Path(str(path)).expanduser() if path is not None and str(path) else None
+        if folder is not None and folder.is_dir() and output.resolve().is_relative_to(folder.resolve()):
+            raise UserError(
+                f"{setting}={value} is inside the input folder {name}={path}; it could replace one of "
+                f"its files and would be read as an input next time. allowed: a file outside {path}"
+            )
     if output.is_dir():
         raise UserError(
             f"{setting}={value} is a directory; allowed: a file path such as {output / 'predictions.csv'}"
@@ -46,3 +53,11 @@ def check_output_file(setting: str, value: str | Path, inputs: Iterable[tuple[st
     if output.exists() and not os.access(output, os.W_OK):
         raise UserError(f"{setting}={value} exists and is read-only; allowed: a writable file")
     return output
+
+
+def check_not_among(setting: str, value: str | Path, paths: Iterable[str], source: str) -> None:
+    """UserError if the output file `value` is one of the input files `paths` (listed by `source`)."""
+    output = os.path.realpath(Path(str(value)).expanduser())
+    if any(os.path.realpath(p) == output for p in paths):
+        raise UserError(f"{setting}={value} is one of the input files listed by {source}; writing it would "
+                        "destroy that input. allowed: another file")

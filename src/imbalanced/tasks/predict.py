@@ -24,7 +24,7 @@ from imbalanced.tasks.from_checkpoint import (
     set_posthoc_tau,
     validation_logits,
 )
-from imbalanced.tasks.output_paths import check_output_file
+from imbalanced.tasks.output_paths import check_not_among, check_output_file
 from imbalanced.tasks.safe_loading import trusted_targets
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def predict(cfg: DictConfig) -> Path:
     refit_decision(model, cfg, lambda: validation_logits(model))  # decision.rule=... on its val split
     config = {**saved_data_config(model), **overrides}
     raw = read_raw_inputs(model, path, "data.path", config, labelled=False)
+    check_not_among("output_path", output, raw.files, f"data.path={path}")  # e.g. an image it read
     loader = raw.loader(int(config.get("eval_batch_size") or 256), int(config.get("num_workers") or 0))
     columns = raw.columns
 

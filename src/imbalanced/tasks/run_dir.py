@@ -7,6 +7,8 @@ Hydra writes `.hydra/config.yaml` and the log file before the task starts, so th
 - `eval.py` / `predict.py` refuse a directory that holds another run's results (`metrics.json`,
   `checkpoints/`, `predictions.csv`, ...): they would overwrite them and its `.hydra/` config;
 - a fresh `train.py` refuses a directory with checkpoints (resuming it with `ckpt_path=` is allowed);
+- `train.py` refuses a directory that holds the outputs of `eval.py` or `predict.py` (its
+  `.hydra/hydra.yaml` names the command, or it holds `predictions.csv`), as they refuse train's;
 - a lock (`.lock`, `fcntl.flock`) is held for the whole run: a second command started on the same
   directory while the first runs is refused. The operating system releases the lock when the
   process ends, even on kill -9, so a crashed run never leaves the directory locked. (On Windows,
@@ -34,6 +36,7 @@ LOCK_FILE = ".lock"
 # results of a run; a directory with only `.hydra/` and a log (a run that failed on its settings)
 # may be reused, so a corrected command can run where the failed one did
 RUN_OUTPUTS = ("metrics.json", "checkpoints", "class_weights.json", "predictions.csv", "summary.csv")
+OTHER_COMMANDS = ("eval", "predict")  # whose outputs train.py must not overwrite
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 _held: dict[Path, Any] = {}  # run directory -> open lock file of this process
@@ -53,9 +56,29 @@ def foreign_outputs(directory: Path) -> list[str]:
     return [name for name in RUN_OUTPUTS if (directory / name).exists()]
 
 
+def previous_command(directory: Path) -> str | None:
+    """The command (Hydra's job name: train, eval, predict) that last ran in `directory`, if known."""
+    try:
+        import yaml
+
+        content = yaml.safe_load((directory / ".hydra" / "hydra.yaml").read_text(encoding="utf-8"))
+        name = content["hydra"]["job"]["name"]
+    except Exception:  # noqa: BLE001 - no such file, or not Hydra's: unknown
+        return None
+    return name if isinstance(name, str) else None
+
+
 def check_run_dir_use(directory: Path, task: str, resuming: bool) -> None:
     """RunDirRefused if `task` must not write into `directory` (see the module docstring)."""
     if task == "train":
+        found = foreign_outputs(directory)
+        command = previous_command(directory)
+        if found and (command in OTHER_COMMANDS or "predictions.csv" in found):
+            raise RunDirRefused(
+                f"hydra.run.dir={directory} holds the outputs {found} of a {command or 'predict'}.py run; "
+                "train.py would overwrite them. allowed: a new directory (the default "
+                "outputs/<date>/<time>, or hydra.run.dir=DIR)"
+            )
         checkpoints = directory / "checkpoints"
         existing = sorted(p.name for p in checkpoints.glob("*.ckpt")) if checkpoints.is_dir() else []
         if existing and not resuming:

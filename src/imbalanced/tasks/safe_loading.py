@@ -14,6 +14,9 @@ A checkpoint is untrusted input. Two ways it could run code, both closed here:
   * what the user trusts explicitly: a fork's packages, listed once (`trusted_packages: [my_pkg]`
     in configs/trusted/packages.yaml), or `trusted_targets=[my_pkg.MyBackbone, my_pkg.]` on one
     command (an entry ending in `.` trusts a whole package). Never read from the checkpoint.
+  Before that, any string holding `${` is refused: an OmegaConf interpolation (`${oc.decode:...}`,
+  `${oc.env:...}`) would be resolved by instantiation into values, `_target_`s included, that the
+  allow-list never saw. The template's own checkpoints hold resolved configs, so none has one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ _REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, Any]:
     """The checkpoint's content, read with `weights_only=True`; UserError for anything else."""
     file = Path(str(path)).expanduser()
+    if file.is_dir():
+        raise UserError(f"{setting}={path} is a folder, not a checkpoint file; give a file such as "
+                        f"{file / 'checkpoints' / 'last.ckpt'}")
     if not file.is_file():
         raise UserError(f"{setting}={path}: file not found")
     try:
@@ -141,9 +147,35 @@ def is_allowed_target(
     return target.startswith(OWN_PACKAGE + ".") and _own_class(target)
 
 
+def interpolations(value: Any, where: str = "") -> list[str]:
+    """Key paths of every string (value or key) in a nested structure that holds `${`."""
+    found: list[str] = []
+    if isinstance(value, str):
+        return [where] if "${" in value else []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and "${" in key:
+                found.append(where or str(key))
+            found.extend(interpolations(item, path))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found.extend(interpolations(item, f"{where}[{index}]"))
+    return found
+
+
 def check_targets(hyperparameters: Mapping[str, Any], trusted: Sequence[str] | None = (),
                   setting: str = "ckpt_path", path: str | Path = "") -> None:
-    """UserError naming the first `_target_` of a checkpoint that the allow-list does not admit."""
+    """UserError naming the first interpolation in a checkpoint's hyperparameters, else the first
+    `_target_` that the allow-list does not admit."""
+    hidden = interpolations(hyperparameters)
+    if hidden:
+        raise UserError(
+            f"{setting}={path} is refused: its hyperparameter {hidden[0]} holds an interpolation "
+            "(`${...}`), which would be resolved into settings and code the allow-list never checked; "
+            "this template's checkpoints hold resolved values only. allowed: a checkpoint written by "
+            "train.py"
+        )
     trusted = [str(t) for t in (trusted or [])]
     groups = config_group_targets()
     for where, target in named_targets(hyperparameters):

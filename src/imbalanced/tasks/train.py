@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.checks import check_choice
+from imbalanced.data.test_overlap import check_test_is_not_train
 from imbalanced.errors import UserError, unwrap_user_errors
 from imbalanced.imbalance.rare_event import check_rare_event_data, configure_prediction, rare_event_settings
 from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
@@ -108,6 +109,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     rare_event = rare_event_settings(cfg)  # decision.* / calibration / loss=bce, before any data
     apply_runtime_settings(cfg)
     check_run_dir(cfg)
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    check_test_is_not_train(data, bool(cfg.get("allow_test_overlap")))  # before any data is read
     checkpoint = load_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
     if checkpoint is not None:
         check_not_refit_checkpoint(cfg.ckpt_path, checkpoint)

@@ -3,8 +3,8 @@
 Files: `<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}` or
 `<root>/cifar-100-python/{train,test,meta}`, as torchvision's `CIFAR10`/`CIFAR100(download=True)`
 write them (`data.download=true` fetches them with torchvision, on the user's machine). They are
-Python pickles, read here directly (torchvision's loader would also check the archive's md5s): a
-pickle can run code when loaded, so `data.root` must be trusted like any dataset you train on.
+Python pickles, read here with an unpickler that admits plain data and numpy arrays only
+(cifar_pickle.py): a crafted file that asks for anything else is refused, never run.
 
 Splits (all choices seeded by `data.seed`):
 - train: n_i = int(n_max * ratio^(-i/(C-1))) images of class i (Cao et al. 2019; n_max 5000 for
@@ -19,7 +19,6 @@ Images stay uint8 (N x 3 x 32 x 32, ~38 MB for CIFAR-10-LT); the model normalize
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from torch import Tensor
 from imbalanced.checks import check_choice, check_int
 from imbalanced.data.base import InMemoryDataModule, Splits
 from imbalanced.data.images.augment import AugmentSettings, augment_batch, sample_transform
+from imbalanced.data.images.cifar_pickle import load_batch
 from imbalanced.data.images.mixing import mix_batch
 from imbalanced.data.profiles import long_tail_counts
 from imbalanced.errors import UserError
@@ -58,12 +58,10 @@ def read_cifar(root: str | Path, variant: str) -> CifarArrays:
                         "folder that holds it")
 
     def load(name: str) -> dict[str, Any]:
-        try:
-            with open(base / name, "rb") as handle:
-                return pickle.load(handle, encoding="latin1")  # torchvision's reading of the same files
-        except Exception as error:  # a truncated or foreign file: name it
-            raise UserError(f"{base / name} is not a CIFAR batch file "
-                            f"({type(error).__name__}: {error})") from None
+        content = load_batch(base / name)  # data only: a file asking for other objects is refused
+        if not isinstance(content, dict):
+            raise UserError(f"{base / name} is not a CIFAR batch file (it holds a {type(content).__name__})")
+        return content
 
     def images_and_labels(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         batches = [load(name) for name in names]

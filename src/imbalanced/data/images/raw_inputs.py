@@ -62,4 +62,4 @@ def read_image_inputs(
     size = images["image_size"]
     dataset = ImageFiles(paths, labels if labels is not None else [0] * len(paths), int(images["channels"]),
                          (int(size[0]), int(size[1])))
-    return RawInputs(dataset, labels=labels, columns={"path": paths})
+    return RawInputs(dataset, labels=labels, columns={"path": paths}, files=list(paths))
