@@ -54,7 +54,7 @@ def _pickle_bomb(tmp_path):
 @pytest.mark.parametrize("script", ["train.py", "eval.py", "predict.py"])
 def test_a_pickle_payload_never_runs(script, tmp_path, monkeypatch, capsys):
     path, marker = _pickle_bomb(tmp_path)
-    extra = ["data.n_samples=300"] if script == "train.py" else QUIET_APP
+    extra = ["data.n_samples=300"] if script == "train.py" else list(QUIET_APP)
     if script == "predict.py":
         (tmp_path / "x.csv").write_text("x0\n1\n")
         extra.append(f"data.path={tmp_path / 'x.csv'}")
