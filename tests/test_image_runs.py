@@ -47,6 +47,31 @@ def test_eval_reproduces_the_test_metrics_of_the_image_run(folder_run, tmp_path,
     assert evaluated["test/per_class_recall"] == pytest.approx(trained["test/per_class_recall"], abs=1e-6)
 
 
+def test_eval_of_other_labelled_images_agrees_with_predict_on_them(folder_run, tmp_path, monkeypatch, capsys):
+    from sklearn.metrics import balanced_accuracy_score
+
+    other = image_tree(tmp_path / "other", {"ant": 3, "bee": 3, "cow": 3})
+    code = run_app("eval.py", f"ckpt_path={folder_run['ckpt']}", f"data.test_path={other}",
+                   "+trainer.enable_progress_bar=false", run_dir=tmp_path / "eval", monkeypatch=monkeypatch)
+    assert code == 0
+    evaluated = read_json(tmp_path / "eval" / "metrics.json")
+    assert evaluated["test/num_samples"] == 9 and evaluated["test_data"] == str(other)
+    code = run_app("predict.py", f"ckpt_path={folder_run['ckpt']}", f"data.path={other}",
+                   f"output_path={tmp_path / 'other.csv'}", run_dir=tmp_path / "p", monkeypatch=monkeypatch)
+    assert code == 0
+    predicted = pd.read_csv(tmp_path / "other.csv")
+    truth = [path.split("/")[-2] for path in predicted["path"]]  # the class folder of each image
+    assert balanced_accuracy_score(truth, predicted["prediction"]) == pytest.approx(
+        evaluated["test/balanced_accuracy"], abs=1e-6)
+    unknown = image_tree(tmp_path / "unknown", {"ant": 1, "elk": 1})
+    capsys.readouterr()
+    code = run_app("eval.py", f"ckpt_path={folder_run['ckpt']}", f"data.test_path={unknown}",
+                   run_dir=tmp_path / "eval2", monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "has class(es) ['elk'] that the model does not know" in err
+
+
 def test_predict_writes_one_row_per_image_of_a_folder_or_a_list(folder_run, tmp_path, monkeypatch):
     folder = folder_run["root"] / "cow"
     code = run_app("predict.py", f"ckpt_path={folder_run['ckpt']}", f"data.path={folder}",
