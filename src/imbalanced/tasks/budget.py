@@ -1,6 +1,6 @@
 """How long to train when the user did not say: a number of optimizer steps, not of epochs.
 
-A fixed number of epochs is far too short on a small table (900 rows at batch 256 give 3 steps per
+A fixed number of epochs is far too short on a small dataset (900 rows at batch 256 give 3 steps per
 epoch) and needlessly long on a large one. With `trainer.max_epochs: null` (the default) and no
 `trainer.max_steps`, the run gets
 

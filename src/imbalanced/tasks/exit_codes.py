@@ -36,7 +36,7 @@ def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 
 
 def one_line(error: UserError) -> str:
-    """The error's own message. A UserError raised in a DataLoader worker (e.g. an image that fails
+    """The error's own message. A UserError raised in a DataLoader worker (e.g. an input that fails
     to decode) is re-raised by PyTorch with the worker's traceback as its text, whose last line is
     `module.ErrorType: the original message`."""
     text = str(error)

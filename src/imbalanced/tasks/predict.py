@@ -35,9 +35,8 @@ PROBABILITY_PREFIX = "prob_"
 
 def predict(cfg: DictConfig) -> Path:
     """Write a CSV with one row per input of `data.path`, in order: the columns that name each input
-    (e.g. an image's `path`), `prediction` (the class name) and `prob_<class>` for every class.
-    `data.path` is read by the checkpoint's datamodule class (`read_inputs`, data/contract.py): a
-    output_rows with the training feature columns, a folder or list of images, or what a fork's data reads.
+    (if the data gives any), `prediction` (the class name) and `prob_<class>` for every class.
+    `data.path` is read by the checkpoint's datamodule class (`read_inputs`, data/contract.py).
 
     `prob_<class>` are calibrated for the real class frequencies (unless `calibration=none`);
     `prediction` is the decision: binary, `prob_<positive> >= decision_threshold` (chosen on
@@ -56,7 +55,7 @@ def predict(cfg: DictConfig) -> Path:
     refit_decision(model, cfg, lambda: validation_logits(model))  # decision.rule=... on its val split
     config = {**saved_data_config(model), **overrides}
     raw = read_raw_inputs(model, path, "data.path", config, labelled=False)
-    check_not_among("output_path", output, raw.files, f"data.path={path}")  # e.g. an image it read
+    check_not_among("output_path", output, raw.files, f"data.path={path}")  # a file it read
     loader = raw.loader(int(config.get("eval_batch_size") or 256), int(config.get("num_workers") or 0))
     columns = raw.columns
 

@@ -163,5 +163,5 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     report["tested_checkpoint"] = tested_checkpoint_name(checkpoint_file(trainer, best), output_dir)
     report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     _write(output_dir / "metrics.json", report)
-    finish_run(trainer, model, report, output_dir, statistics.strategy)  # table, plots
+    finish_run(trainer, model, report, output_dir, statistics.strategy)  # per-class summary, plots
     return report
