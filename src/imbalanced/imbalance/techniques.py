@@ -2,14 +2,18 @@
 
 Which combinations make sense (warned about, not refused, since some are deliberate experiments):
 
-- `logit_adjusted` / `balanced_softmax` already correct for the prior inside the loss; adding a
-  re-weighting strategy (`balanced`, `inverse`, ...) corrects twice and pushes predictions towards
-  the tail (Menon et al. 2021, Sec. 4). Use `class_weights=none`, or a DRW schedule on purpose.
+- A loss that declares `corrects_prior` (logit_adjusted, balanced_softmax) already corrects for the
+  prior; adding a re-weighting strategy (`balanced`, `inverse`, ...) corrects twice and pushes
+  predictions towards the tail (Menon et al. 2021, Sec. 4). Use `class_weights=none`, or a DRW
+  schedule on purpose.
 - `posthoc_tau > 0` corrects the prior after training; on top of a prior-corrected loss,
   re-weighting or class-balanced sampling it corrects twice.
 - A class-balanced sampler (`sampler.q < 1`) plus a re-weighting strategy corrects twice.
 - `focal` with a strategy: the class weights act as focal alpha (as intended).
-- `ldam` with a strategy: meant with DRW (LDAM-DRW); without DRW it follows Cao et al.'s LDAM-RW.
+- `ldam` with a strategy: meant with DRW (Cao et al. 2019); without DRW it is their re-weighted variant.
+
+What a loss does to the prior is read from its declaration (`ImbalanceLoss.prior_shift`,
+`corrects_prior`, `binary_only`), never from its class name, so a fork's loss is treated alike.
 """
 
 from __future__ import annotations
@@ -18,23 +22,36 @@ import math
 import warnings
 from typing import Any
 
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.data.sampling import validate_sampler_settings
 from imbalanced.errors import UserError
 from imbalanced.imbalance.drw import DeferredReweighting
+from imbalanced.imbalance.losses import DEFAULT_LOSS, ImbalanceLoss, build_loss
 from imbalanced.imbalance.weights import strategy_name
-
-PRIOR_CORRECTED_LOSSES = ("LogitAdjusted", "BalancedSoftmax")
 
 
 class ImbalanceWarning(UserWarning):
     """A combination of imbalance techniques that probably corrects for the prior twice."""
 
 
-def _loss_name(cfg: DictConfig) -> str:
-    return str(cfg.loss.get("_target_", "")).rsplit(".", 1)[-1]
+def configured_loss(cfg: DictConfig) -> ImbalanceLoss:
+    """The run's loss built from `cfg.loss` (the model's default without one); a bad setting such
+    as loss.gamma=-1 fails here, before any data loads."""
+    node = cfg.get("loss")
+    return build_loss(OmegaConf.to_container(node, resolve=True) if node is not None else None)
+
+
+def loss_setting(cfg: DictConfig) -> str:
+    """How messages name the loss: the config group option (`loss=bce`) or its `_target_`."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("loss")
+        if choice:
+            return f"loss={choice}"
+    node = cfg.get("loss")
+    return f"loss._target_={(node or DEFAULT_LOSS).get('_target_')}"
 
 
 def drw_start_epoch(cfg: DictConfig) -> int | None:
@@ -54,30 +71,26 @@ def posthoc_tau(cfg: DictConfig) -> float:
     return float(value)
 
 
-def check_loss_settings(cfg: DictConfig) -> None:
-    """Build the configured loss once, so a bad setting (loss.gamma=-1) fails before any data loads."""
-    target = cfg.loss.get("_target_")
-    if target:
-        settings = OmegaConf.to_container(cfg.loss, resolve=True)
-        get_class(target)(**{k: v for k, v in settings.items() if not k.startswith("_")})
+def sampler_q(cfg: DictConfig) -> float | None:
+    """The q of the `sampler` config (None: plain shuffling); raises UserError when invalid."""
+    sampler = cfg.get("sampler")
+    return validate_sampler_settings(dict(sampler) if sampler is not None else None)
 
 
 def check_techniques(cfg: DictConfig) -> None:
     """Validate the technique settings (UserError) and warn about double prior corrections."""
-    check_loss_settings(cfg)
+    loss = configured_loss(cfg)
     drw = drw_start_epoch(cfg)
     tau = posthoc_tau(cfg)
-    sampler = cfg.get("sampler")
-    q = validate_sampler_settings(dict(sampler) if sampler is not None else None)
+    q = sampler_q(cfg)
     strategy = strategy_name(cfg.class_weights)
     reweights = strategy not in ("none", "manual")
-    loss = _loss_name(cfg)
-    prior_loss = loss in PRIOR_CORRECTED_LOSSES and (loss == "BalancedSoftmax" or cfg.loss.get("tau", 1.0))
+    prior_loss = loss.corrects_prior
     balancing_sampler = q is not None and q < 1
     problems: list[str] = []
     if prior_loss and reweights and drw is None:
-        problems.append(f"loss {loss} already corrects for the class prior; class_weights={strategy} "
-                        "corrects again (use class_weights=none)")
+        problems.append(f"loss {type(loss).__name__} already corrects for the class prior; "
+                        f"class_weights={strategy} corrects again (use class_weights=none)")
     if balancing_sampler and reweights:
         problems.append(f"sampler.q={q} already rebalances the classes; class_weights={strategy} "
                         "corrects again (use class_weights=none)")
