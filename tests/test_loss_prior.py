@@ -1,5 +1,5 @@
-"""Each loss declares how it treats the class prior; calibration, warnings and the binary check
-read that declaration, so a fork's loss is treated like the built-in ones."""
+"""Each loss declares how it treats the class prior; calibration, warnings, the binary check and
+`class_weights=auto` read that declaration, so a fork's loss is treated like the built-in ones."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from imbalanced.imbalance.losses import (
 )
 from imbalanced.imbalance.prediction_policy import PredictionPolicy
 from imbalanced.imbalance.rare_event import check_rare_event_data, rare_event_settings
-from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques
+from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques, choose_class_weights
+from imbalanced.imbalance.weights import compute_class_weights
 
 COUNTS = torch.tensor([700.0, 250.0, 50.0])
 SRC = Path(__file__).resolve().parents[1] / "src" / "imbalanced"
@@ -134,7 +135,7 @@ def test_a_forks_prior_correcting_loss_gets_the_double_correction_warning(compos
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_techniques(compose_cfg(_target(Undeclared), "class_weights=balanced"))
-        check_techniques(compose_cfg(_target(HalfAdjusted), "class_weights=none"))
+        check_techniques(compose_cfg(_target(HalfAdjusted)))  # auto: no weights on top
 
 
 def test_a_forks_binary_only_loss_is_refused_on_multiclass_data(compose_cfg):
@@ -154,3 +155,96 @@ READERS = [SRC / "imbalance" / name for name in ("calibration.py", "decision.py"
 def test_no_module_that_reads_the_declarations_names_a_built_in_loss(path):
     named = re.findall(rf"\b({'|'.join(BUILT_IN_LOSSES)})\b", path.read_text())
     assert named == [], f"{path.name} names {sorted(set(named))}: read the loss's declaration instead"
+
+
+# ---- class_weights: auto ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "strategy", "reason"),
+    [
+        ([], "balanced", "loss CrossEntropy does not correct the class prior"),
+        (["loss=focal"], "balanced", "loss Focal does not correct the class prior"),
+        (["loss=ldam"], "balanced", "loss LDAM does not correct the class prior"),
+        (["loss=logit_adjusted"], "none", "loss LogitAdjusted corrects the class prior itself"),
+        (["loss=logit_adjusted", "loss.tau=0"], "balanced", "loss LogitAdjusted does not correct"),
+        (["loss=balanced_softmax"], "none", "loss BalancedSoftmax corrects the class prior itself"),
+        ([_target(HalfAdjusted)], "none", "loss HalfAdjusted corrects the class prior itself"),
+        ([_target(Undeclared)], "balanced", "loss Undeclared does not correct the class prior"),
+        (["loss=logit_adjusted", "drw_start_epoch=3"], "balanced", "drw_start_epoch=3 re-weights"),
+        (["posthoc_tau=1"], "none", "posthoc_tau=1.0 corrects the class prior after training"),
+        (["sampler=class_balanced"], "none", "sampler.q=0.0 already rebalances the classes"),
+        (["sampler=instance"], "balanced", "loss CrossEntropy does not correct"),  # q=1: the data's own
+    ],
+)
+def test_auto_reads_the_losss_declaration(compose_cfg, overrides, strategy, reason):
+    choice = choose_class_weights(compose_cfg(*overrides))
+    assert (choice.requested, choice.strategy) == ("auto", strategy)
+    assert choice.reason.startswith(reason)
+    assert choice.config == {"_target_": f"imbalanced.imbalance.weights.{strategy}", "_partial_": True}
+    with warnings.catch_warnings():  # auto never corrects the prior twice
+        warnings.simplefilter("error")
+        check_techniques(compose_cfg(*overrides))
+
+
+@pytest.mark.parametrize("strategy", ["balanced", "none", "inverse", "effective_number"])
+def test_an_explicit_strategy_wins(compose_cfg, strategy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImbalanceWarning)  # logit_adjusted + balanced warns (below)
+        choice = choose_class_weights(compose_cfg("loss=logit_adjusted", f"class_weights={strategy}"))
+    assert (choice.requested, choice.strategy, choice.reason) == (strategy, strategy, "set explicitly")
+    assert choice.config["_target_"] == f"imbalanced.imbalance.weights.{strategy}"
+
+
+def test_an_explicit_double_correction_still_warns(compose_cfg):
+    with pytest.warns(ImbalanceWarning, match="loss LogitAdjusted already corrects"):
+        check_techniques(compose_cfg("loss=logit_adjusted", "class_weights=balanced"))
+
+
+def test_the_datamodule_gets_the_strategy_auto_chose(compose_cfg):
+    from imbalanced.tasks.train import build_datamodule
+
+    for overrides, strategy in (([], "balanced"), (["loss=logit_adjusted"], "none")):
+        datamodule = build_datamodule(compose_cfg("data.n_samples=600", *overrides))
+        datamodule.setup("fit")
+        statistics = datamodule.class_statistics
+        assert statistics.strategy == strategy
+        expected = compute_class_weights(statistics.counts, strategy)
+        np.testing.assert_allclose(statistics.weights, expected)
+
+
+def test_auto_left_unresolved_is_refused_naming_the_strategies():
+    with pytest.raises(UserError, match="class_weights=auto is chosen from the loss by train.py; .* none, "
+                                        "balanced"):
+        compute_class_weights([5, 3], {"_target_": "imbalanced.imbalance.weights.auto", "_partial_": True})
+
+
+def test_class_weights_json_and_the_log_say_what_auto_chose_and_why(tmp_path, monkeypatch):
+    from inprocess import run_app
+
+    from conftest import read_json
+
+    run_dir = tmp_path / "run"
+    code = run_app("train.py", "loss=logit_adjusted", "data.n_samples=600", "trainer.max_epochs=1",
+                   "refit_with_validation=false", "callbacks.progress_bar.refresh_rate=0",
+                   run_dir=run_dir, monkeypatch=monkeypatch)
+    assert code == 0
+    report = read_json(run_dir / "class_weights.json")
+    reason = "loss LogitAdjusted corrects the class prior itself"
+    assert (report["strategy"], report["requested"], report["reason"]) == ("none", "auto", reason)
+    assert report["weights"] == [1.0] * 5 and len(report["counts"]) == len(report["class_names"]) == 5
+    assert f"class_weights=none (requested auto: {reason})" in (run_dir / "train.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"reduction": "mean"}, "loss has no _target_; allowed: a loss=OPTION of configs/loss/"),
+        ({"_target_": "torch.nn.CrossEntropyLoss"}, "loss._target_=torch.nn.CrossEntropyLoss is not an "
+                                                    "ImbalanceLoss; allowed: a subclass of"),
+    ],
+)
+def test_a_loss_that_cannot_declare_its_prior_is_refused(config, message):
+    from imbalanced.imbalance.losses import build_loss
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        build_loss(config)
+    assert type(build_loss(None)) is CrossEntropy  # no config: the model's default loss

@@ -4,8 +4,8 @@ Which combinations make sense (warned about, not refused, since some are deliber
 
 - A loss that declares `corrects_prior` (logit_adjusted, balanced_softmax) already corrects for the
   prior; adding a re-weighting strategy (`balanced`, `inverse`, ...) corrects twice and pushes
-  predictions towards the tail (Menon et al. 2021, Sec. 4). Use `class_weights=none`, or a DRW
-  schedule on purpose.
+  predictions towards the tail (Menon et al. 2021, Sec. 4). `class_weights=auto` (the default)
+  picks no weights for it; an explicit strategy is warned about unless a DRW schedule defers it.
 - `posthoc_tau > 0` corrects the prior after training; on top of a prior-corrected loss,
   re-weighting or class-balanced sampling it corrects twice.
 - A class-balanced sampler (`sampler.q < 1`) plus a re-weighting strategy corrects twice.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,7 +29,7 @@ from imbalanced.data.sampling import validate_sampler_settings
 from imbalanced.errors import UserError
 from imbalanced.imbalance.drw import DeferredReweighting
 from imbalanced.imbalance.losses import DEFAULT_LOSS, ImbalanceLoss, build_loss
-from imbalanced.imbalance.weights import strategy_name
+from imbalanced.imbalance.weights import AUTO, built_in_config, strategy_name
 
 
 class ImbalanceWarning(UserWarning):
@@ -77,23 +78,69 @@ def sampler_q(cfg: DictConfig) -> float | None:
     return validate_sampler_settings(dict(sampler) if sampler is not None else None)
 
 
+# ---- class_weights: auto -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassWeightChoice:
+    """The class-weight strategy a run applies: as requested, or what `auto` chose and why."""
+
+    config: dict[str, Any] | None  # the applied strategy's config, as the datamodule gets it
+    requested: str
+    strategy: str
+    reason: str
+
+    def report(self) -> dict[str, str]:
+        """The keys class_weights.json adds to the applied `strategy`."""
+        return {"requested": self.requested, "reason": self.reason}
+
+    def describe(self) -> str:
+        return f"class_weights={self.strategy} (requested {self.requested}: {self.reason})"
+
+
+def auto_strategy(loss: ImbalanceLoss, drw: int | None, tau: float, q: float | None) -> tuple[str, str]:
+    """(strategy, reason) for `class_weights=auto`: balanced weights unless something else in the
+    run already corrects the prior (the loss by its own declaration, post-hoc adjustment, a
+    class-balanced sampler), so the default never corrects twice."""
+    name = type(loss).__name__
+    if drw is not None:  # DRW switches to the strategy's weights; uniform ones would make it a no-op
+        return "balanced", f"drw_start_epoch={drw} re-weights from that epoch on"
+    if loss.corrects_prior:
+        return "none", f"loss {name} corrects the class prior itself"
+    if tau > 0:
+        return "none", f"posthoc_tau={tau} corrects the class prior after training"
+    if q is not None and q < 1:
+        return "none", f"sampler.q={q} already rebalances the classes"
+    return "balanced", f"loss {name} does not correct the class prior"
+
+
+def choose_class_weights(cfg: DictConfig) -> ClassWeightChoice:
+    """The strategy the datamodule gets: `auto` resolved here (and only here), any other as given."""
+    node = cfg.get("class_weights")
+    config = OmegaConf.to_container(node, resolve=True) if node is not None else None
+    requested = strategy_name(config)
+    if requested != AUTO:
+        return ClassWeightChoice(config, requested, requested, "set explicitly")
+    strategy, reason = auto_strategy(configured_loss(cfg), drw_start_epoch(cfg), posthoc_tau(cfg),
+                                     sampler_q(cfg))
+    return ClassWeightChoice(built_in_config(strategy), AUTO, strategy, reason)
+
+
 def check_techniques(cfg: DictConfig) -> None:
     """Validate the technique settings (UserError) and warn about double prior corrections."""
     loss = configured_loss(cfg)
     drw = drw_start_epoch(cfg)
     tau = posthoc_tau(cfg)
     q = sampler_q(cfg)
-    strategy = strategy_name(cfg.class_weights)
+    strategy = choose_class_weights(cfg).strategy
     reweights = strategy not in ("none", "manual")
     prior_loss = loss.corrects_prior
     balancing_sampler = q is not None and q < 1
     problems: list[str] = []
     if prior_loss and reweights and drw is None:
         problems.append(f"loss {type(loss).__name__} already corrects for the class prior; "
-                        f"class_weights={strategy} corrects again (use class_weights=none)")
+                        f"class_weights={strategy} corrects again (use class_weights=auto or none)")
     if balancing_sampler and reweights:
         problems.append(f"sampler.q={q} already rebalances the classes; class_weights={strategy} "
-                        "corrects again (use class_weights=none)")
+                        "corrects again (use class_weights=auto or none)")
     if tau > 0 and (prior_loss or balancing_sampler or reweights):
         problems.append(f"posthoc_tau={tau} corrects the prior of a model already trained with a "
                         "prior correction (loss, class weights or sampler); train with plain cross "
