@@ -222,16 +222,22 @@ def test_class_weights_json_and_the_log_say_what_auto_chose_and_why(tmp_path, mo
 
     from conftest import read_json
 
+    settings = ["loss=logit_adjusted", "data.n_samples=600", "refit_with_validation=false",
+                "callbacks.progress_bar.refresh_rate=0"]
     run_dir = tmp_path / "run"
-    code = run_app("train.py", "loss=logit_adjusted", "data.n_samples=600", "trainer.max_epochs=1",
-                   "refit_with_validation=false", "callbacks.progress_bar.refresh_rate=0",
-                   run_dir=run_dir, monkeypatch=monkeypatch)
+    code = run_app("train.py", *settings, "trainer.max_epochs=1", run_dir=run_dir, monkeypatch=monkeypatch)
     assert code == 0
     report = read_json(run_dir / "class_weights.json")
     reason = "loss LogitAdjusted corrects the class prior itself"
     assert (report["strategy"], report["requested"], report["reason"]) == ("none", "auto", reason)
     assert report["weights"] == [1.0] * 5 and len(report["counts"]) == len(report["class_names"]) == 5
     assert f"class_weights=none (requested auto: {reason})" in (run_dir / "train.log").read_text()
+    # resuming resolves auto the same way, so the checkpoint's class weights match
+    resumed = tmp_path / "resumed"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    code = run_app("train.py", *settings, "trainer.max_epochs=2", f"ckpt_path={last}", run_dir=resumed,
+                   monkeypatch=monkeypatch)
+    assert code == 0 and read_json(resumed / "class_weights.json") == report
 
 
 @pytest.mark.parametrize(
