@@ -24,17 +24,17 @@ from imbalanced.checks import check_choice, check_number
 from imbalanced.errors import UserError
 
 REDUCTIONS = ("mean", "sum", "none")
+NORMALIZATIONS = ("weight_sum", "batch_size")
 # the loss of a model given no `loss` config
 DEFAULT_LOSS = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "mean"}
-NORMALIZATIONS = ("weight_sum", "batch_size")
 
 
 class ImbalanceLoss(nn.Module):
     """Base class: subclasses implement `per_sample` (unweighted per-sample losses).
 
-    Each loss also declares how it treats the class prior. Calibration, the decision rule,
-    `class_weights: auto` and the double-correction warnings read these declarations and never a
-    loss's class name, so a fork's loss declares them too (the defaults are the safe ones):
+    Each loss also declares how it treats the class prior. Calibration, `class_weights: auto`, the
+    double-correction warnings and the two-class check read these declarations and never a loss's
+    class name, so a fork's loss declares them too (the defaults are the safe ones):
 
     - `prior_shift(log_prior) -> Tensor | None`: the bias, in log-probability units, that maps the
       logits a model learns with this loss (and uniform class weights) back to the data's prior:
