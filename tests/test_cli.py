@@ -100,7 +100,7 @@ def test_manual_weights_with_sum_reduction(tmp_path):
     ("overrides", "message"),
     [
         (["+class_weights.strategy=inverse_square"],
-         "class_weights.strategy='inverse_square' is not a setting of imbalanced.imbalance.weights.balanced"),
+         "class_weights.strategy='inverse_square' is not a setting of imbalanced.imbalance.weights.auto"),
         (["class_weights=effective_number", "class_weights.beta=1.5"], r"beta=1.5 is outside \[0, 1\)"),
         (["class_weights=manual", "class_weights.weights=[1,-1,1,1,1]"], "negative or non-finite"),
         (["class_weights=manual", "class_weights.weights=[1,inf,1,1,1]"], "negative or non-finite"),

@@ -21,6 +21,7 @@ from tabular_tables import make_table
 from conftest import CONFIG_DIR
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
 from imbalanced.errors import UserError
+from imbalanced.imbalance.techniques import choose_class_weights
 from imbalanced.imbalance.weights import compute_class_weights
 from imbalanced.optimization import RunLength, build_optimizer, build_scheduler
 from imbalanced.tasks.config_checks import check_config
@@ -93,7 +94,7 @@ def test_loss_builds_and_gives_a_finite_loss(compose_cfg, option):
 @pytest.mark.parametrize("option", options("class_weights"))
 def test_class_weight_strategy_applies_to_example_counts(compose_cfg, table, option):
     cfg = compose_cfg(f"class_weights={option}", *needed("class_weights", option, table))
-    weights = compute_class_weights(COUNTS, _plain(cfg.class_weights))
+    weights = compute_class_weights(COUNTS, choose_class_weights(cfg).config)  # auto: from the loss
     assert weights.shape == COUNTS.shape and np.all(np.isfinite(weights)) and np.all(weights > 0)
     if option not in ("none", "manual"):  # count-based: the rarest class weighs the most
         assert weights.argmax() == COUNTS.argmin()

@@ -25,9 +25,11 @@ from imbalanced.imbalance.decision import (
     positive_class,
 )
 from imbalanced.imbalance.losses import (
+    LDAM,
     BalancedSoftmax,
     BinaryCrossEntropy,
     CrossEntropy,
+    Focal,
     LogitAdjusted,
     log_prior,
 )
@@ -165,21 +167,20 @@ def _labels(counts: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    ("loss", "loss_config", "weights"),
+    ("loss", "weights"),
     [
-        (CrossEntropy(), {"_target_": "x.CrossEntropy"}, 1000.0 / (3 * COUNTS)),  # balanced weights
-        (LogitAdjusted(tau=0.5), {"_target_": "x.LogitAdjusted", "tau": 0.5}, torch.ones(3)),
-        (BalancedSoftmax(), {"_target_": "x.BalancedSoftmax"}, torch.ones(3)),
-        (LogitAdjusted(tau=1.0), {"_target_": "x.LogitAdjusted", "tau": 1.0},
-         torch.tensor([1.0, 2.0, 5.0])),
+        (CrossEntropy(), 1000.0 / (3 * COUNTS)),  # balanced weights
+        (LogitAdjusted(tau=0.5), torch.ones(3)),
+        (BalancedSoftmax(), torch.ones(3)),
+        (LogitAdjusted(tau=1.0), torch.tensor([1.0, 2.0, 5.0])),
     ],
 )
-def test_closed_form_correction_recovers_the_data_prior(loss, loss_config, weights):
+def test_closed_form_correction_recovers_the_data_prior(loss, weights):
     labels = _labels(COUNTS)
     learned = _intercept_only(loss, weights, labels)
     prior = COUNTS / COUNTS.sum()
     assert not torch.allclose(learned.softmax(-1), prior, atol=1e-2)  # training changed the prior
-    shift = closed_form_prior_shift(loss_config, weights, COUNTS)
+    shift = closed_form_prior_shift(loss, weights, COUNTS)
     torch.testing.assert_close((learned + shift.float()).softmax(-1), prior, atol=1e-4, rtol=1e-4)
 
 
@@ -188,15 +189,15 @@ def test_closed_form_correction_undoes_class_balanced_sampling(q):
     shown = (COUNTS / COUNTS.sum()) ** q  # a sampler with p(class) ∝ n^q shows the prior pi^q
     sampled = torch.round(shown / shown.sum() * 3000)
     learned = _intercept_only(CrossEntropy(), torch.ones(3), _labels(sampled))
-    shift = closed_form_prior_shift({"_target_": "x.CrossEntropy"}, torch.ones(3), COUNTS, sampler_q=q)
+    shift = closed_form_prior_shift(CrossEntropy(), torch.ones(3), COUNTS, sampler_q=q)
     torch.testing.assert_close((learned + shift.float()).softmax(-1), COUNTS / COUNTS.sum(),
                                atol=2e-3, rtol=1e-2)
 
 
 def test_losses_without_closed_form_get_the_prior_fitted():
-    assert closed_form_prior_shift({"_target_": "x.Focal", "gamma": 2.0}, torch.ones(3), COUNTS) is None
-    assert closed_form_prior_shift({"_target_": "x.LDAM"}, torch.ones(3), COUNTS) is None
-    focal_zero = closed_form_prior_shift({"_target_": "x.Focal", "gamma": 0.0}, torch.ones(3), COUNTS)
+    assert closed_form_prior_shift(Focal(gamma=2.0), torch.ones(3), COUNTS) is None
+    assert closed_form_prior_shift(LDAM(), torch.ones(3), COUNTS) is None
+    focal_zero = closed_form_prior_shift(Focal(gamma=0.0), torch.ones(3), COUNTS)
     torch.testing.assert_close(focal_zero, torch.zeros(3, dtype=torch.float64))
     # a model whose logits overstate the rare classes by a constant: the fitted bias undoes it
     generator = torch.Generator().manual_seed(0)
@@ -229,7 +230,7 @@ def _fitted_binary_policy(
     policy = PredictionPolicy(2)
     policy.configure(DecisionSettings(rule=rule), calibration, None)
     counts, weights = torch.tensor([2940.0, 60.0]), torch.tensor([0.51, 25.0])
-    policy.fit(logits, labels, counts, weights, {"_target_": "x.CrossEntropy"})
+    policy.fit(logits, labels, counts, weights, CrossEntropy())
     return policy, counts
 
 
@@ -289,13 +290,13 @@ def test_auto_calibration_keeps_the_closed_form_unless_validation_contradicts_it
     for follows, expected in ((True, "closed_form"), (False, "fitted")):
         logits, labels = _weighted_model_logits(6000, weights, follows)
         policy = PredictionPolicy(3)
-        policy.fit(logits, labels, COUNTS, weights, {"_target_": "x.CrossEntropy"})
+        policy.fit(logits, labels, COUNTS, weights, CrossEntropy())
         assert policy.calibration_method == expected
         calibrated = policy.probabilities(logits, COUNTS, 0.0).mean(0)
         observed = torch.bincount(labels, minlength=3) / len(labels)
         torch.testing.assert_close(calibrated, observed, atol=0.01, rtol=0.1)
     policy.configure(DecisionSettings(), "closed_form", None)  # forced: the closed form, even so
-    policy.fit(logits, labels, COUNTS, weights, {"_target_": "x.CrossEntropy"})
+    policy.fit(logits, labels, COUNTS, weights, CrossEntropy())
     assert policy.calibration_method == "closed_form"
 
 
@@ -303,7 +304,7 @@ def test_multiclass_decisions_stay_the_argmax_of_the_adjusted_logits():
     policy = PredictionPolicy(3)
     weights = 1000.0 / (3 * COUNTS)
     logits, labels = _weighted_model_logits(600, weights, True)
-    policy.fit(logits, labels, COUNTS, weights, {"_target_": "x.CrossEntropy"})
+    policy.fit(logits, labels, COUNTS, weights, CrossEntropy())
     assert policy.calibrated() and policy.cut is None
     assert torch.equal(policy.decision_logits(logits, COUNTS, 0.0), logits)
     assert policy.threshold(COUNTS, 0.0) is None

@@ -179,6 +179,6 @@ def test_ddp_binary_run_matches_a_single_process_evaluation(tmp_path, monkeypatc
     with torch.no_grad():
         logits = model(torch.as_tensor(datamodule.splits.x_val))
     model.prediction_policy.fit(logits, torch.as_tensor(datamodule.splits.y_val), model.class_counts,
-                                model.class_weights, model.hparams.loss)
+                                model.class_weights, model.criterion)
     assert model.prediction_policy.cut == pytest.approx(saved["cut"], abs=1e-4)
     assert model.prediction_policy.temperature == pytest.approx(saved["temperature"], rel=1e-3)

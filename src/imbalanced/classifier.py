@@ -16,7 +16,7 @@ from torch import Tensor
 from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.contract import DataContract
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import ImbalanceLoss, per_class_mean
+from imbalanced.imbalance.losses import DEFAULT_LOSS, ImbalanceLoss, per_class_mean
 from imbalanced.imbalance.mixed_targets import mixed_loss
 from imbalanced.imbalance.prediction_policy import PredictionPolicy, gather_rows
 from imbalanced.metrics import RareEventMetrics, classification_metrics, per_class_key
@@ -25,8 +25,6 @@ from imbalanced.runtime import compile_in_place, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LOSS = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "mean"}
 
 
 def _plain(value: Any) -> Any:
@@ -289,7 +287,7 @@ class ImbalancedClassifier(L.LightningModule):
 
                 raise non_finite_model_error(self.trainer, self, "the model gives NaN/inf validation logits")
             self.prediction_policy.fit(
-                every_logit, every_label, self.class_counts, self.class_weights, self.hparams.loss
+                every_logit, every_label, self.class_counts, self.class_weights, self.criterion
             )
             self._update_metrics(logits, labels, self.val_metrics, self.val_rare_metrics)
         self._log_epoch_metrics(self.val_metrics, "val")

@@ -5,11 +5,11 @@ different class prior than the data's, so its softmax overstates the rare classe
 probabilities are `softmax(z / T + b)`:
 
 - `b` undoes the prior the training changed. Closed form (Bayes' rule with the training prior):
-  weighted cross entropy with weights w learns p_w(c|x) ∝ w_c p(c|x), so b = -log w; logit
-  adjustment with tau learns z + tau log pi ≈ log p(c|x), so b += tau log pi (balanced softmax:
-  tau = 1); a sampler with p(class) ∝ n^q shows the prior pi^q, so b += (1 - q) log pi. Losses
-  without a closed form (focal with gamma > 0, LDAM, a fork's own loss) get `b` fitted on validation
-  together with T (bias + temperature scaling).
+  weighted cross entropy with weights w learns p_w(c|x) ∝ w_c p(c|x), so b = -log w; the loss adds
+  the shift it declares (`ImbalanceLoss.prior_shift`: 0 for cross entropy, tau log pi for logit
+  adjustment, which learns z + tau log pi ≈ log p(c|x)); a sampler with p(class) ∝ n^q shows the
+  prior pi^q, so b += (1 - q) log pi. A loss that declares no closed form (None, the default of a
+  fork's loss) gets `b` fitted on validation together with T (bias + temperature scaling).
 - The closed form holds for a model that reaches the weighted optimum. A network that fits its
   training split closely (few rare samples, many epochs) loses much of the weights' effect (Byrd &
   Lipton 2019), and the closed form then over-corrects. `calibration=auto` therefore fits both on
@@ -25,48 +25,35 @@ probabilities are `softmax(z / T + b)`:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from imbalanced.imbalance.losses import log_prior
+from imbalanced.imbalance.losses import ImbalanceLoss, log_prior
 
 CALIBRATIONS = ("auto", "closed_form", "fitted", "none")
 TEMPERATURE_RANGE = (0.05, 20.0)
-# losses whose effect on the prior is known in closed form
-PLAIN_LOSSES = ("CrossEntropy", "BinaryCrossEntropy")
-ADJUSTED_LOSSES = ("LogitAdjusted", "BalancedSoftmax")
-
-
-def _loss_name(loss_config: Mapping[str, Any] | None) -> str:
-    return str((loss_config or {}).get("_target_", "")).rsplit(".", 1)[-1]
 
 
 def closed_form_prior_shift(
-    loss_config: Mapping[str, Any] | None,
+    loss: ImbalanceLoss | None,
     class_weights: Tensor,
     class_counts: Tensor,
     sampler_q: float | None = None,
 ) -> Tensor | None:
-    """The bias b that maps the trained logits back to the data's prior; None when not known."""
-    name = _loss_name(loss_config)
-    settings = loss_config or {}
+    """The bias b that maps the trained logits back to the data's prior; None when not known.
+
+    `loss` is the training criterion; its declared `prior_shift` says what it did to the prior.
+    """
     weights = class_weights.detach().double().cpu()
-    if not bool((weights > 0).all()):
-        return None  # a class weighted 0 was never learned: nothing to undo in closed form
+    if loss is None or not bool((weights > 0).all()):
+        return None  # unknown loss, or a class weighted 0 was never learned: nothing to undo in closed form
     log_pi = log_prior(class_counts.detach().cpu()).double()
-    shift = -weights.log()
-    if name in PLAIN_LOSSES or (name == "Focal" and float(settings.get("gamma", 2.0)) == 0.0):
-        pass
-    elif name == "BalancedSoftmax":
-        shift = shift + log_pi
-    elif name == "LogitAdjusted":
-        shift = shift + float(settings.get("tau", 1.0)) * log_pi
-    else:
+    declared = loss.prior_shift(log_pi)
+    if declared is None:
         return None
+    shift = declared.detach().double().cpu() - weights.log()
     if sampler_q is not None:
         shift = shift + (1.0 - float(sampler_q)) * log_pi
     return shift - shift.mean()  # softmax ignores a common offset

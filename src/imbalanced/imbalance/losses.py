@@ -13,6 +13,9 @@ Every loss takes logits and integer targets plus the LightningModule's `class_we
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,10 +25,30 @@ from imbalanced.errors import UserError
 
 REDUCTIONS = ("mean", "sum", "none")
 NORMALIZATIONS = ("weight_sum", "batch_size")
+# the loss of a model given no `loss` config
+DEFAULT_LOSS = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "mean"}
 
 
 class ImbalanceLoss(nn.Module):
-    """Base class: subclasses implement `per_sample` (unweighted per-sample losses)."""
+    """Base class: subclasses implement `per_sample` (unweighted per-sample losses).
+
+    Each loss also declares how it treats the class prior. Calibration, `class_weights: auto`, the
+    double-correction warnings and the two-class check read these declarations and never a loss's
+    class name, so a fork's loss declares them too (the defaults are the safe ones):
+
+    - `prior_shift(log_prior) -> Tensor | None`: the bias, in log-probability units, that maps the
+      logits a model learns with this loss (and uniform class weights) back to the data's prior:
+      softmax(z + shift) estimates p(c|x). `log_prior` is log(n_c / N) of the training split.
+      0 for plain cross entropy, tau * log_prior for CE(z + tau * log_prior). None (the default):
+      not known in closed form, so calibration fits the bias on validation.
+    - `corrects_prior` (bool): the loss itself corrects for the class prior, so re-weighting on top
+      of it corrects twice: `class_weights: auto` picks no weights, and an explicit re-weighting
+      strategy is warned about. Default False.
+    - `binary_only` (bool): the loss needs exactly two classes (refused on other data before
+      training). Default False.
+    """
+
+    binary_only: bool = False
 
     def __init__(self, reduction: str = "mean", normalize: str = "weight_sum") -> None:
         super().__init__()
@@ -36,6 +59,15 @@ class ImbalanceLoss(nn.Module):
 
     def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def prior_shift(self, log_prior: Tensor) -> Tensor | None:
+        """The bias that undoes the prior this loss builds into the logits; None: unknown."""
+        return None
+
+    @property
+    def corrects_prior(self) -> bool:
+        """Whether the loss itself corrects for the class prior (no re-weighting needed)."""
+        return False
 
     def forward(
         self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor
@@ -64,6 +96,9 @@ def _nonzero(total: Tensor) -> Tensor:
 class CrossEntropy(ImbalanceLoss):
     """(Weighted) cross entropy; `mean` and `sum` use PyTorch's fused kernel."""
 
+    def prior_shift(self, log_prior: Tensor) -> Tensor:
+        return torch.zeros_like(log_prior)  # learns the training prior as it is
+
     def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
         return F.cross_entropy(logits, targets, reduction="none")
 
@@ -89,6 +124,11 @@ class BinaryCrossEntropy(ImbalanceLoss):
     the same decisions. PyTorch's own `BCEWithLogitsLoss(pos_weight)` divides by the batch size
     instead: the same loss up to a positive factor per batch, with the same minimiser.
     """
+
+    binary_only = True
+
+    def prior_shift(self, log_prior: Tensor) -> Tensor:
+        return torch.zeros_like(log_prior)  # two-class cross entropy: the training prior as it is
 
     def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
         margin = _two_class_margin(logits)
@@ -151,6 +191,10 @@ class Focal(ImbalanceLoss):
         check_number("loss.gamma", gamma, low=0.0)  # 0 is plain cross entropy
         self.gamma = float(gamma)
 
+    def prior_shift(self, log_prior: Tensor) -> Tensor | None:
+        # gamma=0 is cross entropy; gamma > 0 reshapes the probabilities in no closed form
+        return torch.zeros_like(log_prior) if self.gamma == 0 else None
+
     def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
         log_p = F.log_softmax(logits.float(), dim=-1).gather(1, targets[:, None]).squeeze(1)
         if self.gamma == 0:
@@ -171,6 +215,14 @@ class LogitAdjusted(ImbalanceLoss):
         self.tau = float(tau)
         self._prior: Tensor | None = None
         self._prior_key: tuple | None = None
+
+    def prior_shift(self, log_prior: Tensor) -> Tensor:
+        # the model learns z with z + tau * log(pi) ≈ log p(c|x)
+        return self.tau * log_prior
+
+    @property
+    def corrects_prior(self) -> bool:
+        return self.tau > 0
 
     def _log_prior(self, class_counts: Tensor, device: torch.device) -> Tensor:
         # The counts change only when the buffer is filled (setup, checkpoint load): recompute then,
@@ -228,3 +280,24 @@ def posthoc_adjust(logits: Tensor, class_counts: Tensor, tau: float) -> Tensor:
     if not tau:
         return logits
     return logits - tau * log_prior(class_counts).to(device=logits.device, dtype=logits.dtype)
+
+
+def build_loss(config: Mapping[str, Any] | None) -> ImbalanceLoss:
+    """The loss a `loss` config describes (the model's default for none); its constructor checks
+    the settings.
+
+    Built with the class itself rather than Hydra's `instantiate`, so a refused setting raises the
+    constructor's own one-line UserError.
+    """
+    from hydra.utils import get_class
+
+    config = config or DEFAULT_LOSS
+    target = config.get("_target_")
+    if not target:
+        raise UserError("loss has no _target_; allowed: a loss=OPTION of configs/loss/ or a "
+                        "loss._target_ naming an ImbalanceLoss subclass")
+    loss = get_class(str(target))(**{k: v for k, v in config.items() if not str(k).startswith("_")})
+    if not isinstance(loss, ImbalanceLoss):
+        raise UserError(f"loss._target_={target} is not an ImbalanceLoss; allowed: a subclass of "
+                        "imbalanced.imbalance.losses.ImbalanceLoss (it declares how it treats the prior)")
+    return loss

@@ -29,7 +29,7 @@ from imbalanced.imbalance.calibration import (
     fit_prior_and_temperature,
 )
 from imbalanced.imbalance.decision import DecisionSettings, choose_threshold, positive_class
-from imbalanced.imbalance.losses import log_prior, posthoc_adjust
+from imbalanced.imbalance.losses import ImbalanceLoss, log_prior, posthoc_adjust
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,13 @@ class PredictionPolicy:
 
     # ---- fitting on validation ---------------------------------------------------------------
     def fit(self, logits: Tensor, labels: Tensor, class_counts: Tensor, class_weights: Tensor,
-            loss_config: dict[str, Any] | None) -> None:
-        """Fit calibration and the binary cut on the validation logits of all ranks."""
+            loss: ImbalanceLoss | None) -> None:
+        """Fit calibration and the binary cut on the validation logits of all ranks; `loss` (the
+        training criterion) declares the prior shift it trained into the logits."""
         logits, labels = logits.detach().float().cpu(), labels.detach().long().cpu()
         self.reset_fit()
         if self.calibration != "none" and len(labels):
-            closed = closed_form_prior_shift(loss_config, class_weights, class_counts, self.sampler_q)
+            closed = closed_form_prior_shift(loss, class_weights, class_counts, self.sampler_q)
             self.calibration_method, self.temperature, shift = fit_prior_and_temperature(
                 logits, labels, closed, self.calibration
             )

@@ -22,8 +22,7 @@ from imbalanced.imbalance.decision import (
     decision_settings,
     positive_class,
 )
-
-BINARY_LOSSES = ("BinaryCrossEntropy",)
+from imbalanced.imbalance.techniques import configured_loss, loss_setting
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class RareEventConfig:
     decision: DecisionSettings
     calibration: str
     sampler_q: float | None
-    loss_name: str
+    binary_loss: str | None  # the loss setting (`loss=bce`) when the loss declares `binary_only`
 
 
 def rare_event_settings(cfg: DictConfig) -> RareEventConfig:
@@ -44,17 +43,17 @@ def rare_event_settings(cfg: DictConfig) -> RareEventConfig:
         )
     sampler = cfg.get("sampler")
     q = sampler.get("q") if sampler is not None else None
-    loss_name = str(cfg.loss.get("_target_", "")).rsplit(".", 1)[-1] if cfg.get("loss") else ""
-    return RareEventConfig(decision, calibration, None if q is None else float(q), loss_name)
+    binary_loss = loss_setting(cfg) if configured_loss(cfg).binary_only else None
+    return RareEventConfig(decision, calibration, None if q is None else float(q), binary_loss)
 
 
 def check_rare_event_data(settings: RareEventConfig, datamodule: Any) -> None:
     """Checks that need the set-up data; raise UserError before training."""
     num_classes = int(datamodule.num_classes)
-    if settings.loss_name in BINARY_LOSSES and num_classes != 2:
+    if settings.binary_loss is not None and num_classes != 2:
         raise UserError(
-            f"loss=bce needs a binary problem; this data has {num_classes} classes "
-            "(use loss=cross_entropy, which is the same loss for two classes)"
+            f"{settings.binary_loss} needs a binary problem; this data has {num_classes} classes "
+            "(use a multiclass loss, e.g. loss=cross_entropy: the same as loss=bce on two classes)"
         )
     val_labels = datamodule.split_labels("val").cpu().numpy()  # labels only, no sample loaded
     positive = positive_class(datamodule.class_counts) if num_classes == 2 else 1

@@ -15,6 +15,11 @@ Every built-in formula and its normalization lives here, and only here:
 per-class weight 1. N is the number of training samples, C the number of classes, n_c the training
 count of class c.
 
+`auto` (the default) names no formula: the training task replaces it before building the data with
+`balanced`, or with `none` when the run already corrects the prior (a loss that declares
+`corrects_prior`, post-hoc adjustment, a class-balanced sampler) and no DRW schedule waits for
+weights (imbalance/techniques.py `choose_class_weights`).
+
 A strategy is a `_target_` in configs/class_weights/: a function `counts -> weights` (settings as
 keyword arguments, `_partial_: true`) or a class whose constructor takes (and checks) the settings
 and whose instances are called with the counts. A fork adds one with a function and a YAML file.
@@ -132,10 +137,27 @@ class manual:  # noqa: N801 - named like the other strategies (and the config op
         return self.weights.copy()
 
 
+AUTO = "auto"
+
+
+def auto(counts: np.ndarray) -> np.ndarray:
+    """`class_weights=auto` names no formula: the training task replaces it with `balanced` or
+    `none` from the loss (imbalance/techniques.py `choose_class_weights`) before the data is built."""
+    raise ClassWeightError(
+        "class_weights=auto is chosen from the loss by train.py; a datamodule built elsewhere needs "
+        f"a strategy: {', '.join(name for name in BUILT_IN if name != AUTO)}"
+    )
+
+
 BUILT_IN: dict[str, Callable[..., Any]] = {
     "none": none, "balanced": balanced, "inverse": inverse, "inverse_sqrt": inverse_sqrt,
-    "effective_number": effective_number, "manual": manual,
+    "effective_number": effective_number, "manual": manual, AUTO: auto,
 }
+
+
+def built_in_config(name: str) -> dict[str, Any]:
+    """The config-group form of a built-in function strategy (`none`, `balanced`, ...)."""
+    return {"_target_": f"{__name__}.{name}", "_partial_": True}
 
 
 # ---- from a config to weights ------------------------------------------------------------------

@@ -15,7 +15,12 @@ from imbalanced.checks import check_choice
 from imbalanced.data.test_overlap import check_test_is_not_train
 from imbalanced.errors import UserError, unwrap_user_errors
 from imbalanced.imbalance.rare_event import check_rare_event_data, configure_prediction, rare_event_settings
-from imbalanced.imbalance.techniques import posthoc_tau, technique_callbacks
+from imbalanced.imbalance.techniques import (
+    ClassWeightChoice,
+    choose_class_weights,
+    posthoc_tau,
+    technique_callbacks,
+)
 from imbalanced.reporting.end_of_run import finish_run
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.runtime import apply_runtime_settings
@@ -40,14 +45,16 @@ from imbalanced.tasks.resume import (
 log = logging.getLogger(__name__)
 
 
-def build_datamodule(cfg: DictConfig) -> Any:
+def build_datamodule(cfg: DictConfig, weights: ClassWeightChoice | None = None) -> Any:
+    """The datamodule of `cfg.data` with the class-weight strategy `weights` (default: chosen from
+    `cfg`, `class_weights=auto` resolved from the loss)."""
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
     # the class-weight config reaches the datamodule as a plain dict (saved, reported), so it is
     # passed to the partial rather than to instantiate (which would build its `_target_`)
     with unwrap_user_errors():  # a setting the constructor refused: its one-line error
+        weights = weights or choose_class_weights(cfg)
         datamodule = instantiate(cfg.data, _partial_=True)
-        class_weights = OmegaConf.to_container(cfg.class_weights, resolve=True)
-        return datamodule(class_weights=class_weights, sampler=sampler)
+        return datamodule(class_weights=weights.config, sampler=sampler)
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -117,7 +124,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
-    datamodule = build_datamodule(cfg)
+    weight_choice = choose_class_weights(cfg)  # class_weights=auto: from the loss's declaration
+    log.info("%s", weight_choice.describe())
+    datamodule = build_datamodule(cfg, weight_choice)
     datamodule.setup("fit")  # data problems and bad weights surface here, before training
     saved_hparams = None
     if checkpoint is not None:
@@ -127,7 +136,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         keep_earlier_logs(output_dir)
     check_rare_event_data(rare_event, datamodule)  # e.g. a binary-only rule on 5 classes
     refit = refit_enabled(cfg, datamodule)  # `true` on data that cannot merge: an error before training
-    weight_report = datamodule.class_statistics.report()
+    weight_report = {**datamodule.class_statistics.report(), **weight_choice.report()}  # what auto chose, why
     _write(output_dir / "class_weights.json", weight_report)
     apply_budget(cfg, datamodule)  # trainer.max_epochs from the training split's size when null
 
