@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# GPU checks for issue 7: one CUDA GPU, about 3-5 minutes. From the repository root:
+# GPU checks of the speed paths: one CUDA GPU, about 3-5 minutes. From the repository root:
 #   bash benchmarks/gpu_check.sh            (PYTHON=/path/to/python to pick the interpreter)
 # 1. trains end to end with trainer=gpu (bf16-mixed), data.on_device=true and model.compile=true;
 # 2. loads that compiled run's checkpoint into a plain model on the CPU and into a compiled one on
 #    the GPU, and checks both predict the same (state_dict keys carry no `_orig_mod.`);
 # 3. prints throughput tables: CPU vs GPU, fp32 vs bf16-mixed, device-resident data off/on,
 #    each against the hand-written loop measured in the same run (default and large MLP);
-# 4. CIFAR-10-LT ResNet-32 (issue 12): seconds per epoch of the in-memory on-device path, the
+# 4. CIFAR-10-LT ResNet-32: seconds per epoch of the in-memory on-device path, the
 #    DataLoader path (8 workers) and a hand-written ImageFolder loop; two presets train 3 epochs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

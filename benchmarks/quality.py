@@ -57,13 +57,13 @@ TABLES = {
 QUICK_TABLES = ["digits", "mc_10x20", "mc_20x100"]
 
 PRESETS = {
-    "without dropout, the default before issue 13's last change (model.backbone.dropout=0.0)": [
+    "without dropout, the earlier default (model.backbone.dropout=0.0)": [
         "model.backbone.dropout=0.0"],
     "logit_adjusted": ["loss=logit_adjusted", "class_weights=none"],
 }
 # --ablations: what each default is worth (only these runs, no baselines)
 ABLATIONS = {
-    "before issue 13 (10 epochs, best-by-val checkpoint, no split floor, no refit)": [
+    "with the earlier defaults (10 epochs, best-by-val checkpoint, no split floor, no refit)": [
         "trainer.max_epochs=10", "test_checkpoint=best", "data.min_train_rows=0",
         "refit_with_validation=false"],
     "default without refit (refit_with_validation=false)": ["refit_with_validation=false"],

@@ -1,6 +1,6 @@
 """Model-selection options measured by `benchmarks/quality.py --ablations` and not adopted.
 
-Issue 13 asked to measure, besides the last and the best-by-validation checkpoint, a continuous
+The defaults' measurement compared, besides the last and the best-by-validation checkpoint, a continuous
 prior-corrected selection score and weight averaging. Both lost on the benchmark's tables
 (README, "Defaults that need no tuning"), so they live here, for the ablation runs only:
 

@@ -97,7 +97,7 @@ def test_predict_writes_one_row_per_input_row(trained, monkeypatch):
     assert len(predictions) == len(table)
     probabilities = predictions[columns].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    # calibrated probabilities (issue 14) need not peak at the decision, the raw softmax does; the
+    # calibrated probabilities need not peak at the decision, the raw softmax does; the
     # calibration never changes the decisions
     raw_output = trained["root"] / "out" / "raw.csv"
     code = run_app("predict.py", f"ckpt_path={trained['ckpt']}",

@@ -1,4 +1,4 @@
-"""Issue 15, items 3-8, 14 and 15: no silent wrong result, one line instead of a traceback."""
+"""No silent wrong result, one line instead of a traceback."""
 
 from __future__ import annotations
 

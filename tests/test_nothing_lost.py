@@ -1,4 +1,4 @@
-"""Issue 15, items 9-13 and 16: nothing a user made is lost or cut off; CSVs open safely.
+"""Nothing a user made is lost or cut off; CSVs open safely.
 
 Run directories are refused before Hydra writes into them, outputs are written through a unique
 temporary file and an atomic rename, copies of checkpoints are verified, and a run directory is

@@ -1,4 +1,4 @@
-"""The defaults behind issue 13: the training budget and which checkpoint is saved as `last`/`best`
+"""The measured defaults: the training budget and which checkpoint is saved as `last`/`best`
 and tested (the split floor's tests are in test_wiring.py, which mutmut's test selection holds)."""
 
 from __future__ import annotations

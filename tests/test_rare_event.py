@@ -1,4 +1,4 @@
-"""Rare events (issue 14): threshold rules, prior correction and temperature, metrics, loss=bce."""
+"""Rare events: threshold rules, prior correction and temperature, metrics, loss=bce."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Validation, resume, interruption, NaN guard and reproducibility (issue 6)."""
+"""Validation, resume, interruption, NaN guard and reproducibility."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 7: fast start, counting without loading samples, sparse logging, compile, device placement."""
+"""Fast start, counting without loading samples, sparse logging, compile, device placement."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 15, items 1-2: code from a checkpoint file never runs (pickle payloads, config `_target_`s).
+"""Code from a checkpoint file never runs (pickle payloads, config `_target_`s).
 
 Each malicious file carries a payload that would create a marker file; the tests prove the command
 refuses the file with one `error:` line and exit 2, and that the marker was never created.

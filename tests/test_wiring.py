@@ -1,5 +1,5 @@
 """The wiring between the pieces: each test fails if one line of glue is changed the way a bug would
-(a mutation check found these gaps, issue 16). Fast: no Hydra, tiny tensors, at most one fit step."""
+(a mutation check found these gaps). Fast: no Hydra, tiny tensors, at most one fit step."""
 
 from __future__ import annotations
 

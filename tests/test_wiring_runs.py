@@ -1,6 +1,6 @@
 """The wiring of whole runs (in-process `train.py` / `eval.py` / `predict.py`): what a user relies on
 across the pieces: the best checkpoint, post-hoc tau in checkpoints, resume, eval reproducing the
-run, the run's core files without any optional extra (issue 16)."""
+run, the run's core files without any optional extra."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def per_class_f1_key(stage: str, index: int) -> str:
     return f"{stage}/f1/{index}"
 
 
-# ---- rare events (issue 14) ---------------------------------------------------------------------
+# ---- rare events ---------------------------------------------------------------------------------
 RARE_EVENT_METRICS = (
     "average_precision", "roc_auc", "ece", "ece_raw", "brier", "brier_raw", "precision", "recall", "f1",
 )

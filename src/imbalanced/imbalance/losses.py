@@ -164,7 +164,7 @@ def per_class_mean(values: Tensor, targets: Tensor, num_classes: int) -> tuple[T
     return sums, counts
 
 
-# ---- long-tail losses (issue 4) -----------------------------------------------------------
+# ---- long-tail losses --------------------------------------------------------------------
 def log_prior(class_counts: Tensor) -> Tensor:
     """log(pi_c) with pi_c = n_c / N from the training counts (float32).
 

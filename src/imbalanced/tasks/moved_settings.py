@@ -1,4 +1,4 @@
-"""Command-line keys that moved to their own config group (issue 11): one clear error line, exit 2.
+"""Command-line keys that moved to their own config group: one clear error line, exit 2.
 
 Hydra itself would refuse `model.optimizer.lr=0.01` with "Key 'optimizer' is not in struct"; this
 says where the setting lives now. Light on purpose: it runs before Hydra composes the config.
