@@ -341,7 +341,7 @@ def main() -> None:
                         help="torch.set_num_threads for both sides (1: stable on a busy shared machine)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time the hand loop with torch's default (unfused) AdamW, the template "
-                        "with per-step logging (as the earlier module did), with unfused AdamW, and without the "
+                        "with per-step logging (the earlier module), with unfused AdamW, and without the "
                         "checkpoint callback, progress bar, logger, or all three")
     parser.add_argument("--backends", action="store_true",
                         help="also time the template on data.backend=dataloader, without and with 2 workers")
