@@ -198,5 +198,5 @@ def trusted_targets(cfg: Mapping[str, Any]) -> list[str]:
             return []
         return [str(value)] if isinstance(value, str) else [str(v) for v in value]
 
-    packages = [f"{name.rstrip('.')}." for name in listed("trusted_packages") if name.strip(".")]
+    packages = [name.removesuffix(".") + "." for name in listed("trusted_packages")]
     return listed("trusted_targets") + packages
