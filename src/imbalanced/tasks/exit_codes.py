@@ -30,11 +30,15 @@ def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Run `task(cfg)`; a UserError becomes one `error: ...` line and exit code 2.
 
     In a multirun the error is re-raised instead, so Hydra marks the job failed and the sweep goes
-    on (sys.exit would end the sweep). An interrupted training run exits 130 (SIGINT) / 143 (SIGTERM).
+    on (sys.exit would end the sweep). An interrupted run exits 130 (SIGINT) / 143 (SIGTERM).
     """
+    from imbalanced.callbacks.safeguards import stop_on_signals  # torch: not for --help
+
     tidy_lightning_logging()  # one line per message, no advertising tips
     try:
-        with unwrap_user_errors():  # also a setting a constructor refused inside Hydra's instantiate
+        # SIGINT/SIGTERM stop every stage at once (training finishes its batch: GracefulInterrupt);
+        # also a setting a constructor refused inside Hydra's instantiate comes out as itself
+        with stop_on_signals(), unwrap_user_errors():
             return task(cfg)
     except UserError as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
