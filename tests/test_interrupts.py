@@ -64,6 +64,7 @@ def test_sigint_during_validation_stops_at_once_and_names_the_last_checkpoint(co
     cfg = compose_cfg(*QUIET, "trainer.max_epochs=3", f"paths.output_dir={tmp_path}",
                       *_with("kill", "test_interrupts.SignalAt", stage="validate", signum=int(signal.SIGINT),
                              epoch=1))
+    before = signal.getsignal(signal.SIGINT)
     start = time.monotonic()
     with pytest.raises(TrainingInterrupted, match="SIGINT during the validation of epoch 1") as stop:
         train(cfg)
@@ -72,7 +73,7 @@ def test_sigint_during_validation_stops_at_once_and_names_the_last_checkpoint(co
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert f"resume with: python train.py ckpt_path={last}" in str(stop.value)
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0  # loadable, epoch 0's
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
+    assert signal.getsignal(signal.SIGINT) is before  # handlers given back
 
 
 def test_sigterm_during_the_test_stops_at_once(compose_cfg, tmp_path):
@@ -81,6 +82,7 @@ def test_sigterm_during_the_test_stops_at_once(compose_cfg, tmp_path):
     cfg = compose_cfg(*QUIET, f"paths.output_dir={tmp_path}",
                       *_with("kill", "test_interrupts.SignalAt", stage="test", signum=int(signal.SIGTERM),
                              epoch=2))
+    before = signal.getsignal(signal.SIGTERM)
     start = time.monotonic()
     with stop_on_signals(), pytest.raises(TrainingInterrupted, match="stopped by SIGTERM") as stop:
         train(cfg)
@@ -88,7 +90,15 @@ def test_sigterm_during_the_test_stops_at_once(compose_cfg, tmp_path):
     assert stop.value.exit_code == 143
     assert not (tmp_path / "metrics.json").exists()
     torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_finished_training_leaves_no_handler_of_its_own(compose_cfg, tmp_path):
+    from imbalanced.tasks.train import train
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    train(compose_cfg(*QUIET, "trainer.max_epochs=1", f"paths.output_dir={tmp_path}"))
+    assert {s: signal.getsignal(s) for s in before} == before
 
 
 def test_a_signal_outside_trainer_stops_at_once():

@@ -230,6 +230,11 @@ class GracefulInterrupt(Callback):
             except ValueError:  # not the main thread: leave signals to the caller
                 pass
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # before Lightning's teardown puts back the handlers it found (the teardown hooks run after
+        # it, and restoring there left Lightning's handler of a finished trainer installed)
+        self._restore_handlers()
+
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._restore_handlers()
 
