@@ -78,8 +78,8 @@ def _one_thread() -> Iterator[None]:
     """torch's CPU thread pool for the duration of a fit on a few small tensors: one thread.
 
     Each of L-BFGS's hundreds of tiny operations wakes every intra-op thread; on busy cores
-    (DataLoader workers decoding images, other jobs) each wake-up waits for a time slice, and a fit
-    that takes 20 ms alone took seconds per validation (minutes on a 10-image validation split).
+    (DataLoader workers decoding images, other jobs) each wake-up waits for a time slice: on a busy
+    2-core machine a fit on 11 validation rows took about 1 s with 2 threads, 0.14 s with one.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
