@@ -14,4 +14,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from imbalanced.tasks.exit_codes import run_app
+
+    run_app(main)  # Hydra's composition errors: one line, exit code 2

@@ -17,7 +17,8 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     import sys
 
+    from imbalanced.tasks.exit_codes import run_app
     from imbalanced.tasks.moved_settings import reject_moved_overrides
 
     reject_moved_overrides(sys.argv[1:])  # model.optimizer.* -> optimizer.*: say so in one line
-    main()
+    run_app(main)  # Hydra's composition errors: one line, exit code 2

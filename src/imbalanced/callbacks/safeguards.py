@@ -7,6 +7,10 @@
   `checkpoints/interrupted.ckpt` and stops with `TrainingInterrupted` (exit code 130 / 143).
   The checkpoint records how many batches of the epoch were done; on resume the training sampler
   skips them, so a mid-epoch resume sees exactly the batches the uninterrupted run would have seen.
+  During the validation of an epoch it stops at once (the epoch's last.ckpt is the resume point).
+- `stop_on_signals`: everywhere else (data setup, testing, refit, eval, predict) SIGINT / SIGTERM
+  stop the task at once with the same exception; every output is written atomically, so what was
+  saved before stays loadable.
 - `ResumeCheckpoints`: resuming into a new run directory copies the old run's best checkpoint(s)
   there and points ModelCheckpoint's state at the copies, so the best-so-far score and file carry
   over (Lightning would otherwise forget the best score when the directory changes). Each copy is
@@ -18,6 +22,8 @@ from __future__ import annotations
 import logging
 import math
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +133,43 @@ class NonFiniteLossGuard(Callback):
                 "too extreme; the inputs of this batch are finite")
 
 
+def _exit_code(signum: int) -> int:
+    return 128 + int(signum)  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT / SIGTERM raise `TrainingInterrupted` at once while the task runs (Python's default
+    SIGTERM would kill the process without a word; Lightning's only sets a flag that its training
+    loop reads, so a long setup, validation or test ran on). A second Ctrl-C aborts at once."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if received:  # already stopping: a second Ctrl-C aborts, a second SIGTERM waits
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        received.append(signum)
+        raise TrainingInterrupted(
+            f"stopped by {signal.Signals(signum).name}; every file written so far is complete "
+            "(outputs and checkpoints are written atomically); a training run resumes from its "
+            "checkpoints/last.ckpt when one was saved: python train.py ckpt_path=RUN/checkpoints/last.ckpt",
+            exit_code=_exit_code(signum),
+        )
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: leave signals to the caller
+            pass
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 class GracefulInterrupt(Callback):
     """Turn SIGINT/SIGTERM during training into a checkpoint plus a clean stop."""
 
@@ -136,14 +179,34 @@ class GracefulInterrupt(Callback):
         self._previous: dict[int, Any] = {}
         self._skip: dict[str, int] | None = None
         self._position: dict[str, int] = {"epoch": -1, "batches_done": 0}
+        self._trainer: L.Trainer | None = None
 
     # ---- signals ---------------------------------------------------------------------------
     def _handler(self, signum: int, frame: Any) -> None:
         if self._requested is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C stops at once
         self._requested = signum
+        trainer = self._trainer
+        if trainer is not None and (trainer.validating or trainer.sanity_checking):
+            raise self._stopped_in_validation(trainer)  # a validation can be long: no batch to finish
         log.warning("received %s: saving a checkpoint after this batch (Ctrl-C again to abort now)",
                     signal.Signals(signum).name)
+
+    def _stopped_in_validation(self, trainer: L.Trainer) -> TrainingInterrupted:
+        """Stop now: the end-of-epoch last.ckpt (written before each validation's epoch) resumes."""
+        signum = self._requested or signal.SIGTERM
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
+        saved = (f"the last checkpoint saved is {last}; resume with: python train.py ckpt_path={last} "
+                 "[same overrides]") if last and Path(last).is_file() else "no checkpoint was saved yet"
+        return TrainingInterrupted(
+            f"training interrupted by {signal.Signals(signum).name} during the validation of epoch "
+            f"{trainer.current_epoch}; {saved}",
+            exit_code=_exit_code(signum),
+        )
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._trainer is not None and self._requested is not None:  # asked between batch and validation
+            raise self._stopped_in_validation(trainer)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # The template's datamodules take the skip before Lightning builds the train loader (a
@@ -159,6 +222,7 @@ class GracefulInterrupt(Callback):
         # Lightning registers its own SIGTERM handler just before this hook; ours replaces it
         # during training and the previous handlers come back at teardown.
         self._requested = None
+        self._trainer = trainer
         self._skip_done_batches(trainer)
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -166,10 +230,23 @@ class GracefulInterrupt(Callback):
             except ValueError:  # not the main thread: leave signals to the caller
                 pass
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # before Lightning's teardown puts back the handlers it found (the teardown hooks run after
+        # it, and restoring there left Lightning's handler of a finished trainer installed)
+        self._restore_handlers()
+
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore_handlers()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                     exception: BaseException) -> None:
+        self._restore_handlers()  # Lightning skips the teardown hooks when a run raises
+
+    def _restore_handlers(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+        self._trainer = None
 
     # ---- stop after a finished batch ------------------------------------------------------
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,

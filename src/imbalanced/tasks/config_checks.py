@@ -18,6 +18,7 @@ optimizer needs no change here:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
@@ -327,12 +328,58 @@ def _check_batch_norm_batch(cfg: DictConfig) -> None:
         )
 
 
+# ---- keys nothing reads -------------------------------------------------------------------------
+def _added_top_level_keys(hydra_cfg: Any) -> list[Any]:
+    """The `+key=value` / `++key=value` overrides of a top-level key that is not a config group
+    (`+experiment=x` adds a group option, `+trainer.x=1` a target's parameter, checked above)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = set(hydra_cfg.runtime.choices)
+    overrides = OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task))
+    return [o for o in overrides if (o.is_add() or o.is_force_add()) and "." not in o.key_or_group
+            and o.package is None and o.key_or_group not in groups]
+
+
+def _check_unread_keys() -> None:
+    """A top-level key the primary config and its groups do not declare is read by no code: a typo
+    such as `+calibraton=none` would otherwise run with the default silently. The declared keys are
+    those of the config composed without the adding overrides (Hydra's own composition)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    # both set only inside a running Hydra app (a test's earlier app leaves HydraConfig behind)
+    if not (HydraConfig.initialized() and GlobalHydra.instance().is_initialized()):
+        return
+    hydra_cfg = HydraConfig.get()
+    added = _added_top_level_keys(hydra_cfg)
+    if not added:
+        return
+    lines = {o.input_line for o in added}
+    rest = [o for o in hydra_cfg.overrides.task if o not in lines]
+    name = hydra_cfg.job.config_name
+    base = GlobalHydra.instance().config_loader().load_configuration(name, rest, RunMode.RUN)
+    declared = sorted(str(k) for k in base.keys() if k != "hydra")
+    for override in added:
+        key = override.key_or_group
+        if key in declared:  # `++seed=3` sets a declared key
+            continue
+        value = override.input_line.split("=", 1)[1] if "=" in override.input_line else ""
+        closest = difflib.get_close_matches(key, declared, n=1)
+        allowed = f"{closest[0]}={value} (the closest key)" if closest else f"one of {', '.join(declared)}"
+        raise UserError(
+            f"{override.input_line} is refused: no code reads a top-level key {key!r} (not in "
+            f"{name}.yaml nor its config groups); allowed: {allowed}"
+        )
+
+
 # ---- entry point -------------------------------------------------------------------------------
 def check_config(cfg: DictConfig) -> None:
     """Raise UserError naming the first invalid setting, its value and what is valid."""
     plain = OmegaConf.to_container(cfg, resolve=False)  # interpolations stay unresolved
     plain.pop("hydra", None)
     _check_missing(plain)
+    _check_unread_keys()
     if "seed" in cfg:  # eval.py / predict.py have no seed (their configs hold what they use)
         check_int("seed", cfg.get("seed"), minimum=0, maximum=SEED_MAX)
     for key, node in _target_nodes(plain):

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ def read_image(path: str | Path, channels: int, size: tuple[int, int]) -> Tensor
     from PIL import Image
 
     with Image.open(path) as image:
+        _refuse_bomb(image)  # before decoding: Pillow itself only warns below twice its limit
         image.load()
         if image.mode.startswith("I;16"):  # 16-bit grayscale: keep the top 8 bits
             image = Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))
@@ -47,6 +49,36 @@ def read_image(path: str | Path, channels: int, size: tuple[int, int]) -> Tensor
         pixels = np.asarray(image, dtype=np.uint8)
     tensor = torch.from_numpy(pixels.copy())
     return tensor[None] if channels == 1 else tensor.permute(2, 0, 1).contiguous()
+
+
+def _refuse_bomb(image: Any) -> None:
+    """Raise Pillow's DecompressionBombError for an image above `Image.MAX_IMAGE_PIXELS`."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    width, height = image.size
+    if limit is not None and width * height > limit:
+        raise Image.DecompressionBombError(f"{width}x{height} = {width * height} pixels")
+
+
+def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> Tensor:
+    """`read_image`; a file that cannot be decoded is one UserError naming it and the fix."""
+    from PIL import Image
+
+    try:
+        return read_image(path, channels, size)
+    except Image.DecompressionBombError as error:
+        raise UserError(
+            f"{path} is refused: above Pillow's decompression-bomb limit Image.MAX_IMAGE_PIXELS="
+            f"{Image.MAX_IMAGE_PIXELS} ({error}), decoding it could exhaust memory; allowed: remove or "
+            "shrink the file (data.verify_images=true names every such file before training)"
+        ) from None
+    except (OSError, ValueError, SyntaxError) as error:  # passed (or skipped) the header check
+        raise UserError(
+            f"{path} is not a readable image ({error}); allowed: remove or replace the file, or "
+            "data.verify_images=true to check every file before training (data.skip_unreadable=true "
+            "then skips the unreadable ones)"
+        ) from None
 
 
 class ImageFiles(Dataset):
@@ -64,12 +96,7 @@ class ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        path = self.paths[index]
-        try:
-            image = read_image(path, self.channels, self.size)
-        except (OSError, ValueError, SyntaxError) as error:  # passed the header check, fails to decode
-            raise UserError(f"{path} is not a readable image ({error})") from None
-        return image, int(self.targets[index])
+        return load_image(self.paths[index], self.channels, self.size), int(self.targets[index])
 
 
 def _problem(path: str) -> str | None:
@@ -77,6 +104,7 @@ def _problem(path: str) -> str | None:
 
     try:
         with Image.open(path) as image:
+            _refuse_bomb(image)
             image.verify()
     except Exception as error:  # noqa: BLE001 - any failure means "not a readable image"
         return f"{type(error).__name__}: {str(error)[:120]}"

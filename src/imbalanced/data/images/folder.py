@@ -35,7 +35,7 @@ from torch import Tensor
 from imbalanced.checks import check_choice, check_int, fail, is_number
 from imbalanced.data.contract import RawInputs
 from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
-from imbalanced.data.images.files import ImageFiles, read_image
+from imbalanced.data.images.files import ImageFiles, load_image
 from imbalanced.data.images.normalize import channel_statistics, given_statistics, normalize_config
 from imbalanced.data.images.raw_inputs import checked_readable, read_image_inputs
 from imbalanced.data.images.sources import LabelledFiles, labelled_files
@@ -225,7 +225,8 @@ class ImageFolderDataModule(DatasetDataModule):
         assert isinstance(train, ImageFiles)
         rng = np.random.default_rng(self.seed)
         chosen = np.sort(rng.choice(len(train), size=min(self.stats_images, len(train)), replace=False))
-        images = torch.stack([read_image(train.paths[i], self.channels, self.image_size) for i in chosen])
+        # a file that fails to decode here (data.verify_images=false) is one error line naming it
+        images = torch.stack([load_image(train.paths[i], self.channels, self.image_size) for i in chosen])
         return channel_statistics(images)
 
     def input_spec(self) -> dict[str, Any]:
