@@ -1,0 +1,57 @@
+"""data=image_folder defaults chosen by measurement (docs/images-quality.md): the images' own size and
+an augmentation that is safe for any images (a small translation, no flip)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from image_trees import write_image
+
+from imbalanced.data.images.folder import ImageFolderDataModule
+from imbalanced.data.images.folder_augment import folder_augment_settings, folder_train_transform
+from imbalanced.errors import UserError
+
+
+@pytest.fixture
+def tree(tmp_path):
+    for name, count in {"a": 6, "b": 6}.items():
+        for i in range(count):
+            write_image(tmp_path / "images" / name / f"{i}.png", 40 if name == "a" else 200, (10, 12), seed=i)
+    return tmp_path / "images"
+
+
+def test_image_size_null_keeps_the_images_own_size(tree):
+    dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0)
+    dm.setup("fit")
+    assert dm.image_size == (10, 12)  # (height, width) of the first training image
+    image, _ = dm.datasets.train[0]
+    assert image.shape == (3, 10, 12)
+    assert dm.contract().input_spec["images"]["image_size"] == [10, 12]  # eval/predict read them alike
+
+
+def test_default_augmentation_translates_and_never_flips(tree):
+    settings = folder_augment_settings(None, (28, 28))
+    assert settings.crop_padding == 3 and settings.flip is False
+    assert folder_augment_settings({"crop_padding": None}, (8, 8)).crop_padding == 1
+    assert folder_augment_settings({"crop_padding": None}, (32, 40)).crop_padding == 4
+    assert folder_train_transform({"crop_padding": 0}, (8, 8)) is None  # everything off: no transform
+    names = [type(step).__name__ for step in folder_train_transform(None, (8, 8)).transforms]
+    assert names == ["RandomCrop"]
+    dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0)
+    dm.setup("fit")
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.dtype == torch.uint8 and x.shape[1:] == (3, 10, 12)
+    assert dm.transform("val") is None  # validation and test images are never augmented
+
+
+def test_a_given_train_transform_replaces_the_augmentation(tree):
+    dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0, train_transform=torch.nn.Identity())
+    dm.setup("fit")
+    assert isinstance(dm.transform("train"), torch.nn.Identity)
+
+
+def test_bad_augment_settings_fail_at_construction(tree):
+    with pytest.raises(UserError, match="data.augment.mix=mixup is not available"):
+        ImageFolderDataModule(root=str(tree), augment={"mix": "mixup"})
+    with pytest.raises(UserError, match="data.augment.crop_pad is not a setting"):
+        ImageFolderDataModule(root=str(tree), augment={"crop_pad": 2})
