@@ -106,6 +106,7 @@ class ImageFolderDataModule(DatasetDataModule):
         num_workers: int = 2,
         persistent_workers: bool | None = None,
         augment: Mapping[str, Any] | None = None,
+        budget_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
         if persistent_workers is None:  # keep the decoding workers between epochs when there are any
@@ -144,6 +145,9 @@ class ImageFolderDataModule(DatasetDataModule):
         self.verify_images = bool(verify_images)
         self.skip_unreadable = bool(skip_unreadable)
         self.augment = _plain(augment)
+        # replaces budget.min_steps (tasks/budget.py); null keeps it
+        self.budget_min_steps = None if budget_steps is None else check_int("data.budget_steps", budget_steps,
+                                                                            minimum=1)
         folder_augment_settings(self.augment, self.image_size or (32, 32))  # bad settings fail here
 
     def transform(self, name: str) -> Callable[[Any], Any] | None:
