@@ -50,8 +50,13 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     table: dict[str, Row] = {name: hand(loss) for name, loss in HAND.items()}
     presets = {
         "template default": user,
-        "template default, no augmentation": [*user, "data.augment.crop_padding=0"],
+        "template, data.augment.crop_padding=null (random translation)":
+            [*user, "data.augment.crop_padding=null"],
         "template experiment=image_folder_longtail": ["experiment=image_folder_longtail", *user[1:]],
+        "template experiment=image_folder_longtail, data.augment.crop_padding=null":
+            ["experiment=image_folder_longtail", *user[1:], "data.augment.crop_padding=null"],
+        "template experiment=image_folder_longtail, data.val_dir fixed":
+            ["experiment=image_folder_longtail", *user[1:], f"data.val_dir={folders['val']}"],
         # what a user gets without trainer.max_epochs: data.budget_steps optimizer steps
         "template default, default budget (no trainer.max_epochs)":
             [o for o in user if "max_epochs" not in o],

@@ -1,5 +1,5 @@
-"""data=image_folder defaults chosen by measurement (docs/images-quality.md): the images' own size and
-an augmentation that is safe for any images (a small translation, no flip)."""
+"""data=image_folder defaults chosen by measurement (docs/images-quality.md): the images' own size, no
+augmentation unless asked (never a flip by default), the folder's own training budget."""
 
 from __future__ import annotations
 
@@ -29,15 +29,17 @@ def test_image_size_null_keeps_the_images_own_size(tree):
     assert dm.contract().input_spec["images"]["image_size"] == [10, 12]  # eval/predict read them alike
 
 
-def test_default_augmentation_translates_and_never_flips(tree):
+def test_no_augmentation_by_default_and_a_translation_on_request(tree):
     settings = folder_augment_settings(None, (28, 28))
-    assert settings.crop_padding == 3 and settings.flip is False
+    assert settings.crop_padding == 0 and settings.flip is False
+    assert folder_train_transform(None, (28, 28)) is None
+    assert folder_augment_settings({"crop_padding": None}, (28, 28)).crop_padding == 3
     assert folder_augment_settings({"crop_padding": None}, (8, 8)).crop_padding == 1
     assert folder_augment_settings({"crop_padding": None}, (32, 40)).crop_padding == 4
     assert folder_train_transform({"crop_padding": 0}, (8, 8)) is None  # everything off: no transform
-    names = [type(step).__name__ for step in folder_train_transform(None, (8, 8)).transforms]
-    assert names == ["RandomCrop"]
-    dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0)
+    translation = folder_train_transform({"crop_padding": None}, (8, 8))
+    assert [type(step).__name__ for step in translation.transforms] == ["RandomCrop"]
+    dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0, augment={"crop_padding": None})
     dm.setup("fit")
     x, _ = next(iter(dm.train_dataloader()))
     assert x.dtype == torch.uint8 and x.shape[1:] == (3, 10, 12)
