@@ -9,6 +9,7 @@ where the template's path may differ is an argument, so parity.py can switch the
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +181,7 @@ def template_run(overrides: list[str], seed: int, run_dir: Path) -> dict[str, An
 
     from imbalanced.tasks.train import train
 
+    shutil.rmtree(run_dir, ignore_errors=True)  # a run of this row that did not finish, or an older one
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     report = train(compose([*overrides, *QUIET, f"seed={seed}", f"paths.output_dir={run_dir}"]))
