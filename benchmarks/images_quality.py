@@ -7,7 +7,7 @@ AdamW(1e-3, wd 1e-4), batch 128, the same epochs; cross entropy, cross entropy w
 balanced weights, and the logit-adjusted loss (tau=1). The template: what a user types with only a
 folder (`data=image_folder data.train_dir=... data.test_dir=... model=small_cnn`: validation cut from
 the folder, the folder's default augmentation, balanced class weights) and `experiment=image_folder_longtail`.
-All runs train `--epochs` epochs (20, as in the report this answers).
+All runs train `--epochs` epochs (default 20).
 
 Printed per set: test balanced accuracy (mean ± sd over the seeds) and the mean recall of the three
 rarest training classes, and each template row's difference to the hand loops' weighted CE and best
