@@ -49,7 +49,8 @@ def needed(group: str, option: str, table: Path) -> list[str]:
     """Settings an option requires from the user (`???` / a file)."""
     if (group, option) in (("data", "tabular"), ("experiment", "tabular")):
         return [f"data.path={table}", "data.target=label"]
-    if (group, option) == ("data", "image_folder"):  # a small folder of class folders beside the table
+    # a small folder
+    if (group, option) in (("data", "image_folder"), ("experiment", "image_folder_longtail")):
         root = image_tree(table.parent / "images", {"ant": 8, "bee": 5, "cow": 4})
         return [f"data.root={root}", "data.image_size=8", "data.num_workers=0"]
     if (group, option) == ("class_weights", "manual"):

@@ -92,6 +92,8 @@ class LoaderDataModule(L.LightningDataModule):
     # (`merge_validation_into_training`), and whether `auto` does so
     can_refit: bool = False
     refit_by_default: bool = False
+    # the training budget in optimizer steps this data asks for (tasks/budget.py); None: budget.min_steps
+    budget_min_steps: int | None = None
 
     def contract(self) -> DataContract:
         """What the model and the tasks take from this datamodule (after `setup`)."""

@@ -6,8 +6,10 @@ epoch) and needlessly long on a large one. With `trainer.max_epochs: null` (the 
 
     epochs = clamp(ceil(budget.min_steps / steps_per_epoch), budget.min_epochs, budget.max_epochs)
 
-where `steps_per_epoch` is the number of training batches on one device. An explicit
-`trainer.max_epochs` (or `trainer.max_steps`) always wins and the budget is not used.
+where `steps_per_epoch` is the number of training batches on one device. A datamodule may declare
+its own step budget (`budget_min_steps`, e.g. `data.budget_steps` of data=image_folder, where a
+convolution step costs far more than a table's step); it then replaces `budget.min_steps`. An
+explicit `trainer.max_epochs` (or `trainer.max_steps`) always wins and the budget is not used.
 """
 
 from __future__ import annotations
@@ -54,10 +56,15 @@ def apply_budget(cfg: DictConfig, datamodule: Any) -> int | None:
     if not uses_budget(cfg):
         return None
     steps = len(datamodule.train_dataloader())
-    epochs = budget_epochs(steps, **_settings(cfg))
+    settings = _settings(cfg)
+    setting = "budget.min_steps"
+    declared = getattr(datamodule, "budget_min_steps", None)
+    if declared is not None:
+        settings["min_steps"], setting = int(declared), "data.budget_steps"
+    epochs = budget_epochs(steps, **settings)
     cfg.trainer.max_epochs = epochs
-    log.info("training budget: %d epochs x %d steps (budget.min_steps=%d; trainer.max_epochs=N overrides)",
-             epochs, steps, cfg.budget.min_steps)
+    log.info("training budget: %d epochs x %d steps (%s=%d); to train longer: trainer.max_epochs=N or %s=N",
+             epochs, steps, setting, settings["min_steps"], setting)
     return epochs
 
 

@@ -13,8 +13,9 @@ header and, for PNG, every chunk's checksum, without decoding pixels; threads; m
 README). An unreadable file stops the run naming it, or is skipped with a warning counting them
 (`data.skip_unreadable=true`); `data.verify_images=false` skips the check. Class counts come from the
 label list, never from decoding images. Images are decoded lazily, per sample, in DataLoader
-workers (`data.num_workers`), converted to `data.channels` and resized to `data.image_size`, and
-served as uint8; the model normalizes them (`ChannelNormalize`) with `data.mean` / `data.std` or,
+workers (`data.num_workers`), converted to `data.channels` and resized to `data.image_size` (null,
+the default: the first training image's own size, so 28x28 digits are not upsampled), and served as
+uint8; the model normalizes them (`ChannelNormalize`) with `data.mean` / `data.std` or,
 when those are null, with statistics of up to `data.stats_images` training images (seeded sample,
 decoded once when training starts).
 """
@@ -22,7 +23,7 @@ decoded once when training starts).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from imbalanced.checks import check_choice, check_int, fail, is_number
 from imbalanced.data.contract import RawInputs
 from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
 from imbalanced.data.images.files import ImageFiles, load_image
+from imbalanced.data.images.folder_augment import folder_augment_settings, folder_train_transform
 from imbalanced.data.images.normalize import channel_statistics, given_statistics, normalize_config
 from imbalanced.data.images.raw_inputs import checked_readable, read_image_inputs
 from imbalanced.data.images.sources import LabelledFiles, labelled_files
@@ -62,6 +64,15 @@ def _image_size(value: Any) -> tuple[int, int]:
     raise fail("data.image_size", value, allowed)
 
 
+def _size_of(path: str) -> tuple[int, int]:
+    """(height, width) of an image file, from its header (no decoding)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        width, height = image.size
+    return int(height), int(width)
+
+
 def _statistics(key: str, value: Any, channels: int) -> list[float] | None:
     value = _plain(value)
     if value is None:
@@ -83,7 +94,7 @@ class ImageFolderDataModule(DatasetDataModule):
         train_dir: str | None = None,
         val_dir: str | None = None,
         test_dir: str | None = None,
-        image_size: int | Sequence[int] = 32,
+        image_size: int | Sequence[int] | None = None,
         channels: int = 3,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
@@ -94,6 +105,8 @@ class ImageFolderDataModule(DatasetDataModule):
         skip_unreadable: bool = False,
         num_workers: int = 2,
         persistent_workers: bool | None = None,
+        augment: Mapping[str, Any] | None = None,
+        budget_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
         if persistent_workers is None:  # keep the decoding workers between epochs when there are any
@@ -114,7 +127,9 @@ class ImageFolderDataModule(DatasetDataModule):
                 raise UserError(f"{setting}={value}: no such folder or file "
                                 f"(resolved to {Path(value).expanduser().resolve()})")
         self.channels = int(check_choice("data.channels", channels, (1, 3)))
-        self.image_size = _image_size(image_size)
+        # None until setup: the images' own size (measured in docs/images-quality.md: upsampling
+        # 8x8 digits to 32x32 lost 1 to 4 points and cost 16x the compute)
+        self.image_size = None if _plain(image_size) is None else _image_size(image_size)
         self.val_fraction, self.test_fraction = float(val_fraction), float(test_fraction)
         automatic = [n for n in ("val", "test") if n not in self.fixed]
         if len(automatic) == 2:
@@ -129,6 +144,19 @@ class ImageFolderDataModule(DatasetDataModule):
         self.stats_images = check_int("data.stats_images", stats_images, minimum=1)
         self.verify_images = bool(verify_images)
         self.skip_unreadable = bool(skip_unreadable)
+        self.augment = _plain(augment)
+        # replaces budget.min_steps (tasks/budget.py); null keeps it
+        self.budget_min_steps = None if budget_steps is None else check_int("data.budget_steps", budget_steps,
+                                                                            minimum=1)
+        folder_augment_settings(self.augment, self.image_size or (32, 32))  # bad settings fail here
+
+    def transform(self, name: str) -> Callable[[Any], Any] | None:
+        """Training images: `data.train_transform` when given, else `data.augment` (folder_augment.py)."""
+        if name != "train" or self.train_transform is not None:
+            return super().transform(name)
+        if not hasattr(self, "_train_augment"):
+            self._train_augment = folder_train_transform(self.augment, self.image_size)
+        return self._train_augment
 
     # ---- listing, checking, splitting ---------------------------------------------------
     def load_datasets(self) -> DatasetSplits:
@@ -137,6 +165,10 @@ class ImageFolderDataModule(DatasetDataModule):
         if self.verify_images:
             pool, fixed = self._readable(pool), {n: self._readable(f) for n, f in fixed.items()}
         class_names = sorted(set(pool.labels))
+        if self.image_size is None and pool.paths:
+            self.image_size = _size_of(pool.paths[0])
+            log.info("data.image_size=null: %dx%d, the size of %s; images of other sizes are resized to it "
+                     "(data.image_size=N sets it)", *self.image_size, pool.paths[0])
         if len(class_names) < 2:
             raise UserError(f"{pool.source}: only one class {class_names}; a classifier needs at least 2")
         index = {name: i for i, name in enumerate(class_names)}
