@@ -9,8 +9,9 @@ of another size are resized (bilinear, antialiased; the aspect ratio is not kept
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,13 @@ def _refuse_bomb(image: Any) -> None:
         raise Image.DecompressionBombError(f"{width}x{height} = {width * height} pixels")
 
 
-def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> Tensor:
-    """`read_image`; a file that cannot be decoded is one UserError naming it and the fix."""
+@contextmanager
+def decode_errors(path: str | Path) -> Iterator[None]:
+    """A file that cannot be opened or decoded becomes one UserError naming it and the fix."""
     from PIL import Image
 
     try:
-        return read_image(path, channels, size)
+        yield
     except Image.DecompressionBombError as error:
         raise UserError(
             f"{path} is refused: above Pillow's decompression-bomb limit Image.MAX_IMAGE_PIXELS="
@@ -79,6 +81,21 @@ def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> Tensor
             "data.verify_images=true to check every file before training (data.skip_unreadable=true "
             "then skips the unreadable ones)"
         ) from None
+
+
+def load_image(path: str | Path, channels: int, size: tuple[int, int]) -> Tensor:
+    """`read_image`; a file that cannot be decoded is one UserError naming it and the fix."""
+    with decode_errors(path):
+        return read_image(path, channels, size)
+
+
+def image_size_of(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file, from its header (no decoding)."""
+    from PIL import Image
+
+    with decode_errors(path), Image.open(path) as image:
+        width, height = image.size
+    return int(height), int(width)
 
 
 class ImageFiles(Dataset):

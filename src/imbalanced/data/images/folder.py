@@ -36,7 +36,7 @@ from torch import Tensor
 from imbalanced.checks import check_choice, check_int, fail, is_number
 from imbalanced.data.contract import RawInputs
 from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
-from imbalanced.data.images.files import ImageFiles, load_image
+from imbalanced.data.images.files import ImageFiles, image_size_of, load_image
 from imbalanced.data.images.folder_augment import folder_augment_settings, folder_train_transform
 from imbalanced.data.images.normalize import channel_statistics, given_statistics, normalize_config
 from imbalanced.data.images.raw_inputs import checked_readable, read_image_inputs
@@ -62,15 +62,6 @@ def _image_size(value: Any) -> tuple[int, int]:
     ):
         return int(value[0]), int(value[1])
     raise fail("data.image_size", value, allowed)
-
-
-def _size_of(path: str) -> tuple[int, int]:
-    """(height, width) of an image file, from its header (no decoding)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        width, height = image.size
-    return int(height), int(width)
 
 
 def _statistics(key: str, value: Any, channels: int) -> list[float] | None:
@@ -166,7 +157,7 @@ class ImageFolderDataModule(DatasetDataModule):
             pool, fixed = self._readable(pool), {n: self._readable(f) for n, f in fixed.items()}
         class_names = sorted(set(pool.labels))
         if self.image_size is None and pool.paths:
-            self.image_size = _size_of(pool.paths[0])
+            self.image_size = image_size_of(pool.paths[0])
             log.info("data.image_size=null: %dx%d, the size of %s; images of other sizes are resized to it "
                      "(data.image_size=N sets it)", *self.image_size, pool.paths[0])
         if len(class_names) < 2:
