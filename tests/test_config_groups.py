@@ -258,6 +258,11 @@ def test_debug_fdr_runs_for_every_data_option(compose_cfg, table, tmp_path, opti
                       f"paths.output_dir={tmp_path / 'run'}")
     report = train(cfg)
     assert 0.0 <= report["test/balanced_accuracy"] <= 1.0
+    # what the README says debug=fdr writes: metrics, weights and plots, no checkpoint; the model in
+    # memory is the one tested
+    assert not list((tmp_path / "run").rglob("*.ckpt")) and report["tested_checkpoint"] is None
+    assert {"metrics.json", "class_weights.json", "confusion_matrix.png"} <= {
+        p.name for p in (tmp_path / "run").iterdir()}
 
 
 # ---- a fork adds a class-weight strategy (a function + a YAML) and an optimizer (a YAML) -----------
