@@ -73,6 +73,7 @@ def test_preset_is_the_papers_recipe(compose_cfg, tmp_path, preset):
 
 @pytest.mark.slow
 def test_presets_train_a_few_steps_on_both_data_paths(compose_cfg, tmp_path):
+    pytest.importorskip("torchvision", reason="the dataloader path's v2 transforms need the vision extra")
     from imbalanced.tasks.train import train
 
     runs = [

@@ -5,6 +5,7 @@ The options are read from configs/<group>/, so a new YAML file is tested without
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -63,6 +64,22 @@ HARDWARE = {"gpu": torch.cuda.is_available(), "ddp": torch.cuda.is_available(),
 GROUPS = ["data", "model", "loss", "optimizer", "scheduler", "sampler", "class_weights", "trainer",
           "logger", "callbacks", "experiment", "debug", "hparams_search"]
 CASES = [(group, option) for group in GROUPS for option in options(group)]
+# options whose config needs an optional extra to compose (README: the `optuna` extra)
+EXTRA_MODULES = {("hparams_search", "optuna"): "hydra_plugins.hydra_optuna_sweeper"}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
+def _case(group: str, option: str):
+    module = EXTRA_MODULES.get((group, option))
+    marks = [] if module is None else [pytest.mark.skipif(
+        not _installed(module), reason=f"{group}={option} needs {module} (pip install -e '.[all]')")]
+    return pytest.param(group, option, marks=marks, id=f"{group}={option}")
 
 
 def test_every_group_has_options():
@@ -71,7 +88,7 @@ def test_every_group_has_options():
     assert {"none", "cosine", "multistep", "onecycle"} <= set(options("scheduler"))
 
 
-@pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
+@pytest.mark.parametrize(("group", "option"), [_case(g, o) for g, o in CASES])
 def test_option_composes_and_passes_the_check(compose_cfg, table, tmp_path, group, option):
     cfg = compose_cfg(f"{group}={option}", *needed(group, option, table), f"paths.output_dir={tmp_path}")
     if group == "trainer" and not HARDWARE.get(option, True):
@@ -140,6 +157,8 @@ def test_sampler_draws_one_epoch(compose_cfg, option):
 
 
 def test_callbacks_and_loggers_build_in_a_temporary_directory(compose_cfg, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard", reason="logger=many needs the tensorboard extra")
+    pytest.importorskip("mlflow", reason="logger=many needs the mlflow extra")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     cfg = compose_cfg("logger=many", f"paths.output_dir={tmp_path}", "debug=overfit",
@@ -161,6 +180,8 @@ def test_trainer_options_build_without_a_fit(compose_cfg, tmp_path):
 
 
 def test_sweep_parameters_name_real_settings(compose_cfg):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
+                        reason="hparams_search=optuna needs the optuna extra")
     cfg = compose_cfg("hparams_search=optuna")
     for key in cfg.hydra.sweeper.params:
         group = key.split(".", 1)[0]
@@ -239,6 +260,11 @@ def test_debug_fdr_runs_for_every_data_option(compose_cfg, table, tmp_path, opti
                       f"paths.output_dir={tmp_path / 'run'}")
     report = train(cfg)
     assert 0.0 <= report["test/balanced_accuracy"] <= 1.0
+    # what the README says debug=fdr writes: metrics, weights and plots, no checkpoint; the model in
+    # memory is the one tested
+    assert not list((tmp_path / "run").rglob("*.ckpt")) and report["tested_checkpoint"] is None
+    assert {"metrics.json", "class_weights.json", "confusion_matrix.png"} <= {
+        p.name for p in (tmp_path / "run").iterdir()}
 
 
 # ---- a fork adds a class-weight strategy (a function + a YAML) and an optimizer (a YAML) -----------

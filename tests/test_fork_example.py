@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from inprocess import run_app
+from readme_commands import readme_commands
 from sklearn.metrics import balanced_accuracy_score
 
 from conftest import ROOT, read_json
@@ -24,17 +25,23 @@ TEST_KEYS = ("test/accuracy", "test/balanced_accuracy", "test/macro_f1")
 pytestmark = pytest.mark.slow
 
 
+def readme_fork_command(script: str) -> list[str]:
+    """The README's fork-example command for `script` (train.py, eval.py), its run directory and
+    `$PWD` left for the test to fill in."""
+    command = next(c for c in readme_commands(script) if any("fork_example" in word for word in c))
+    return [word.replace("$PWD", str(ROOT)) for word in command if not word.startswith("hydra.run.dir=")]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """train.py data=digit_images model=tiny_cnn (class-weighted, 10 short epochs), in-process."""
+    """The README's train.py command of the fork example (data=digit_images model=tiny_cnn,
+    class-weighted, 10 short epochs), in-process."""
     root = tmp_path_factory.mktemp("fork")
+    command = readme_fork_command("train.py")
+    assert SEARCHPATH in command and "data=digit_images" in command
     with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py", SEARCHPATH, "data=digit_images", "model=tiny_cnn", "class_weights=balanced",
-            "optimizer.lr=0.01", "trainer.max_epochs=10", "data.batch_size=32",
-            "callbacks.progress_bar.refresh_rate=0",
-            run_dir=root / "train", monkeypatch=monkeypatch,
-        )
+        code = run_app("train.py", *command, "callbacks.progress_bar.refresh_rate=0",
+                       run_dir=root / "train", monkeypatch=monkeypatch)
     assert code == 0
     best = sorted((root / "train" / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1 and (root / "train" / "checkpoints" / "last.ckpt").is_file()
@@ -90,7 +97,9 @@ def test_checkpoint_alone_predicts_from_raw_uint8_images(run):
 def test_eval_py_reproduces_the_training_test_metrics(run, monkeypatch):
     out = run["root"] / "eval"
     # the fork's code lives outside the imbalanced package: eval.py instantiates it only when trusted
-    code = run_app("eval.py", f"ckpt_path={run['ckpt']}", "trusted_targets=[fork_example.]",
+    command = readme_fork_command("eval.py")  # the README's, on this run's checkpoint
+    assert command[0] == "ckpt_path=runs/images/checkpoints/last.ckpt"
+    code = run_app("eval.py", f"ckpt_path={run['ckpt']}", *command[1:],
                    "+trainer.enable_progress_bar=false", run_dir=out, monkeypatch=monkeypatch)
     assert code == 0
     training, evaluated = read_json(run["dir"] / "metrics.json"), read_json(out / "metrics.json")

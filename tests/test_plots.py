@@ -113,3 +113,41 @@ def test_test_class_stats_matches_sklearn_on_the_test_split(tmp_path, compose_cf
     expected_f1 = f1_score(splits.y_test, predicted, labels=labels, average=None, zero_division=0)
     assert np.allclose(stats.per_class_f1, expected_f1, atol=1e-6)
     assert np.allclose([logged[f"test/f1/{i}"] for i in labels], expected_f1, atol=1e-6)
+
+
+# ---- readable from 2 to 100 classes ------------------------------------------------------------
+def _drawn_inside(figure, margin_px: float = 6.0) -> bool:
+    """Whether everything drawn (titles, tick labels, legend) keeps `margin_px` from every edge."""
+    figure.canvas.draw()
+    box = figure.get_tightbbox(figure.canvas.get_renderer()).transformed(figure.dpi_scale_trans)
+    width, height = figure.bbox.width, figure.bbox.height
+    return min(box.x0, box.y0, width - box.x1, height - box.y1) >= margin_px
+
+
+@pytest.mark.parametrize("size", [2, 10, 100])
+def test_confusion_matrix_keeps_every_label_inside_the_figure(size):
+    names = [f"class_{i}" for i in range(size)]
+    confusion = np.full((size, size), 3) + np.diag(np.full(size, 500))
+    figure = plots.confusion_matrix_figure(confusion, names)
+    assert _drawn_inside(figure)
+    axes = figure.axes[0]
+    labels = [t.get_text() for t in axes.get_yticklabels()]
+    assert len(labels) <= 50 and labels[0] == "class_0 (n=" + str(500 + 3 * size) + ")"
+
+
+def test_multiclass_pr_curve_shows_at_most_eight_named_classes_rarest_and_weakest():
+    rng = np.random.default_rng(0)
+    size, rows = 100, 6000
+    counts = np.arange(size, 0, -1) * 10  # class 99 is the rarest
+    labels = rng.integers(0, size, rows)
+    logits = rng.normal(size=(rows, size))
+    strength = np.full(size, 6.0)
+    strength[[3, 40, 41]] = 0.0  # three frequent classes the model cannot tell apart
+    logits[np.arange(rows), labels] += strength[labels]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    shown = plots.pr_curve_classes(probabilities, labels, counts)
+    assert shown[:5] == [99, 98, 97, 96, 95] and sorted(shown[5:]) == [3, 40, 41]
+    figure = plots.pr_curve_figure(probabilities, labels, [f"c{i}" for i in range(size)], counts)
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert [text.split(" (AP")[0] for text in legend] == [f"c{i}" for i in shown]
+    assert _drawn_inside(figure)

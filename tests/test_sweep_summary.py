@@ -52,8 +52,33 @@ def test_summary_sorts_best_first_marks_failed_jobs_and_shows_varying_overrides(
     markdown = (tmp_path / "summary.md").read_text()
     assert "4 jobs, 1 failed" in markdown
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
-    assert table[1].startswith("| 1 | 1 | balanced | ok | 0.8000")
+    assert table[1].startswith("| 1 | 1 | balanced | ok | 0.7500 | 0.8000")  # val first, test beside
+    assert "best first by val/balanced_accuracy" in markdown
     assert_png(tmp_path / "comparison.png")
+
+
+def test_summary_ranks_by_the_validation_metric_never_by_a_test_metric(tmp_path, caplog):
+    fake_job(tmp_path, "0", ["seed=1"], {**metrics(0.90, [0.9]), "val/balanced_accuracy": 0.50})
+    fake_job(tmp_path, "1", ["seed=2"], {**metrics(0.60, [0.6]), "val/balanced_accuracy": 0.70})
+    fake_job(tmp_path, "2", ["seed=3"], {**metrics(0.70, [0.7]), "val/macro_f1": 0.9,
+                                         "val/balanced_accuracy": 0.60})
+    rows = write_summary(tmp_path, plot=False)
+    assert [row["job"] for row in rows] == ["1", "2", "0"]  # by val, although job 0 tests best
+    header = read_csv(tmp_path / "summary.csv")[0]
+    assert list(header)[4:6] == ["val/balanced_accuracy", "test/balanced_accuracy"]  # rank job seed status
+    assert [r["job"] for r in write_summary(tmp_path, sort_by="val/macro_f1", plot=False)][0] == "2"
+    with caplog.at_level("WARNING"):
+        rows = write_summary(tmp_path, sort_by="test/balanced_accuracy", plot=False)
+    assert [row["job"] for row in rows] == ["1", "2", "0"]
+    assert "does not rank by test/balanced_accuracy" in caplog.text
+
+
+def test_the_sweep_ranks_by_the_optimized_metric(compose_cfg):
+    from hydra.utils import instantiate
+
+    callback = instantiate(compose_cfg("optimized_metric=val/macro_f1").hydra.callbacks.sweep_summary)
+    assert callback.sort_by == "val/macro_f1"
+    assert instantiate(compose_cfg().hydra.callbacks.sweep_summary).sort_by == "val/balanced_accuracy"
 
 
 def test_summary_of_a_job_that_died_without_a_hydra_report_says_failed(tmp_path):
@@ -79,8 +104,8 @@ def test_two_by_two_multirun_writes_a_summary_with_four_rows(tmp_path):
     }
     for column in ("test/balanced_accuracy", "test/macro_f1", "test/accuracy", "test/worst_class_recall"):
         assert all(0.0 <= float(row[column]) <= 1.0 for row in rows), column
-    values = [float(row["test/balanced_accuracy"]) for row in rows]
-    assert values == sorted(values, reverse=True)
+    values = [float(row["val/balanced_accuracy"]) for row in rows]
+    assert values == sorted(values, reverse=True)  # ranked by the validation metric
     for row in rows:  # each row is that job's metrics.json
         job_metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())
         assert float(row["test/balanced_accuracy"]) == pytest.approx(job_metrics["test/balanced_accuracy"],

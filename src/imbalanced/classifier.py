@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -132,7 +131,8 @@ class ImbalancedClassifier(L.LightningModule):
 
     def on_fit_start(self) -> None:
         # Every rank computed its weights from its own (seeded) split: prove they agree.
-        log.info("rank %d class_weights %s", self.global_rank, json.dumps(self.class_weights.tolist()))
+        weights = ", ".join(f"{w:.4g}" for w in self.class_weights.tolist())  # float32 digits are noise
+        log.info("rank %d class_weights [%s]", self.global_rank, weights)
         if self.trainer.world_size > 1:
             gathered = self.all_gather(self.class_weights)
             if not torch.equal(gathered, self.class_weights.expand_as(gathered)):

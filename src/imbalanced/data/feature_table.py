@@ -85,19 +85,50 @@ class FeatureTableDataModule(InMemoryDataModule):
     ) -> RawInputs:
         """A table file (CSV, Parquet, ...) with the training feature columns, encoded as in
         training; the label column (`data.target`) is read when `labelled`, otherwise ignored, as
-        are `data.drop_columns`."""
+        are `data.drop_columns` and the id column(s) `data.id`.
+
+        Carried into predictions.csv, before `prediction`: the id column(s) `data.id` (saved with
+        a tabular run, or `+data.id=COLUMN` on predict.py), and with `+data.keep_columns=true`
+        every column of the file (a list keeps those named); none by default, so a wide table does
+        not make a wide output (its rows are in the input's order)."""
         if not spec.get("encoding"):
             raise UserError(f"{setting}={path}: this checkpoint holds no column encoding, so it cannot "
                             "read a table (it predates eval.py data.test_path and predict.py)")
         frame = read_table(path, setting)
+        encoding = FeatureEncoding.from_dict(spec["encoding"])
         target = config.get("target")
-        ignored = [str(c) for c in ([target] if target else []) + list(config.get("drop_columns") or [])]
-        features = FeatureEncoding.from_dict(spec["encoding"]).transform(frame, f"{setting}={path}",
-                                                                          ignored=ignored)
+        ids = column_names(config.get("id"))
+        carried = carried_columns(frame, ids, config.get("keep_columns"), setting, path)
+        # carried columns are known to the user, not extra features; one that is a feature stays one
+        ignored = [str(c) for c in ([target] if target else []) + list(config.get("drop_columns") or [])
+                   + carried if str(c) not in encoding.columns]
+        features = encoding.transform(frame, f"{setting}={path}", ignored=ignored)
         labels = None
         if labelled:
             column = require_target(frame, target, setting, path)
             labels = encode_labels(column, class_names, setting, path)
         label_tensor = torch.as_tensor(labels if labels is not None else np.zeros(len(frame), np.int64))
         dataset = TensorBatchDataset(torch.as_tensor(features, dtype=torch.float32), label_tensor.long())
-        return RawInputs(dataset, labels=labels)
+        return RawInputs(dataset, labels=labels, columns={c: frame[c].tolist() for c in carried})
+
+
+def column_names(value: Any) -> list[str]:
+    """`data.id` / `data.keep_columns` as a list of names (null: none; one name or a list)."""
+    if value is None or value is False:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def carried_columns(frame: Any, ids: list[str], keep: Any, setting: str, path: str) -> list[str]:
+    """The input columns predictions.csv carries: the ids, then `keep` (true: all columns)."""
+    if keep is not None and not isinstance(keep, (bool, str, list, tuple)):
+        keep = list(keep)  # an OmegaConf list
+    kept = [str(c) for c in frame.columns] if keep is True else column_names(keep)
+    wanted = list(dict.fromkeys(ids + kept))
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise UserError(f"{setting}={path} has no column(s) {missing} (named by data.id / "
+                        f"data.keep_columns); its columns: {[str(c) for c in frame.columns]}")
+    return wanted

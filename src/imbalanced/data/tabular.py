@@ -2,7 +2,8 @@
 
 - Labels (`data.target`) may be strings or integers. Class names are the distinct training labels,
   sorted (numbers numerically), as strings; they travel with the checkpoint.
-- Every other column is a feature, except those in `data.drop_columns`. Numeric and boolean
+- Every other column is a feature, except those in `data.drop_columns` and the id column(s)
+  `data.id` (saved with the checkpoint: predict.py writes them first in predictions.csv). Numeric and boolean
   columns are used as they are; text columns are one-hot encoded with the categories of the
   training split (`data.categorical=onehot`, the default; a category unseen in training encodes as
   all zeros) or rejected (`data.categorical=error`). The model standardizes the encoded features
@@ -60,6 +61,7 @@ class TabularDataModule(FeatureTableDataModule):
         test_fraction: float = 0.15,
         min_train_rows: int = 20,
         drop_columns: Sequence[str] | None = None,
+        id: str | Sequence[str] | None = None,  # the config key users write: data.id=COL
         categorical: str = "onehot",
         max_categories: int = 100,
         **kwargs: Any,
@@ -78,6 +80,7 @@ class TabularDataModule(FeatureTableDataModule):
         self.test_fraction = float(test_fraction)
         self.min_train_rows = check_min_train_rows(min_train_rows)
         self.drop_columns = _as_list(drop_columns)
+        self.id_columns = _as_list(id)
         self.categorical = categorical
         self.max_categories = int(max_categories)
         self.encoding: FeatureEncoding | None = None
@@ -105,10 +108,11 @@ class TabularDataModule(FeatureTableDataModule):
         source = f"data.path={self.path}"
         frame = read_table(self.path, "data.path")
         labels = require_target(frame, self.target, "data.path", self.path)
-        unknown = [c for c in self.drop_columns if c not in frame.columns]
-        if unknown:
-            raise UserError(f"data.drop_columns names column(s) {unknown} that {source} lacks")
-        ignored = [self.target, *self.drop_columns]
+        for key, names in (("drop_columns", self.drop_columns), ("id", self.id_columns)):
+            unknown = [c for c in names if c not in frame.columns]
+            if unknown:
+                raise UserError(f"data.{key} names column(s) {unknown} that {source} lacks")
+        ignored = [self.target, *self.drop_columns, *self.id_columns]
         features = frame.drop(columns=[c for c in dict.fromkeys(ignored) if c in frame.columns])
         check_finite(features, source)
 

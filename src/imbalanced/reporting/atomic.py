@@ -2,7 +2,10 @@
 
 Every output of a run goes through `atomic_write`: the content is written to a temporary file with
 a unique name in the target's directory (so two processes never share it), flushed to disk, then
-renamed over the target with `os.replace` (atomic on POSIX and Windows within one file system). A
+renamed over the target with `os.replace` (atomic on POSIX and Windows within one file system). The
+temporary file is made 0600 by `tempfile.mkstemp`; it gets the mode a plain `open()` would give
+(0666 minus the user's umask, 0644 usually) before the rename, so outputs are readable by whom the
+user's umask allows, as any other file they write. A
 killed process leaves at most a hidden `.<name>.<random>.tmp` file, never a cut-off output. A write
 that fails (a full disk, a folder gone read-only) removes its temporary file, keeps the previous
 file, and is one UserError naming the file, not a traceback. Checkpoints take the same road
@@ -37,6 +40,7 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _chmod_as_open(temporary)
         os.replace(temporary, path)
         _sync_folder(path.parent)
     except BaseException as error:
@@ -45,6 +49,24 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
         if isinstance(error, OSError):
             raise _not_written(path, error) from None
         raise
+
+
+def _current_umask() -> int:
+    try:  # Linux shows it without changing it (os.umask would, for a moment, for every thread)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_as_open(path: str) -> None:
+    """Give `path` the mode `open(path, "w")` would have (mkstemp makes it owner-only)."""
+    os.chmod(path, 0o666 & ~_current_umask())
 
 
 def _not_written(path: Path, error: OSError) -> UserError:
@@ -106,6 +128,7 @@ def copy_verified(source: str | Path, target: str | Path) -> Path:
             os.fsync(handle.fileno())
         if file_digest(temporary) != expected:  # verified before it takes the target's name
             raise OSError(f"the copy of {source} differs from the original (disk full or file changed?)")
+        _chmod_as_open(temporary)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):

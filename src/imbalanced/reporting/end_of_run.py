@@ -11,6 +11,7 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
 from imbalanced.callbacks import TestClassStats
+from imbalanced.console import show
 from imbalanced.reporting import plots
 from imbalanced.reporting.csv_cells import write_csv
 
@@ -166,6 +167,18 @@ def _stats_callback(trainer: Any) -> TestClassStats | None:
 
 
 @rank_zero_only
+def show_results(model: Any, report: Mapping[str, Any]) -> None:
+    """The per-class table and the `test:` summary, on the terminal and in the run's log file
+    (train.py and eval.py alike); counts and weights from the model's buffers."""
+    class_names = list(report["class_names"])
+    counts = model.class_counts.detach().cpu().numpy()
+    weights = model.class_weights.detach().cpu().numpy()
+    recall = report.get("test/per_class_recall") or [None] * len(class_names)
+    rows = per_class_rows(class_names, counts, weights, recall, report.get("test/per_class_f1"))
+    show(format_table(rows, report))
+
+
+@rank_zero_only
 def finish_run(
     trainer: Any, model: Any, report: Mapping[str, Any], output_dir: str | Path, strategy: str = ""
 ) -> None:
@@ -183,8 +196,7 @@ def finish_run(
     stats = _stats_callback(trainer)
     confusion = stats.confusion if stats is not None else None
 
-    print("\n" + format_table(per_class_rows(class_names, counts, weights, recall, f1), report) + "\n",
-          flush=True)
+    show_results(model, report)
     figures = write_plots(output_dir, class_names, counts, weights, recall, f1, confusion, strategy)
     test_outputs = getattr(model, "test_outputs", None)
     if test_outputs is not None:

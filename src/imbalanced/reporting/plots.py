@@ -8,6 +8,7 @@ the global pyplot state is never touched.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,12 +19,21 @@ from matplotlib.figure import Figure
 from imbalanced.reporting.atomic import write_with
 
 DPI = 100
+MARGIN_INCHES = 0.12
 
 
 def _figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    # a margin around everything: constrained layout's default puts axis titles ~3 px from the edge,
+    # where viewers that crop or round cut them
+    figure.get_layout_engine().set(w_pad=MARGIN_INCHES, h_pad=MARGIN_INCHES)
     FigureCanvasAgg(figure)
     return figure
+
+
+def _tick_step(size: int, readable: int = 50) -> int:
+    """Label every k-th class so that at most `readable` labels share an axis (100 classes: 2)."""
+    return max(1, math.ceil(size / readable))
 
 
 def frequency_order(counts: Sequence[float]) -> np.ndarray:
@@ -49,16 +59,23 @@ def confusion_matrix_figure(confusion: np.ndarray, class_names: Sequence[str], t
     side = min(max(4.0, 0.6 * size + 2.5), 14.0)
     figure = _figure(side + 1.0, side)
     axes = figure.add_subplot()
-    image = axes.imshow(normalized, cmap="Blues", vmin=0.0, vmax=1.0)
+    # aspect "auto": with square cells the layout places the y title against the edge (it sizes the
+    # cell before imshow shrinks the axes); the figure is near square already
+    image = axes.imshow(normalized, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
-    axes.set_xticks(range(size), labels=list(class_names), rotation=45 if size > 8 else 0, ha="right"
-                    if size > 8 else "center")
+    step = _tick_step(size)
+    fontsize = 9 if size <= 20 else 7 if size <= 40 else 6
+    shown = list(range(0, size, step))
+    axes.set_xticks(shown, labels=[str(class_names[i]) for i in shown], fontsize=fontsize,
+                    rotation=0 if size <= 8 else 45 if size <= 20 else 90,
+                    ha="center" if size <= 8 or size > 20 else "right")
     totals = np.asarray(confusion).sum(axis=1)
-    row_labels = [f"{name} (n={int(n)})" for name, n in zip(class_names, totals, strict=True)]
-    axes.set_yticks(range(size), labels=row_labels)
+    axes.set_yticks(shown, labels=[f"{class_names[i]} (n={int(totals[i])})" for i in shown],
+                    fontsize=fontsize)
     axes.set_xlabel("predicted class")
-    axes.set_ylabel("true class (test samples)")
-    axes.set_title(title or "confusion matrix (normalized by true class)")
+    axes.set_ylabel("true class")  # short: a 2-class matrix is shorter than a long title; n is per row
+    axes.set_title((title or "confusion matrix (normalized by true class)")
+                   + (f"\n(one label per {step} classes)" if step > 1 else ""))
     if size <= 20:
         for row in range(size):
             for column in range(size):
@@ -132,17 +149,36 @@ def class_distribution_figure(
     return figure
 
 
+def pr_curve_classes(probabilities: np.ndarray, labels: np.ndarray, counts: Sequence[float],
+                     rarest: int = 5, worst: int = 3) -> list[int]:
+    """The classes a multiclass PR plot shows (at most `rarest + worst`): the `rarest` training
+    classes, then the `worst` others by test average precision; classes absent from the test split
+    are left out (no curve)."""
+    from sklearn.metrics import average_precision_score
+
+    labels = np.asarray(labels)
+    present = [int(i) for i in frequency_order(counts)[::-1] if (labels == i).any()]
+    chosen = present[:rarest]
+    others = [i for i in present if i not in chosen]
+    ap = {i: average_precision_score(labels == i, np.asarray(probabilities)[:, i]) for i in others}
+    return chosen + sorted(others, key=lambda i: (ap[i], i))[:worst]
+
+
 def pr_curve_figure(
     probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], counts: Sequence[float],
     positive: int | None = None, threshold: float | None = None, max_classes: int = 5,
 ) -> Figure:
     """Precision-recall on the test split. Binary: the positive (minority) class with the decision
-    threshold marked; multiclass: one-vs-rest curves of the `max_classes` rarest training classes."""
+    threshold marked; multiclass: one-vs-rest curves of the `max_classes` rarest training classes and
+    the three others with the lowest average precision (at most 8 curves, whatever the number of
+    classes), each named in the legend, which sits below the axes so it never hides a curve."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    figure = _figure(6.0, 4.8)
+    classes = [positive] if positive is not None else pr_curve_classes(probabilities, labels, counts,
+                                                                       rarest=max_classes)
+    figure = _figure(6.4, 4.6 + 0.22 * len(classes))
     axes = figure.add_subplot()
-    classes = [positive] if positive is not None else list(frequency_order(counts)[::-1][:max_classes])
+    rare = set(list(frequency_order(counts)[::-1][:max_classes]))
     for index in classes:
         truth = np.asarray(labels) == index
         if not truth.any():
@@ -150,8 +186,9 @@ def pr_curve_figure(
         scores = np.asarray(probabilities)[:, index]
         precision, recall, _ = precision_recall_curve(truth, scores)
         ap = average_precision_score(truth, scores)
+        why = "" if positive is not None else (", rare" if index in rare else ", low AP")
         axes.step(recall, precision, where="post", label=f"{class_names[index]} (AP {ap:.3f}, "
-                  f"{truth.mean():.2%} of test)")
+                  f"{truth.mean():.2%} of test{why})")
         if positive is not None:
             axes.axhline(truth.mean(), color="0.6", linestyle=":", label="chance (prevalence)")
             if threshold is not None:
@@ -165,9 +202,9 @@ def pr_curve_figure(
     axes.set_xlabel("recall")
     axes.set_ylabel("precision")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, ncols=1, frameon=False)
     title = "precision-recall (test), minority class" if positive is not None else (
-        "precision-recall (test), rarest classes one-vs-rest")
+        "precision-recall (test), one-vs-rest: rarest classes and lowest AP")
     axes.set_title(title)
     return figure
 

@@ -2,7 +2,10 @@
 
 Configured under `hydra.callbacks` (configs/hydra/default.yaml), so every
 `python train.py -m a=1,2 b=x,y` writes into its sweep directory one row per job: the job's
-overrides and its key test metrics (read from the job's metrics.json), best first. It works with any
+overrides, the validation metric the sweep optimizes and the key test metrics beside it (read from
+the job's metrics.json), best first **by the validation metric** (`optimized_metric`,
+`val/balanced_accuracy` by default): ranking by a test metric would select on the test set, so a
+test metric given as `sort_by` is refused with a warning. It works with any
 launcher and sweeper: it reads the job directories (`.hydra/overrides.yaml`, `metrics.json`) instead of
 keeping state in memory. The summary is rewritten after every job (so a sweep that stops half way
 still has one) and once more at the end. A job without metrics.json is marked `failed`, with the
@@ -34,12 +37,12 @@ from imbalanced.reporting.atomic import write_text_atomic, write_with
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SORT_BY = "val/balanced_accuracy"
 DEFAULT_METRICS = (
     "test/balanced_accuracy",
     "test/macro_f1",
     "test/accuracy",
     "test/worst_class_recall",
-    "val/balanced_accuracy",
 )
 FAILURE_FILE = "job_failed.txt"
 SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
@@ -171,7 +174,7 @@ def comparison_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
         )
         for row in rows
     ]
-    shown = [m for m in metrics if m.startswith("test/")][:4] or list(metrics)[:4]
+    shown = list(dict.fromkeys([metrics[0], *(m for m in metrics if m.startswith("test/"))]))[:4]
     lines = max(label.count("\n") + 1 for label in labels)
     row_height = max(0.22 * len(shown), 0.16 * lines) + 0.25
     figure = Figure(figsize=(10.0, max(3.0, row_height * len(rows) + 1.2)), dpi=100, layout="constrained")
@@ -182,12 +185,12 @@ def comparison_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
     for index, metric in enumerate(shown):
         values = [np.nan if row.get(metric) is None else row[metric] for row in rows]
         bars = axes.barh(positions + (len(shown) / 2 - index - 0.5) * height, values, height=height,
-                         label=metric.removeprefix("test/"))
+                         label=metric if index == 0 else metric.removeprefix("test/"))
         axes.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.3f}" for v in values], fontsize=6,
                        padding=2)
     axes.set_yticks(positions, labels=labels, fontsize=8)
     axes.set_xlim(0.0, 1.0)
-    axes.set_xlabel("test score")
+    axes.set_xlabel(f"score (ranked by {metrics[0]})")
     axes.grid(axis="x", alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     axes.set_title(f"sweep comparison ({len(rows)} jobs, best first)")
@@ -198,23 +201,35 @@ def _write_text(path: Path, text: str) -> None:
     write_text_atomic(path, text)  # unique temp name: jobs may end in parallel
 
 
+def ranking_metric(sort_by: str | None) -> str:
+    """`sort_by`, unless it is a test metric (or unset): then the validation default, with a warning."""
+    if not sort_by:
+        return DEFAULT_SORT_BY
+    if str(sort_by).startswith("test/"):
+        log.warning("the sweep summary does not rank by %s (that would select on the test set); it ranks "
+                    "by %s and shows the test metrics beside it", sort_by, DEFAULT_SORT_BY)
+        return DEFAULT_SORT_BY
+    return str(sort_by)
+
+
 def write_summary(
     sweep_dir: str | Path,
     metrics: Sequence[str] = DEFAULT_METRICS,
-    sort_by: str = "test/balanced_accuracy",
+    sort_by: str = DEFAULT_SORT_BY,
     mode: str = "max",
     plot: bool = True,
 ) -> list[dict[str, Any]]:
-    """Write summary.csv, summary.md and comparison.png into `sweep_dir`; returns the sorted rows."""
+    """Write summary.csv, summary.md and comparison.png into `sweep_dir`; returns the rows, best first
+    by the validation metric `sort_by` (its column first, the test metrics beside it)."""
     sweep_dir = Path(sweep_dir)
-    metrics = list(metrics)
-    if sort_by not in metrics:
-        metrics.insert(0, sort_by)
+    sort_by = ranking_metric(sort_by)
+    metrics = [sort_by, *(m for m in metrics if m != sort_by)]
     rows = sort_rows(collect_rows(sweep_dir, metrics), sort_by, mode)
     header, body = table(rows, metrics)
     _write_text(sweep_dir / "summary.csv", to_csv(header, body))
     failed = sum(row["status"] != "ok" for row in rows)
-    title = f"Sweep summary: {len(rows)} jobs, {failed} failed, best first by {sort_by}"
+    title = (f"Sweep summary: {len(rows)} jobs, {failed} failed, best first by {sort_by} "
+             "(validation; the test metrics are shown, never used to rank)")
     _write_text(sweep_dir / "summary.md", to_markdown(header, body, title))
     if plot and rows:
         figure = comparison_figure(rows, metrics)
@@ -228,14 +243,14 @@ class SweepSummary(Callback):
     def __init__(
         self,
         metrics: Sequence[str] = DEFAULT_METRICS,
-        sort_by: str = "test/balanced_accuracy",
+        sort_by: str | None = DEFAULT_SORT_BY,
         mode: str = "max",
         plot: bool = True,
     ) -> None:
         if mode not in ("max", "min"):
             raise ValueError(f"hydra.callbacks.sweep_summary.mode={mode!r}; valid: max, min")
         self.metrics = list(metrics)
-        self.sort_by = sort_by
+        self.sort_by = ranking_metric(sort_by)
         self.mode = mode
         self.plot = plot
 

@@ -51,21 +51,42 @@ def check_budget(cfg: DictConfig) -> None:
         budget_epochs(1, **_settings(cfg))
 
 
-def apply_budget(cfg: DictConfig, datamodule: Any) -> int | None:
-    """Set `cfg.trainer.max_epochs` from the budget (returns it), or None when the user set the length."""
+def apply_budget(cfg: DictConfig, datamodule: Any, refit: bool = False) -> int | None:
+    """Set `cfg.trainer.max_epochs` from the budget (returns it), or None when the user set the length.
+
+    Logs the plan of the whole run up front: epochs and steps, and the second training when the
+    run refits on training + validation (`refit`)."""
+    then = refit_plan(cfg) if refit else ""
     if not uses_budget(cfg):
+        if OmegaConf.select(cfg, "trainer.fast_dev_run", default=False):
+            return None  # debug=fdr announces itself
+        epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+        max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
+        if max_steps is not None and max_steps != -1:
+            log.info("training: at most %d steps (trainer.max_steps)%s", max_steps, then)
+        elif epochs is not None:
+            log.info("training: %d epochs x %d steps (trainer.max_epochs)%s", epochs,
+                     len(datamodule.train_dataloader()), then)
         return None
     steps = len(datamodule.train_dataloader())
     settings = _settings(cfg)
     setting = "budget.min_steps"
-    declared = getattr(datamodule, "budget_min_steps", None)
+    declared = datamodule.budget_min_steps
     if declared is not None:
         settings["min_steps"], setting = int(declared), "data.budget_steps"
     epochs = budget_epochs(steps, **settings)
     cfg.trainer.max_epochs = epochs
-    log.info("training budget: %d epochs x %d steps (%s=%d); to train longer: trainer.max_epochs=N or %s=N",
-             epochs, steps, setting, settings["min_steps"], setting)
+    log.info("training budget: %d epochs x %d steps (%s=%d; to train longer: trainer.max_epochs=N or %s=N)%s",
+             epochs, steps, setting, settings["min_steps"], setting, then)
     return epochs
+
+
+def refit_plan(cfg: DictConfig) -> str:
+    """The budget line's tail for `refit_with_validation` (tasks/refit.py)."""
+    length = ("as many epochs as the best checkpoint's" if cfg.get("test_checkpoint", "last") == "best"
+              else "the same epochs")
+    return (f"; then a refit: a fresh model trains {length} on training + validation rows and is the "
+            "one tested (refit_with_validation=false skips it)")
 
 
 def _settings(cfg: DictConfig) -> dict[str, Any]:

@@ -8,10 +8,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from imbalanced.callbacks import TestClassStats
 from imbalanced.data.fingerprint import changed_splits, saved_fingerprint
 from imbalanced.data.test_overlap import check_test_is_not_train
 from imbalanced.errors import UserError
 from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
+from imbalanced.reporting.end_of_run import show_results
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.tasks.config_checks import check_config
 from imbalanced.tasks.from_checkpoint import (
@@ -74,7 +76,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     test_path = overrides.get("test_path")
     check_test_is_not_train(config, bool(cfg.get("allow_test_overlap")), trained_on=saved_data_config(model))
 
-    trainer = build_single_device_trainer(cfg)
+    trainer = build_single_device_trainer(cfg, [TestClassStats()])  # per-class F1, as train.py reports
     if test_path:
         inputs = read_raw_inputs(model, test_path, "data.test_path", config, labelled=True)
         loader = inputs.loader(int(config.get("eval_batch_size") or 256), int(config.get("num_workers") or 0))
@@ -93,5 +95,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     report.update({"test/num_samples": num_samples, "test_data": source, "ckpt_path": str(cfg.ckpt_path)})
     path = write_json(Path(cfg.paths.output_dir) / "metrics.json", report)
+    show_results(model, report)  # the per-class table and test: summary, as train.py shows them
     log.info("wrote %s", path)
     return report

@@ -147,10 +147,11 @@ def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]
     return datamodule
 
 
-def build_single_device_trainer(cfg: DictConfig) -> L.Trainer:
-    """eval/predict run on one device of the configured accelerator, without loggers or callbacks."""
+def build_single_device_trainer(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> L.Trainer:
+    """eval/predict run on one device of the configured accelerator, without loggers (and without
+    callbacks but the given ones)."""
     return instantiate(
-        cfg.trainer, devices=1, num_nodes=1, strategy="auto", logger=False, callbacks=[],
+        cfg.trainer, devices=1, num_nodes=1, strategy="auto", logger=False, callbacks=callbacks or [],
         enable_checkpointing=False,
     )
 

@@ -73,6 +73,8 @@ def predict(cfg: DictConfig) -> Path:
         output_rows.columns = [escape_formula(c) for c in output_rows.columns]
     output_rows.insert(0, PREDICTION_COLUMN, np.asarray(shown, dtype=object)[decisions])
     for position, (name, values) in enumerate(columns.items()):  # the data's own columns, first
+        if name in output_rows.columns:  # an input column called like an output one keeps both
+            name = f"input_{name}"
         output_rows.insert(position, name, [escape_formula(str(v)) if escape else v for v in values])
     # atomically: a killed predict leaves the previous file or none, never a cut-off output_rows
     write_with(output, lambda handle: output_rows.to_csv(handle, index=False, lineterminator="\n"))

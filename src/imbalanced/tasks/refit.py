@@ -24,6 +24,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping
 from omegaconf import DictConfig
 
+from imbalanced.callbacks.progress import RunProgressBar
 from imbalanced.callbacks.safeguards import GracefulInterrupt, ResumeCheckpoints
 from imbalanced.errors import UserError
 from imbalanced.tasks.data_to_model import build_model
@@ -102,11 +103,14 @@ def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: 
     train_rows = int(datamodule.class_statistics.counts.sum())
     log.info("refit_with_validation: a fresh model, %d epochs on %d training + validation rows",
              epochs, train_rows)
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the run's seed line said it once
     model = build_model(cfg, datamodule)
     model.posthoc_tau = first.posthoc_tau
     model.prediction_policy = copy.deepcopy(first.prediction_policy)
     mark = _MarkRefit(epochs, train_rows)
+    for callback in callbacks:
+        if isinstance(callback, RunProgressBar):
+            callback.stage = "Refit epoch"  # the terminal tells the two trainings apart
     trainer = instantiate(
         cfg.trainer, max_epochs=epochs, max_steps=-1, limit_val_batches=0, num_sanity_val_steps=0,
         callbacks=[*_without_validation_and_resume(callbacks), mark], logger=False,
@@ -116,7 +120,7 @@ def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: 
     if trainer.fast_dev_run:  # debug=fdr: nothing is saved
         return model, None, dict(mark.info)
     path = Path(cfg.paths.output_dir) / "checkpoints" / REFIT_FILE
-    trainer.save_checkpoint(path)  # every rank calls it; rank zero writes
+    trainer.save_checkpoint(path, weights_only=False)  # every rank calls it; rank zero writes
     if trainer.is_global_zero:
         log.info("wrote %s", path)
     return model, str(path), dict(mark.info)

@@ -12,13 +12,17 @@ Hydra writes `.hydra/config.yaml` and the log file before the task starts, so th
 - a lock (`.lock`, `fcntl.flock`) is held for the whole run: a second command started on the same
   directory while the first runs is refused. The operating system releases the lock when the
   process ends, even on kill -9, so a crashed run never leaves the directory locked. (On Windows,
-  without `fcntl`, there is no lock.) Under DDP only the launching process (rank 0) locks.
+  without `fcntl`, there is no lock.) Under DDP only the launching process (rank 0) locks. The
+  file is removed when the run ends (also on an error exit), so a finished run directory holds
+  only the run's outputs; a process that takes the lock checks that the file it locked is still
+  the one in the directory, since the previous holder may have removed it in between.
 
 In a multirun each job's own directory is locked the same way (`on_job_start`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -97,27 +101,31 @@ def check_run_dir_use(directory: Path, task: str, resuming: bool) -> None:
 
 def acquire_lock(directory: Path) -> None:
     """Create `directory` and hold its lock; RunDirRefused if it cannot be created or is locked."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle = open(directory / LOCK_FILE, "a+")  # noqa: SIM115 - held open for the whole run
-    except OSError as error:
-        raise RunDirRefused(
-            f"hydra.run.dir={directory} cannot be created or written ({error.strerror or error}); "
-            "allowed: a writable directory"
-        ) from None
-    if fcntl is None:
-        _held[directory] = handle
-        return
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        owner = handle.read().strip() or "unknown"
+    while True:  # again only when the file was removed by its previous holder between open and lock
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle = open(directory / LOCK_FILE, "a+")  # noqa: SIM115 - held open for the whole run
+        except OSError as error:
+            raise RunDirRefused(
+                f"hydra.run.dir={directory} cannot be created or written ({error.strerror or error}); "
+                "allowed: a writable directory"
+            ) from None
+        if fcntl is None:
+            _held[directory] = handle
+            return
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunDirRefused(
+                f"hydra.run.dir={directory} is in use by another running command (process {owner}); "
+                "allowed: a different hydra.run.dir, or wait until that run ends"
+            ) from None
+        if _is_current(handle, directory / LOCK_FILE):
+            break
         handle.close()
-        raise RunDirRefused(
-            f"hydra.run.dir={directory} is in use by another running command (process {owner}); "
-            "allowed: a different hydra.run.dir, or wait until that run ends"
-        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
@@ -125,15 +133,32 @@ def acquire_lock(directory: Path) -> None:
     _held[directory] = handle
 
 
+def _is_current(handle: Any, path: Path) -> bool:
+    """Whether the open `handle` is still the file at `path` (not one removed since it was opened)."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except OSError:
+        return False
+
+
 def release_locks() -> None:
-    """Release every run-directory lock this process holds."""
+    """Release every run-directory lock this process holds and remove its lock file."""
     while _held:
-        _, handle = _held.popitem()
+        directory, handle = _held.popitem()
         try:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            if _is_current(handle, directory / LOCK_FILE):  # removed while still locked: see above
+                os.unlink(directory / LOCK_FILE)
+        except OSError:
+            pass  # a read-only or vanished directory: the lock still ends with the process
         finally:
-            handle.close()
+            try:
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            finally:
+                handle.close()
+
+
+atexit.register(release_locks)  # an error exit (sys.exit inside the task) skips Hydra's on_run_end
 
 
 def _refuse(error: RunDirRefused) -> None:

@@ -99,9 +99,9 @@ def tested_checkpoint_name(checkpoint_file: str | None, output_dir: Path) -> str
 
 
 @rank_zero_only
-def _write(path: Path, content: dict[str, Any]) -> None:
+def _write(path: Path, content: dict[str, Any], what: str = "wrote") -> None:
     write_json(path, content)
-    log.info("wrote %s", path)
+    log.info("%s %s", what, path)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     refit = refit_enabled(cfg, datamodule)  # `true` on data that cannot merge: an error before training
     weight_report = {**datamodule.class_statistics.report(), **weight_choice.report()}  # what auto chose, why
     _write(output_dir / "class_weights.json", weight_report)
-    apply_budget(cfg, datamodule)  # trainer.max_epochs from the training split's size when null
+    apply_budget(cfg, datamodule, refit)  # trainer.max_epochs from the training split's size when null
 
     model = build_model(cfg, datamodule)
     if saved_hparams is not None:
@@ -162,7 +162,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                                                           build_callbacks(cfg))
         merged = datamodule.class_statistics.report()  # the training split's stay the top-level keys
         weight_report["refit_with_validation"] = {"counts": merged["counts"], "weights": merged["weights"]}
-        _write(output_dir / "class_weights.json", weight_report)
+        _write(output_dir / "class_weights.json", weight_report, "added the refit's counts and weights to")
     results["test"] = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False,
                                    weights_only=True)[0]
     statistics = datamodule.class_statistics
