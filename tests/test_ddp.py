@@ -58,8 +58,9 @@ def test_ddp_cpu_weights_equal_metrics_whole_test_set_outputs_once(tmp_path):
         weights[rank] = [json.loads(line) for _, line in found]
     assert weights[0] == weights[1]
     report = read_json(tmp_path / "class_weights.json")
-    assert np.allclose(weights[0][0], report["weights"], rtol=1e-6)
-    assert np.allclose(weights[0][1], report["refit_with_validation"]["weights"], rtol=1e-6)
+    # the log shows 4 significant digits; the ranks' exact weights are compared by all_gather in the run
+    assert np.allclose(weights[0][0], report["weights"], rtol=1e-3)
+    assert np.allclose(weights[0][1], report["refit_with_validation"]["weights"], rtol=1e-3)
 
     # outputs written once, by rank zero
     rank0, rank1 = (log.read_text() for log in rank_logs.values())

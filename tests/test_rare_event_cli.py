@@ -98,7 +98,7 @@ def test_eval_and_predict_use_the_saved_threshold_and_calibration(rare_run, monk
     outputs = {}
     for name, extra in (("calibrated", []), ("raw", ["calibration=none"])):
         output = rare_run["root"] / f"{name}.csv"
-        code = run_app("predict.py", ckpt, f"data.path={rare_run['root'] / 'rows.csv'}", "data.target=label",
+        code = run_app("predict.py", ckpt, f"data.path={rare_run['root'] / 'rows.csv'}", "+data.target=label",
                        f"output_path={output}", *extra, *QUIET_APP, run_dir=rare_run["root"] / name,
                        monkeypatch=monkeypatch)
         assert code == 0
