@@ -37,6 +37,7 @@ def test_no_augmentation_by_default_and_a_translation_on_request(tree):
     assert folder_augment_settings({"crop_padding": None}, (8, 8)).crop_padding == 1
     assert folder_augment_settings({"crop_padding": None}, (32, 40)).crop_padding == 4
     assert folder_train_transform({"crop_padding": 0}, (8, 8)) is None  # everything off: no transform
+    pytest.importorskip("torchvision", reason="the translation is a torchvision transform (vision extra)")
     translation = folder_train_transform({"crop_padding": None}, (8, 8))
     assert [type(step).__name__ for step in translation.transforms] == ["RandomCrop"]
     dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0, augment={"crop_padding": None})
@@ -76,3 +77,14 @@ def test_the_folder_budget_replaces_budget_min_steps(tree, caplog):
     unset.setup("fit")
     cfg.trainer.max_epochs = None
     assert apply_budget(cfg, unset) == min(-(-1500 // batches), 200)
+
+
+def test_augmentation_without_torchvision_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    for name in ("torchvision", "torchvision.transforms"):
+        monkeypatch.setitem(sys.modules, name, None)  # as in an install without the vision extra
+    with pytest.raises(UserError) as error:
+        folder_train_transform({"crop_padding": None}, (8, 8))
+    assert str(error.value).startswith("data.augment needs torchvision, which is not installed: install the "
+                                       "`vision` extra")

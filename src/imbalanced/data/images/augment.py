@@ -124,7 +124,13 @@ def augment_batch(images: Tensor, settings: AugmentSettings) -> Tensor:
 # ---- the DataLoader path: torchvision transforms v2 per sample ------------------------------
 def sample_transform(settings: AugmentSettings, size: int) -> Callable[[Tensor], Tensor]:
     """The per-sample training transform (uint8 C x H x W tensor in, uint8 out) for loader workers."""
-    from torchvision.transforms import v2  # lazily: torchvision is the `vision` extra
+    try:
+        from torchvision.transforms import v2  # lazily: torchvision is the `vision` extra
+    except ImportError:
+        raise UserError(
+            "data.augment needs torchvision, which is not installed: install the `vision` extra (README, "
+            "Install), or turn the augmentation off (data.augment.crop_padding=0 data.augment.flip=false)"
+        ) from None
 
     steps: list[Any] = []
     if settings.crop_padding:
