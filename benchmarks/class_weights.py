@@ -98,19 +98,30 @@ def getitem_proof() -> None:
         def load_splits(self) -> Splits:
             source = LabelledDataset(40_000)
             x, y = source.data, source.targets
-            return Splits(x[:30000], y[:30000], x[30000:35000], y[30000:35000], x[35000:], y[35000:],
-                          class_names=[f"c{i}" for i in range(4)])
+            return Splits(
+                x[:30000],
+                y[:30000],
+                x[30000:35000],
+                y[30000:35000],
+                x[35000:],
+                y[35000:],
+                class_names=[f"c{i}" for i in range(4)],
+            )
 
     original = base.TensorBatchDataset
     base.TensorBatchDataset = CountingTensorBatchDataset
     try:
-        for datamodule in (SyntheticDataModule(n_samples=20000, class_weights={"strategy": "balanced"}),
-                           FromDataset(class_weights={"strategy": "balanced"})):
+        for datamodule in (
+            SyntheticDataModule(n_samples=20000, class_weights={"strategy": "balanced"}),
+            FromDataset(class_weights={"strategy": "balanced"}),
+        ):
             datamodule.setup("fit")
             expected = np.bincount(datamodule.splits.y_train, minlength=datamodule.num_classes)
             assert np.array_equal(datamodule.class_counts, expected)
-            print(f"  {type(datamodule).__name__}.setup(): counts {datamodule.class_counts.tolist()}, "
-                  f"__getitem__ calls: {dict(calls)}")
+            print(
+                f"  {type(datamodule).__name__}.setup(): counts {datamodule.class_counts.tolist()}, "
+                f"__getitem__ calls: {dict(calls)}"
+            )
     finally:
         base.TensorBatchDataset = original
     if any(calls.values()):
@@ -127,19 +138,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    print(f"numpy {np.__version__}; {args.classes} classes, long-tailed int64 labels; best of "
-          f"{args.repeats}; peak = extra memory beyond the labels")
-    print(f"{'labels':>12} {'template s':>11} {'peak MiB':>9} {'sklearn s':>10} {'peak MiB':>9} "
-          f"{'speed-up':>9}  agree")
+    print(
+        f"numpy {np.__version__}; {args.classes} classes, long-tailed int64 labels; best of "
+        f"{args.repeats}; peak = extra memory beyond the labels"
+    )
+    print(
+        f"{'labels':>12} {'template s':>11} {'peak MiB':>9} {'sklearn s':>10} {'peak MiB':>9} "
+        f"{'speed-up':>9}  agree"
+    )
     for size in args.sizes:
         n = int(size)
         labels = long_tail_labels(n, args.classes)
-        t_time, t_peak, t_weights = measure(functools.partial(template_weights, labels, args.classes),
-                                           args.repeats)
+        t_time, t_peak, t_weights = measure(
+            functools.partial(template_weights, labels, args.classes), args.repeats
+        )
         row = f"{n:>12,} {t_time:>11.4f} {t_peak:>9.2f}"
         if n <= args.sklearn_max:
-            s_time, s_peak, s_weights = measure(functools.partial(sklearn_weights, labels, args.classes),
-                                                args.repeats if n < 1e7 else 1)
+            s_time, s_peak, s_weights = measure(
+                functools.partial(sklearn_weights, labels, args.classes), args.repeats if n < 1e7 else 1
+            )
             agree = np.allclose(t_weights, s_weights, rtol=1e-12)
             row += f" {s_time:>10.4f} {s_peak:>9.1f} {s_time / t_time:>8.1f}x  {agree}"
         else:

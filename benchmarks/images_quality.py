@@ -33,14 +33,24 @@ import digit_folders  # noqa: E402
 import hand_loops as h  # noqa: E402
 from parity import Row, run_rows  # noqa: E402
 
-HAND = {"hand loop, cross entropy": "ce", "hand loop, weighted cross entropy": "weighted_ce",
-        "hand loop, logit-adjusted": "logit_adjusted"}
+HAND = {
+    "hand loop, cross entropy": "ce",
+    "hand loop, weighted cross entropy": "weighted_ce",
+    "hand loop, logit-adjusted": "logit_adjusted",
+}
 
 
 def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     train, test = folders["train"], folders["test"]
-    user = ["data=image_folder", f"data.train_dir={train}", f"data.test_dir={test}", "model=small_cnn",
-            f"trainer.max_epochs={epochs}", "data.num_workers=0"]
+    user = [
+        "data=image_folder",
+        f"data.train_dir={train}",
+        f"data.test_dir={test}",
+        "model=small_cnn",
+        f"trainer.max_epochs={epochs}",
+        "data.num_workers=0",
+    ]
+
     def hand(loss: str) -> Row:
         return lambda seed, _: h.image_loop(train, test, seed, h.LoopSettings(loss=loss, epochs=epochs))
 
@@ -50,16 +60,25 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     table: dict[str, Row] = {name: hand(loss) for name, loss in HAND.items()}
     presets = {
         "template default": user,
-        "template, data.augment.crop_padding=null (random translation)":
-            [*user, "data.augment.crop_padding=null"],
+        "template, data.augment.crop_padding=null (random translation)": [
+            *user,
+            "data.augment.crop_padding=null",
+        ],
         "template experiment=image_folder_longtail": ["experiment=image_folder_longtail", *user[1:]],
-        "template experiment=image_folder_longtail, data.augment.crop_padding=null":
-            ["experiment=image_folder_longtail", *user[1:], "data.augment.crop_padding=null"],
-        "template experiment=image_folder_longtail, data.val_dir fixed":
-            ["experiment=image_folder_longtail", *user[1:], f"data.val_dir={folders['val']}"],
+        "template experiment=image_folder_longtail, data.augment.crop_padding=null": [
+            "experiment=image_folder_longtail",
+            *user[1:],
+            "data.augment.crop_padding=null",
+        ],
+        "template experiment=image_folder_longtail, data.val_dir fixed": [
+            "experiment=image_folder_longtail",
+            *user[1:],
+            f"data.val_dir={folders['val']}",
+        ],
         # what a user gets without trainer.max_epochs: data.budget_steps optimizer steps
-        "template default, default budget (no trainer.max_epochs)":
-            [o for o in user if "max_epochs" not in o],
+        "template default, default budget (no trainer.max_epochs)": [
+            o for o in user if "max_epochs" not in o
+        ],
     }
     for name, overrides in presets.items():
         table[name] = template(overrides)
@@ -71,8 +90,9 @@ def rare_recall(item: dict[str, Any], rare: list[int]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--set", choices=["mnist", "digits"], default="digits")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=20)
@@ -83,14 +103,23 @@ def main() -> None:
     for split, folder in folders.items():
         print(f"{args.set} {split}: {digit_folders.describe(folder)}")
     rare = [7, 8, 9]  # class i has n_max * ratio^(-i/9) training images: 7, 8, 9 are the rarest
-    results = run_rows(args.set, rows(folders, args.epochs), args.seeds, args.cache,
-                       args.data / "runs", args.only, args.report)
+    results = run_rows(
+        args.set,
+        rows(folders, args.epochs),
+        args.seeds,
+        args.cache,
+        args.data / "runs",
+        args.only,
+        args.report,
+    )
     means = {row: h.summary([r["balanced_accuracy"] for r in items]) for row, items in results.items()}
     hand = {row: means[row][0] for row in HAND if row in means}
     weighted = hand.get("hand loop, weighted cross entropy")
     best = max(hand.values()) if hand else None
-    print(f"\n{args.set}: test balanced accuracy (mean ± sd), recall of the 3 rarest classes; "
-          "differences to the hand loops' weighted CE and best row")
+    print(
+        f"\n{args.set}: test balanced accuracy (mean ± sd), recall of the 3 rarest classes; "
+        "differences to the hand loops' weighted CE and best row"
+    )
     print("| row | seeds | balanced accuracy | rarest-3 recall | vs hand weighted CE | vs hand best |")
     print("|---|---|---|---|---|---|")
     for row, items in results.items():

@@ -48,9 +48,16 @@ def main() -> None:
             data = ["data=tabular", f"data.path={csv}", "data.target=label"]
         else:
             data = ["data=synthetic", f"data.n_samples={args.rows}"]
-        command = [sys.executable, str(ROOT / "train.py"), *data, "trainer.max_epochs=1",
-                   "data.batch_size=1024", "callbacks.progress_bar.refresh_rate=0",
-                   f"hydra.run.dir={Path(tmp) / 'run'}", *extra]
+        command = [
+            sys.executable,
+            str(ROOT / "train.py"),
+            *data,
+            "trainer.max_epochs=1",
+            "data.batch_size=1024",
+            "callbacks.progress_bar.refresh_rate=0",
+            f"hydra.run.dir={Path(tmp) / 'run'}",
+            *extra,
+        ]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         start = time.perf_counter()
         result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -58,8 +65,10 @@ def main() -> None:
         if result.returncode != 0:
             sys.exit(f"train.py failed ({result.returncode}):\n{result.stderr[-3000:]}")
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
-        print(f"rows={args.rows} source={'tabular CSV' if args.tabular else 'synthetic'} "
-              f"peak_rss={peak_mib:.0f} MiB wall={seconds:.0f} s")
+        print(
+            f"rows={args.rows} source={'tabular CSV' if args.tabular else 'synthetic'} "
+            f"peak_rss={peak_mib:.0f} MiB wall={seconds:.0f} s"
+        )
 
 
 if __name__ == "__main__":

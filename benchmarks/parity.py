@@ -42,8 +42,14 @@ Row = Callable[[int, Path], dict[str, Any]]
 
 def image_rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     train, val, test = folders["train"], folders["val"], folders["test"]
-    base = ["data=image_folder", f"data.train_dir={train}", f"data.test_dir={test}", "model=small_cnn",
-            f"trainer.max_epochs={epochs}", "data.num_workers=0"]
+    base = [
+        "data=image_folder",
+        f"data.train_dir={train}",
+        f"data.test_dir={test}",
+        "model=small_cnn",
+        f"trainer.max_epochs={epochs}",
+        "data.num_workers=0",
+    ]
     fixed = [*base, f"data.val_dir={val}", "data.augment.crop_padding=0"]  # the hand loop's settings
 
     def hand(**settings: Any) -> Row:
@@ -56,11 +62,13 @@ def image_rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         "hand loop, weighted cross entropy": hand(),  # ImageFolder: native size, RGB, [0, 1]
         "hand loop, native size, normalized": hand(normalize=True),
         "hand loop, 32x32, normalized (the template's former input)": hand(size=32, normalize=True),
-        "template, data.val_dir fixed, data.image_size=32 (former default)":
-            template([*fixed, "data.image_size=32"]),
+        "template, data.val_dir fixed, data.image_size=32 (former default)": template(
+            [*fixed, "data.image_size=32"]
+        ),
         "template, data.val_dir fixed, native size (the new default size)": template(fixed),
-        "template, validation cut from the folder, no augmentation":
-            template([*base, "data.augment.crop_padding=0"]),
+        "template, validation cut from the folder, no augmentation": template(
+            [*base, "data.augment.crop_padding=0"]
+        ),
     }
 
 
@@ -89,16 +97,22 @@ def table_rows(files: dict[str, Path], epochs: int) -> dict[str, Row]:
         return data[:, :-1], data[:, -1].astype(int)
 
     (x_train, y_train), (x_test, y_test) = read("train"), read("test")
-    base = ["data=tabular", f"data.path={files['train']}", f"data.test_path={files['test']}",
-            "data.target=label", f"trainer.max_epochs={epochs}"]
+    base = [
+        "data=tabular",
+        f"data.path={files['train']}",
+        f"data.test_path={files['test']}",
+        "data.target=label",
+        f"trainer.max_epochs={epochs}",
+    ]
     fixed = [*base, f"data.val_path={files['val']}"]
 
     def template(overrides: list[str]) -> Row:
         return lambda seed, run_dir: h.template_run(overrides, seed, run_dir)
 
     return {
-        "hand loop (MLP 256-256, dropout 0.3)":
-            lambda seed, _: h.table_loop(x_train, y_train, x_test, y_test, seed, epochs=epochs),
+        "hand loop (MLP 256-256, dropout 0.3)": lambda seed, _: h.table_loop(
+            x_train, y_train, x_test, y_test, seed, epochs=epochs
+        ),
         "template, data.val_path fixed, no refit": template([*fixed, "refit_with_validation=false"]),
         "template, data.val_path fixed (refit on train+val: default)": template(fixed),
     }
@@ -113,8 +127,15 @@ def load_cache(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
     return cache
 
 
-def run_rows(name: str, rows: dict[str, Row], seeds: list[int], cache_path: Path, work: Path,
-             only: list[str] | None, report_only: bool = False) -> dict[str, list[dict[str, Any]]]:
+def run_rows(
+    name: str,
+    rows: dict[str, Row],
+    seeds: list[int],
+    cache_path: Path,
+    work: Path,
+    only: list[str] | None,
+    report_only: bool = False,
+) -> dict[str, list[dict[str, Any]]]:
     cache = load_cache(cache_path)
     results: dict[str, list[dict[str, Any]]] = {}
     for row, run in rows.items():
@@ -146,13 +167,16 @@ def print_table(name: str, results: dict[str, list[dict[str, Any]]]) -> None:
         rare = np.mean([r["per_class_recall"][-1] for r in items])
         within = "within 1 sd" if abs(mean - ref_mean) <= max(sd, ref_sd) else "beyond 1 sd"
         diff = "" if items is reference else f"{mean - ref_mean:+.3f} ({within})"
-        print(f"| {row} | {', '.join(str(r['seed']) for r in items)} | {mean:.3f} ± {sd:.3f} | {diff} | "
-              f"{rare:.2f} |")
+        print(
+            f"| {row} | {', '.join(str(r['seed']) for r in items)} | {mean:.3f} ± {sd:.3f} | {diff} | "
+            f"{rare:.2f} |"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--set", choices=["mnist", "digits", "table"], default="digits")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="default: 20 (images), 60 (table)")

@@ -57,26 +57,31 @@ TABLES = {
 QUICK_TABLES = ["digits", "mc_10x20", "mc_20x100"]
 
 PRESETS = {
-    "without dropout, the earlier default (model.backbone.dropout=0.0)": [
-        "model.backbone.dropout=0.0"],
+    "without dropout, the earlier default (model.backbone.dropout=0.0)": ["model.backbone.dropout=0.0"],
     "logit_adjusted": ["loss=logit_adjusted", "class_weights=none"],
 }
 # --ablations: what each default is worth (only these runs, no baselines)
 ABLATIONS = {
     "with the earlier defaults (10 epochs, best-by-val checkpoint, no split floor, no refit)": [
-        "trainer.max_epochs=10", "test_checkpoint=best", "data.min_train_rows=0",
-        "refit_with_validation=false"],
+        "trainer.max_epochs=10",
+        "test_checkpoint=best",
+        "data.min_train_rows=0",
+        "refit_with_validation=false",
+    ],
     "default without refit (refit_with_validation=false)": ["refit_with_validation=false"],
     "default with the shorter budget (budget.min_steps=500)": ["budget.min_steps=500"],
     "default without the split floor (data.min_train_rows=0)": ["data.min_train_rows=0"],
     "default without dropout (model.backbone.dropout=0.0)": ["model.backbone.dropout=0.0"],
     # the selection options measured and not adopted (benchmarks/selection_options.py)
     "default validating and testing an EMA of the parameters (decay 0.999)": [
-        "+callbacks.ema._target_=selection_options.ParameterEMA"],
+        "+callbacks.ema._target_=selection_options.ParameterEMA"
+    ],
     "default testing the best checkpoint by class-balanced validation log-loss": [
         "+callbacks.balanced_log_loss._target_=selection_options.BalancedLogLoss",
-        "callbacks.model_checkpoint.monitor=val/balanced_log_loss", "callbacks.model_checkpoint.mode=min",
-        "test_checkpoint=best"],
+        "callbacks.model_checkpoint.monitor=val/balanced_log_loss",
+        "callbacks.model_checkpoint.mode=min",
+        "test_checkpoint=best",
+    ],
 }
 QUIET = ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false", "~logger"]
 
@@ -98,8 +103,15 @@ def source_table(source: str, classes: int, n_needed: int, seed: int) -> tuple[n
         return x, 1 - y  # malignant (0 in scikit-learn, 212 rows) becomes class 1, the minority
     n_features = 20 if classes <= 10 else 40
     return datasets.make_classification(
-        n_samples=n_needed, n_features=n_features, n_informative=n_features // 2 + 1, n_redundant=2,
-        n_classes=classes, n_clusters_per_class=1, class_sep=1.0, flip_y=0.01, random_state=1000 + seed,
+        n_samples=n_needed,
+        n_features=n_features,
+        n_informative=n_features // 2 + 1,
+        n_redundant=2,
+        n_classes=classes,
+        n_clusters_per_class=1,
+        class_sep=1.0,
+        flip_y=0.01,
+        random_state=1000 + seed,
     )
 
 
@@ -113,7 +125,7 @@ def build_table(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     for c in range(classes):
         rows = rng.permutation(np.flatnonzero(y == c))
         test_rows.append(rows[:n_test])
-        train_rows.append(rows[n_test:n_test + sizes[c]])
+        train_rows.append(rows[n_test : n_test + sizes[c]])
     train, test = np.concatenate(train_rows), np.concatenate(test_rows)
     return x[train].astype(np.float32), y[train], x[test].astype(np.float32), y[test]
 
@@ -137,8 +149,10 @@ def sklearn_baselines(x_train, y_train, x_test, y_test, seed: int) -> dict[str, 
     logreg = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
     hgb = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
     models = (("sklearn LogisticRegression", logreg), ("sklearn HistGradientBoosting", hgb))
-    return {name: balanced_accuracy_score(y_test, model.fit(x_train, y_train).predict(x_test))
-            for name, model in models}
+    return {
+        name: balanced_accuracy_score(y_test, model.fit(x_train, y_train).predict(x_test))
+        for name, model in models
+    }
 
 
 def mlp_baselines(x_train, y_train, x_test, y_test, seed: int) -> dict[str, float]:
@@ -158,8 +172,13 @@ def mlp_baselines(x_train, y_train, x_test, y_test, seed: int) -> dict[str, floa
     results = {}
     for name in ("cross entropy", "weighted cross entropy", "logit-adjusted loss"):
         torch.manual_seed(seed)
-        net = torch.nn.Sequential(torch.nn.Linear(xt.shape[1], 256), torch.nn.ReLU(),
-                                  torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, classes))
+        net = torch.nn.Sequential(
+            torch.nn.Linear(xt.shape[1], 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, classes),
+        )
         opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=1e-4)
         for _ in range(MLP_EPOCHS):
             for batch in torch.randperm(len(yt)).split(MLP_BATCH):
@@ -190,8 +209,13 @@ def compose(config: str, overrides: list[str]):
         return hydra_compose(config_name=config, overrides=overrides)
 
 
-def template_runs(train_csv: Path, test_csv: Path, seed: int, workdir: Path,
-                  template_only: dict[str, list[str]] | None = None) -> dict[str, float]:
+def template_runs(
+    train_csv: Path,
+    test_csv: Path,
+    seed: int,
+    workdir: Path,
+    template_only: dict[str, list[str]] | None = None,
+) -> dict[str, float]:
     from imbalanced.tasks.evaluate import evaluate
     from imbalanced.tasks.train import train
 
@@ -199,20 +223,48 @@ def template_runs(train_csv: Path, test_csv: Path, seed: int, workdir: Path,
     results = {}
     if template_only:  # --ablations / --variant: only these runs, each named by its key
         for i, (name, overrides) in enumerate(template_only.items()):
-            report = train(compose("train", [*data, *overrides, *QUIET, f"seed={seed}",
-                                             f"paths.output_dir={workdir / f'ablation{i}'}"]))
+            report = train(
+                compose(
+                    "train",
+                    [
+                        *data,
+                        *overrides,
+                        *QUIET,
+                        f"seed={seed}",
+                        f"paths.output_dir={workdir / f'ablation{i}'}",
+                    ],
+                )
+            )
             results[f"template {name}"] = report["test/balanced_accuracy"]
         return results
     run_dir = workdir / "default"
     report = train(compose("train", [*data, *QUIET, f"seed={seed}", f"paths.output_dir={run_dir}"]))
     results["template default"] = report["test/balanced_accuracy"]
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))[-1]
-    evaluated = evaluate(compose("eval", [f"ckpt_path={best}", f"data.test_path={test_csv}",
-                                          f"paths.output_dir={workdir / 'default_best'}"]))
+    evaluated = evaluate(
+        compose(
+            "eval",
+            [
+                f"ckpt_path={best}",
+                f"data.test_path={test_csv}",
+                f"paths.output_dir={workdir / 'default_best'}",
+            ],
+        )
+    )
     results["template default, best-by-val checkpoint"] = evaluated["test/balanced_accuracy"]
     for name, overrides in PRESETS.items():
-        report = train(compose("train", [*data, *overrides, *QUIET, f"seed={seed}",
-                                         f"paths.output_dir={workdir / f'preset{len(results)}'}"]))
+        report = train(
+            compose(
+                "train",
+                [
+                    *data,
+                    *overrides,
+                    *QUIET,
+                    f"seed={seed}",
+                    f"paths.output_dir={workdir / f'preset{len(results)}'}",
+                ],
+            )
+        )
         results[f"template {name}"] = report["test/balanced_accuracy"]
     return results
 
@@ -227,12 +279,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"tables {QUICK_TABLES}, seeds 0 1")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--tables", nargs="+", default=None, choices=list(TABLES))
-    parser.add_argument("--ablations", action="store_true",
-                        help="only the template runs in ABLATIONS (-> quality_ablations.md)")
-    parser.add_argument("--variant", action="append", default=[], metavar="OVERRIDE[,OVERRIDE...]",
-                        help="only template runs with these Hydra overrides, one run per --variant, e.g.\n"
-                             "--variant model.backbone.dropout=0.1 --variant model.backbone.dropout=0.5\n"
-                             "(-> quality_variants.md)")
+    parser.add_argument(
+        "--ablations",
+        action="store_true",
+        help="only the template runs in ABLATIONS (-> quality_ablations.md)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="OVERRIDE[,OVERRIDE...]",
+        help="only template runs with these Hydra overrides, one run per --variant, e.g.\n"
+        "--variant model.backbone.dropout=0.1 --variant model.backbone.dropout=0.5\n"
+        "(-> quality_variants.md)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
@@ -255,8 +315,9 @@ def main() -> None:
                 write_csv(workdir / "train.csv", x_train, y_train)
                 write_csv(workdir / "test.csv", x_test, y_test)
                 t0 = time.perf_counter()
-                result = template_runs(workdir / "train.csv", workdir / "test.csv", seed, workdir,
-                                       template_only)
+                result = template_runs(
+                    workdir / "train.csv", workdir / "test.csv", seed, workdir, template_only
+                )
                 t1 = time.perf_counter()
                 if not template_only:
                     result.update(mlp_baselines(x_train, y_train, x_test, y_test, seed))
@@ -265,16 +326,25 @@ def main() -> None:
                     result.update(sklearn_baselines(x_train, y_train, x_test, y_test, seed))
                 for method, value in result.items():
                     rows.append({"table": table, "seed": seed, "method": method, "balanced_accuracy": value})
-                print(f"{table} seed {seed} ({len(y_train)} training rows; template {t1 - t0:.0f} s, "
-                      f"MLP {t2 - t1:.0f} s): " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()),
-                      flush=True)
+                print(
+                    f"{table} seed {seed} ({len(y_train)} training rows; template {t1 - t0:.0f} s, "
+                    f"MLP {t2 - t1:.0f} s): " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()),
+                    flush=True,
+                )
     methods = list(dict.fromkeys(r["method"] for r in rows))
     header = "| method | " + " | ".join(tables) + " |"
-    lines = [f"Balanced accuracy (%) on balanced test files, mean ± std over seeds {seeds} "
-             "(benchmarks/quality.py).", "", header, "|---" * (len(tables) + 1) + "|"]
+    lines = [
+        f"Balanced accuracy (%) on balanced test files, mean ± std over seeds {seeds} "
+        "(benchmarks/quality.py).",
+        "",
+        header,
+        "|---" * (len(tables) + 1) + "|",
+    ]
     for method in methods:
-        cells = [mean_std([r["balanced_accuracy"] for r in rows if r["table"] == t and r["method"] == method])
-                 for t in tables]
+        cells = [
+            mean_std([r["balanced_accuracy"] for r in rows if r["table"] == t and r["method"] == method])
+            for t in tables
+        ]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", f"Total time: {time.perf_counter() - started:.0f} s."]
     args.out.mkdir(parents=True, exist_ok=True)

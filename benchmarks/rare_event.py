@@ -61,9 +61,15 @@ def dataset_overrides(dataset: str, seed: int, workdir: Path) -> list[str]:
     path = workdir / f"rare_breast_cancer_{seed}.csv"
     rare_breast_cancer(seed).to_csv(path, index=False)
     return [
-        "data=tabular", f"data.path={path}", "data.target=diagnosis", "data.val_fraction=0.25",
-        "data.test_fraction=0.25", "data.batch_size=32", "trainer.max_epochs=40",
-        "callbacks.model_checkpoint.monitor=val/average_precision", "optimized_metric=val/average_precision",
+        "data=tabular",
+        f"data.path={path}",
+        "data.target=diagnosis",
+        "data.val_fraction=0.25",
+        "data.test_fraction=0.25",
+        "data.batch_size=32",
+        "trainer.max_epochs=40",
+        "callbacks.model_checkpoint.monitor=val/average_precision",
+        "optimized_metric=val/average_precision",
         "test_checkpoint=best",
     ]
 
@@ -119,13 +125,17 @@ def run_one(dataset: str, seed: int, workdir: Path) -> dict[str, float]:
     from imbalanced.tasks.train import train
 
     run_dir = workdir / dataset / f"seed{seed}"
-    cfg = compose([*dataset_overrides(dataset, seed, workdir), *QUIET, f"seed={seed}",
-                   f"paths.output_dir={run_dir}"])
+    cfg = compose(
+        [*dataset_overrides(dataset, seed, workdir), *QUIET, f"seed={seed}", f"paths.output_dir={run_dir}"]
+    )
     report = train(cfg)
     row = {
-        "template_ap": report["test/average_precision"], "template_roc_auc": report["test/roc_auc"],
-        "ece_raw": report["test/ece_raw"], "ece_calibrated": report["test/ece"],
-        "brier_raw": report["test/brier_raw"], "brier_calibrated": report["test/brier"],
+        "template_ap": report["test/average_precision"],
+        "template_roc_auc": report["test/roc_auc"],
+        "ece_raw": report["test/ece_raw"],
+        "ece_calibrated": report["test/ece"],
+        "brier_raw": report["test/brier_raw"],
+        "brier_calibrated": report["test/brier"],
         "temperature": report["calibration_temperature"],
         "threshold": float("nan") if report["decision_threshold"] is None else report["decision_threshold"],
         "test_f1": report.get("test/f1", float("nan")),
@@ -144,11 +154,14 @@ def mean_std(values: list[float], digits: int = 3) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--datasets", nargs="+", default=["synthetic", "breast_cancer", "multiclass"],
-                        choices=["synthetic", "breast_cancer", "multiclass"])
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["synthetic", "breast_cancer", "multiclass"],
+        choices=["synthetic", "breast_cancer", "multiclass"],
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--write-table", type=Path,
-                        help="write the rare breast-cancer CSV (seed 0) and exit")
+    parser.add_argument("--write-table", type=Path, help="write the rare breast-cancer CSV (seed 0) and exit")
     args = parser.parse_args()
     if args.write_table:
         rare_breast_cancer(0).to_csv(args.write_table, index=False)
@@ -168,21 +181,33 @@ def main() -> None:
             for seed in args.seeds:
                 t0 = time.perf_counter()
                 result = run_one(dataset, seed, Path(tmp))
-                rows.append({"dataset": dataset, "seed": seed, **result,
-                             "seconds": round(time.perf_counter() - t0, 1)})
-                print(f"{dataset:13s} seed {seed}: AP template {result['template_ap']:.3f} logreg "
-                      f"{result['logreg_ap']:.3f} hgb {result['hgb_ap']:.3f}; ECE raw "
-                      f"{result['ece_raw']:.4f} -> calibrated {result['ece_calibrated']:.4f}", flush=True)
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "seed": seed,
+                        **result,
+                        "seconds": round(time.perf_counter() - t0, 1),
+                    }
+                )
+                print(
+                    f"{dataset:13s} seed {seed}: AP template {result['template_ap']:.3f} logreg "
+                    f"{result['logreg_ap']:.3f} hgb {result['hgb_ap']:.3f}; ECE raw "
+                    f"{result['ece_raw']:.4f} -> calibrated {result['ece_calibrated']:.4f}",
+                    flush=True,
+                )
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "rare_event.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    lines = [f"Test split, mean ± std over seeds {args.seeds}. AP: average precision of the minority "
-             "class (multiclass: macro one-vs-rest); ECE: top-label, 15 bins.", "",
-             "| dataset | template AP | LogisticRegression AP | HistGradientBoosting AP | template ROC-AUC "
-             "| template ECE raw → calibrated | LogReg ECE | HGB ECE | threshold | test F1 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Test split, mean ± std over seeds {args.seeds}. AP: average precision of the minority "
+        "class (multiclass: macro one-vs-rest); ECE: top-label, 15 bins.",
+        "",
+        "| dataset | template AP | LogisticRegression AP | HistGradientBoosting AP | template ROC-AUC "
+        "| template ECE raw → calibrated | LogReg ECE | HGB ECE | threshold | test F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for dataset in args.datasets:
         runs = [r for r in rows if r["dataset"] == dataset]
 

@@ -28,8 +28,15 @@ class BalancedLogLoss(L.Callback):
         self.sums = torch.zeros(pl_module.hparams.num_classes)
         self.counts = torch.zeros(pl_module.hparams.num_classes)
 
-    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                                batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         x, y = batch
         with torch.no_grad():
             nll = F.cross_entropy(pl_module(x).float(), y, reduction="none").cpu()
@@ -69,8 +76,9 @@ class ParameterEMA(L.Callback):
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._swap(pl_module)
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         if self.average is not None:
             for (name, _), average in zip(pl_module.named_parameters(), self.average, strict=True):
                 checkpoint["state_dict"][name] = average.clone()

@@ -29,15 +29,20 @@ def commands(run_dir: str) -> dict[str, list[str]]:
         "train.py --cfg job": [python, "train.py", "--cfg", "job"],
         "train.py --help": [python, "train.py", "--help"],
         "train.py, 1 tiny epoch (1000 samples)": [
-            python, "train.py", "data.n_samples=1000", "trainer.max_epochs=1",
-            "callbacks.progress_bar.refresh_rate=0", f"hydra.run.dir={run_dir}",
+            python,
+            "train.py",
+            "data.n_samples=1000",
+            "trainer.max_epochs=1",
+            "callbacks.progress_bar.refresh_rate=0",
+            f"hydra.run.dir={run_dir}",
         ],
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

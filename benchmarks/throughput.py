@@ -66,8 +66,12 @@ BREAKDOWN = {
     "no_checkpoint": ["~callbacks.model_checkpoint", "+trainer.enable_checkpointing=false"],
     "no_progress_bar": ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false"],
     "no_logger": ["~logger"],
-    "no_callbacks_logger": ["~callbacks", "+trainer.enable_checkpointing=false",
-                            "+trainer.enable_progress_bar=false", "~logger"],
+    "no_callbacks_logger": [
+        "~callbacks",
+        "+trainer.enable_checkpointing=false",
+        "+trainer.enable_progress_bar=false",
+        "~logger",
+    ],
     # the optimizer before fused AdamW became the default (the hand loop keeps the configured one)
     "adamw_unfused": ["optimizer.fused=false"],
 }
@@ -108,8 +112,9 @@ def _manual_optimization(model) -> None:
     model.training_step = training_step
 
 
-def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool = False,
-                 manual: bool = False) -> dict:
+def run_template(
+    cfg, barebones: bool = False, profiler=None, per_step_log: bool = False, manual: bool = False
+) -> dict:
     """Fit as train.py does; returns the samples/s of each epoch (see `_epoch_throughputs`)."""
     import lightning as L
 
@@ -126,8 +131,12 @@ def run_template(cfg, barebones: bool = False, profiler=None, per_step_log: bool
         _manual_optimization(model)
     if barebones:
         trainer = L.Trainer(
-            barebones=True, max_epochs=cfg.trainer.max_epochs, accelerator=cfg.trainer.accelerator,
-            devices=1, precision=cfg.trainer.precision, num_sanity_val_steps=0,
+            barebones=True,
+            max_epochs=cfg.trainer.max_epochs,
+            accelerator=cfg.trainer.accelerator,
+            devices=1,
+            precision=cfg.trainer.precision,
+            num_sanity_val_steps=0,
             use_distributed_sampler=False,
         )
     else:
@@ -191,9 +200,9 @@ def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None, unfused: boo
     mean = torch.as_tensor(datamodule.feature_mean, dtype=torch.float32, device=device)
     scale = torch.as_tensor(datamodule.feature_scale, dtype=torch.float32, device=device)
     weight = torch.as_tensor(datamodule.class_weights, dtype=torch.float32, device=device)
-    model = instantiate(
-        cfg.model.backbone, in_features=x.shape[1], num_classes=datamodule.num_classes
-    ).to(device)
+    model = instantiate(cfg.model.backbone, in_features=x.shape[1], num_classes=datamodule.num_classes).to(
+        device
+    )
     settings = {k: v for k, v in cfg.optimizer.items() if not k.startswith("_")}  # the AdamW config
     settings.update({"fused": None} if unfused else {})
     optimizer = torch.optim.AdamW(model.parameters(), **settings)
@@ -248,12 +257,15 @@ def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> Non
                 if variant == "hand_loop":
                     result = run_hand_loop(cfg, "cpu", False)
                 else:
-                    result = run_template(cfg, barebones=variant in ("barebones", "manual"),
-                                          manual=variant == "manual")
+                    result = run_template(
+                        cfg, barebones=variant in ("barebones", "manual"), manual=variant == "manual"
+                    )
                 times[variant] += [1e3 * batch / value for value in result["cpu"]]
         table[workload] = {v: statistics.median(t) for v, t in times.items()}
-    print("ms per training step of 256 samples (CPU time, per-epoch validation included; medians of "
-          f"{repeats} interleaved fits, per-epoch)")
+    print(
+        "ms per training step of 256 samples (CPU time, per-epoch validation included; medians of "
+        f"{repeats} interleaved fits, per-epoch)"
+    )
     print(f"  {'':48s} {'tiny MLP':>9} {'default':>9}")
     rows = [
         ("hand-written loop", lambda t: t["hand_loop"]),
@@ -266,8 +278,10 @@ def overhead_table(run_dir: str, base_overrides: list[str], repeats: int) -> Non
         print(f"  {name:48s} {value(table['tiny']):9.2f} {value(table['default']):9.2f}")
     for workload, t in table.items():
         hand = t["hand_loop"]
-        print(f"  ratio to the hand loop, {workload} MLP: template {hand / t['template']:.3f}, barebones "
-              f"{hand / t['barebones']:.3f}, barebones with manual optimization {hand / t['manual']:.3f}")
+        print(
+            f"  ratio to the hand loop, {workload} MLP: template {hand / t['template']:.3f}, barebones "
+            f"{hand / t['barebones']:.3f}, barebones with manual optimization {hand / t['manual']:.3f}"
+        )
 
 
 def profile_template(cfg, top: int, device: str, bf16: bool) -> None:
@@ -288,8 +302,9 @@ def profile_template(cfg, top: int, device: str, bf16: bool) -> None:
     tables = {"template": _by_group(stats), "hand loop": _by_group(pstats.Stats(hand))}
     print("own time by group, seconds under cProfile (it inflates Python-heavy groups):")
     print(f"  {'group':58s} {'template':>9} {'hand loop':>9} {'gap':>7}")
-    names = sorted(set(tables["template"]) | set(tables["hand loop"]),
-                   key=lambda g: -tables["template"].get(g, 0))
+    names = sorted(
+        set(tables["template"]) | set(tables["hand loop"]), key=lambda g: -tables["template"].get(g, 0)
+    )
     for group in [*names, "total"]:
         t, h = tables["template"].get(group, 0.0), tables["hand loop"].get(group, 0.0)
         if group == "total":
@@ -337,18 +352,31 @@ def main() -> None:
     parser.add_argument("--on-device", action="store_true", help="data.on_device=true (GPU only)")
     parser.add_argument("--compile", action="store_true", help="model.compile=true")
     parser.add_argument("--barebones", action="store_true", help="also time Trainer(barebones=True)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads for both sides (1: stable on a busy shared machine)")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also time the hand loop with torch's default (unfused) AdamW, the template "
-                        "with per-step logging (the earlier module), with unfused AdamW, and without the "
-                        "checkpoint callback, progress bar, logger, or all three")
-    parser.add_argument("--backends", action="store_true",
-                        help="also time the template on data.backend=dataloader, without and with 2 workers")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch.set_num_threads for both sides (1: stable on a busy shared machine)",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the hand loop with torch's default (unfused) AdamW, the template "
+        "with per-step logging (the earlier module), with unfused AdamW, and without the "
+        "checkpoint callback, progress bar, logger, or all three",
+    )
+    parser.add_argument(
+        "--backends",
+        action="store_true",
+        help="also time the template on data.backend=dataloader, without and with 2 workers",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one template fit and exit")
-    parser.add_argument("--overhead", action="store_true",
-                        help="ms per step of each layer (Lightning loop, template extras) on a tiny and "
-                        "the default MLP; then exit")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="ms per step of each layer (Lightning loop, template extras) on a tiny and "
+        "the default MLP; then exit",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.batch_size=1024")
     args = parser.parse_args()
@@ -389,45 +417,68 @@ def main() -> None:
             variants += list(BACKENDS)
         results: dict[str, dict[str, list[float]]] = {v: {"wall": [], "cpu": []} for v in variants}
         # composed once per variant, not per repeat
-        configs = {v: compose([*overrides, *VARIANT_OVERRIDES[v]], run_dir) if v in VARIANT_OVERRIDES
-                   else cfg for v in variants}
+        configs = {
+            v: compose([*overrides, *VARIANT_OVERRIDES[v]], run_dir) if v in VARIANT_OVERRIDES else cfg
+            for v in variants
+        }
         for _ in range(args.repeats):
             for variant in variants:
                 if variant.startswith("hand_loop"):
                     result = run_hand_loop(cfg, device, bf16, unfused=variant == "hand_loop_unfused")
                 else:
-                    result = run_template(configs[variant],
-                                          barebones=variant == "barebones",
-                                          per_step_log=variant == "per_step_log")
+                    result = run_template(
+                        configs[variant],
+                        barebones=variant == "barebones",
+                        per_step_log=variant == "per_step_log",
+                    )
                 for clock in ("wall", "cpu"):
                     results[variant][clock] += result[clock]
 
-    print(f"workload={args.workload} epochs={epochs} accelerator={args.accelerator} "
-          f"precision={args.precision} on_device={args.on_device} compile={args.compile} "
-          f"torch={torch.__version__} threads={torch.get_num_threads()} overrides={args.overrides}")
-    print("throughput = training samples / epoch time (training steps + validation + checkpointing), "
-          "median over epochs 2.. of every fit; cpu = process CPU time (robust to other processes on "
-          "a shared machine), wall = wall-clock time")
+    print(
+        f"workload={args.workload} epochs={epochs} accelerator={args.accelerator} "
+        f"precision={args.precision} on_device={args.on_device} compile={args.compile} "
+        f"torch={torch.__version__} threads={torch.get_num_threads()} overrides={args.overrides}"
+    )
+    print(
+        "throughput = training samples / epoch time (training steps + validation + checkpointing), "
+        "median over epochs 2.. of every fit; cpu = process CPU time (robust to other processes on "
+        "a shared machine), wall = wall-clock time"
+    )
     medians = {v: {c: statistics.median(r[c]) for c in r} for v, r in results.items()}
     for variant, clocks in results.items():
         for clock, values in clocks.items():
             median = medians[variant][clock]
-            print(f"  {variant:19s} {clock:4s} median {median:>8,.0f} samples/s   ({len(values)} epochs, "
-                  f"{min(values):,.0f} to {max(values):,.0f})")
+            print(
+                f"  {variant:19s} {clock:4s} median {median:>8,.0f} samples/s   ({len(values)} epochs, "
+                f"{min(values):,.0f} to {max(values):,.0f})"
+            )
     ratios = {
         f"{variant}/hand_loop ({clock})": medians[variant][clock] / medians["hand_loop"][clock]
-        for variant in variants[1:] for clock in ("cpu", "wall")
+        for variant in variants[1:]
+        for clock in ("cpu", "wall")
     }
     if "hand_loop_unfused" in medians:
-        ratios.update({
-            f"template/hand_loop_unfused ({clock})":
-                medians["template"][clock] / medians["hand_loop_unfused"][clock] for clock in ("cpu", "wall")
-        })
+        ratios.update(
+            {
+                f"template/hand_loop_unfused ({clock})": medians["template"][clock]
+                / medians["hand_loop_unfused"][clock]
+                for clock in ("cpu", "wall")
+            }
+        )
     for name, ratio in ratios.items():
         print(f"  ratio {name}: {ratio:.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                         "runs": results, "medians": medians, "ratios": ratios}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "runs": results,
+                    "medians": medians,
+                    "ratios": ratios,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

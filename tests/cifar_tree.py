@@ -27,8 +27,9 @@ def image_ids(images: np.ndarray) -> np.ndarray:
     return flat[:, :4].copy().view(np.uint32)[:, 0].astype(np.int64) * 2 + flat[:, 4]
 
 
-def write_cifar_tree(root: Path, variant: str = "cifar10", train_per_class: int = 60,
-                     test_per_class: int = 5, seed: int = 0) -> Path:
+def write_cifar_tree(
+    root: Path, variant: str = "cifar10", train_per_class: int = 60, test_per_class: int = 5, seed: int = 0
+) -> Path:
     """Write CIFAR-10 (5 training batches) or CIFAR-100 files with the given counts per class."""
     rng = np.random.default_rng(seed)
     classes = 10 if variant == "cifar10" else 100
@@ -45,8 +46,9 @@ def write_cifar_tree(root: Path, variant: str = "cifar10", train_per_class: int 
     if variant == "cifar10":
         base = root / "cifar-10-batches-py"
         base.mkdir(parents=True, exist_ok=True)
-        for i, (data, labels) in enumerate(zip(np.array_split(train_data, 5),
-                                               np.array_split(train_labels, 5), strict=True), start=1):
+        for i, (data, labels) in enumerate(
+            zip(np.array_split(train_data, 5), np.array_split(train_labels, 5), strict=True), start=1
+        ):
             dump(base / f"data_batch_{i}", {"data": data, "labels": labels.tolist()})
         dump(base / "test_batch", {"data": test_data, "labels": test_labels.tolist()})
         dump(base / "batches.meta", {"label_names": names})

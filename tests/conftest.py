@@ -22,8 +22,13 @@ FAST = [
 ]
 
 
-def run_cli(script: str, *overrides: str, run_dir: Path | None = None, timeout: int = 300,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    script: str,
+    *overrides: str,
+    run_dir: Path | None = None,
+    timeout: int = 300,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run `python <script> overrides...` from the repo root; the run directory is `run_dir`."""
     args = [sys.executable, str(ROOT / script), *overrides]
     if run_dir is not None:

@@ -10,8 +10,9 @@ from PIL import Image
 MODES = ("RGB", "L", "RGBA")
 
 
-def write_image(path: Path, shade: int, size: tuple[int, int] = (10, 12), mode: str = "RGB",
-                seed: int = 0) -> Path:
+def write_image(
+    path: Path, shade: int, size: tuple[int, int] = (10, 12), mode: str = "RGB", seed: int = 0
+) -> Path:
     rng = np.random.default_rng(seed)
     pixels = np.clip(rng.normal(shade, 25, (*size, 3)), 0, 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ def readme_commands(script: str) -> list[list[str]]:
             for start in range(len(words) - 1):
                 if words[start] == "python" and words[start + 1] == script:
                     end = words.index("&&", start) if "&&" in words[start:] else len(words)
-                    found.append(words[start + 2:end])
+                    found.append(words[start + 2 : end])
     return found
 
 

@@ -37,7 +37,8 @@ def _rare(frame, rows=2):
 
 BAD_TABLES = {
     "missing target column": (
-        lambda f: f.rename(columns={"label": "y"}), (),
+        lambda f: f.rename(columns={"label": "y"}),
+        (),
         r"data.target=label: no such column .*columns: 'signal', 'noise', 'color', 'flag', 'y'",
     ),
     "header only": (lambda f: f.iloc[:0], (), "no data rows"),
@@ -45,18 +46,24 @@ BAD_TABLES = {
     "NaN values": (_nan, (), r"missing \(NaN/empty\) values in column\(s\) \{'noise': 1\}"),
     "infinite values": (_inf, (), r"infinite values in column\(s\) \{'signal': 1\}"),
     "empty labels": (
-        lambda f: f.assign(label=f["label"].where(f.index != 7)), (), "label column 'label' has 1 empty"
+        lambda f: f.assign(label=f["label"].where(f.index != 7)),
+        (),
+        "label column 'label' has 1 empty",
     ),
     "class too rare to stratify": (_rare, (), r"class\(es\) \{'gamma': 2\} .* too rare .* at least 3 rows"),
     "rare class split away from training": (
-        lambda f: _rare(f, rows=3), ("data.val_fraction=0.45", "data.test_fraction=0.45"),
+        lambda f: _rare(f, rows=3),
+        ("data.val_fraction=0.45", "data.test_fraction=0.45"),
         r"class\(es\) \['gamma'\] got no training rows from the stratified split",
     ),
     "text column rejected": (
-        lambda f: f, ("data.categorical=error",), r"text \(categorical\) column\(s\) \['color'\]"
+        lambda f: f,
+        ("data.categorical=error",),
+        r"text \(categorical\) column\(s\) \['color'\]",
     ),
     "too many categories": (
-        lambda f: f.assign(color=[f"c{i}" for i in range(len(f))]), (),
+        lambda f: f.assign(color=[f"c{i}" for i in range(len(f))]),
+        (),
         r"text column 'color' has 210 distinct values in the training split, more than "
         "data.max_categories=100",
     ),
@@ -66,8 +73,15 @@ BAD_TABLES = {
 
 def _train_fails(tmp_path, monkeypatch, capsys, *overrides: str) -> str:
     run_dir = tmp_path / "run"
-    code = run_app("train.py", "data=tabular", "data.target=label", "trainer.max_epochs=1",
-                   *overrides, run_dir=run_dir, monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "data=tabular",
+        "data.target=label",
+        "trainer.max_epochs=1",
+        *overrides,
+        run_dir=run_dir,
+        monkeypatch=monkeypatch,
+    )
     stderr = capsys.readouterr().err
     assert code == 2, stderr[-2000:]
     assert not (run_dir / "checkpoints").exists()
@@ -101,11 +115,21 @@ def test_fixed_files_must_match_training(tmp_path, monkeypatch, capsys):
     test = make_table(40, seed=3)
     test.loc[[0, 1], "label"] = ["delta", "omega"]
     test.to_csv(tmp_path / "test.csv", index=False)
-    stderr = _train_fails(tmp_path, monkeypatch, capsys, f"data.path={tmp_path / 'train.csv'}",
-                          f"data.test_path={tmp_path / 'test.csv'}")
+    stderr = _train_fails(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        f"data.path={tmp_path / 'train.csv'}",
+        f"data.test_path={tmp_path / 'test.csv'}",
+    )
     assert "label(s) ['delta', 'omega'] that the training split lacks" in stderr
     make_table(40).drop(columns=["noise"]).to_csv(tmp_path / "val.csv", index=False)
-    stderr = _train_fails(tmp_path, monkeypatch, capsys, f"data.path={tmp_path / 'train.csv'}",
-                          f"data.val_path={tmp_path / 'val.csv'}")
+    stderr = _train_fails(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        f"data.path={tmp_path / 'train.csv'}",
+        f"data.val_path={tmp_path / 'val.csv'}",
+    )
     assert f"data.val_path={tmp_path / 'val.csv'}: the columns do not match" in stderr
     assert "missing column(s) ['noise']" in stderr

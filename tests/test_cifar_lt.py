@@ -62,8 +62,9 @@ def test_the_head_class_gives_up_its_validation_images(cifar10):
 
 def test_cifar100_layout(tmp_path):
     root = write_cifar_tree(tmp_path, "cifar100", train_per_class=8, test_per_class=2)
-    module = CifarLTDataModule(root=str(root), variant="cifar100", n_max=6, imbalance_ratio=10,
-                               val_per_class=2)
+    module = CifarLTDataModule(
+        root=str(root), variant="cifar100", n_max=6, imbalance_ratio=10, val_per_class=2
+    )
     module.setup("fit")
     assert module.num_classes == 100
     assert np.bincount(module.splits.y_train, minlength=100).tolist() == long_tail_counts(6, 100, 10).tolist()
@@ -81,15 +82,18 @@ def test_normalization_is_fitted_on_the_training_split(cifar10):
     assert module.backbone_inputs() == {"in_channels": 3}
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"imbalance_ratio": 30}, "data.imbalance_ratio"),
-    ({"variant": "cifar20"}, "data.variant"),
-    ({"val_per_class": 0}, "data.val_per_class"),
-    ({"augment": {"mix": "mixup2"}}, "data.augment.mix"),
-    ({"augment": {"cutout": 8}}, "data.augment.cutout is not a setting"),
-    ({"augment": {"autoaugment": True}}, "needs data.backend=dataloader"),
-    ({"augment": {"erasing": 1.5}}, "data.augment.erasing"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"imbalance_ratio": 30}, "data.imbalance_ratio"),
+        ({"variant": "cifar20"}, "data.variant"),
+        ({"val_per_class": 0}, "data.val_per_class"),
+        ({"augment": {"mix": "mixup2"}}, "data.augment.mix"),
+        ({"augment": {"cutout": 8}}, "data.augment.cutout is not a setting"),
+        ({"augment": {"autoaugment": True}}, "needs data.backend=dataloader"),
+        ({"augment": {"erasing": 1.5}}, "data.augment.erasing"),
+    ],
+)
 def test_bad_settings_fail_in_the_constructor(tmp_path, settings, message):
     with pytest.raises(UserError, match=message):
         CifarLTDataModule(root=str(tmp_path), **settings)
@@ -110,8 +114,9 @@ def test_too_few_images_for_validation_is_named(cifar10):
 
 
 def test_training_batches_are_augmented_and_evaluation_batches_are_not(cifar10):
-    module = CifarLTDataModule(root=str(cifar10), n_max=50, imbalance_ratio=10, val_per_class=5,
-                               augment={"mix": "cutmix"})
+    module = CifarLTDataModule(
+        root=str(cifar10), n_max=50, imbalance_ratio=10, val_per_class=5, augment={"mix": "cutmix"}
+    )
     module.setup("fit")
 
     class Trainer:
@@ -145,16 +150,18 @@ def test_a_crafted_batch_file_is_refused_without_running(tmp_path):
     with pytest.raises(UserError) as error:
         CifarLTDataModule(root=str(root), n_max=1, val_per_class=1).setup("fit")
     assert not marker.exists(), "the batch file ran code"
-    assert str(error.value).startswith(f"{batch} is refused: it asks to load the Python object "
-                                       "pathlib.Path.touch")
+    assert str(error.value).startswith(
+        f"{batch} is refused: it asks to load the Python object pathlib.Path.touch"
+    )
     assert "\n" not in str(error.value)
 
 
 def test_batches_pickled_by_python2_style_protocol_and_old_numpy_names_load(tmp_path):
     # the original files: protocol 2, numpy.core.multiarray (numpy 1.x); Python 3 adds _codecs.encode
     data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
-    content = pickle.dumps({"data": data, "labels": [1, 0], "batch_label": "training batch 1 of 5"},
-                           protocol=2).replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    content = pickle.dumps(
+        {"data": data, "labels": [1, 0], "batch_label": "training batch 1 of 5"}, protocol=2
+    ).replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
     assert b"numpy.core.multiarray\n_reconstruct" in content and b"_codecs\nencode" in content
     (tmp_path / "batch").write_bytes(content)
     loaded = load_batch(tmp_path / "batch")

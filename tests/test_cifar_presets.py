@@ -15,8 +15,11 @@ from conftest import CONFIG_DIR
 from imbalanced.optimization import RunLength, build_optimizer, build_scheduler
 from imbalanced.tasks.config_checks import check_config
 
-PRESETS = [f"{data}_lt_{method}" for data in ("cifar10", "cifar100") for method in
-           ("ce", "ldam_drw", "logit_adjusted")]
+PRESETS = [
+    f"{data}_lt_{method}"
+    for data in ("cifar10", "cifar100")
+    for method in ("ce", "ldam_drw", "logit_adjusted")
+]
 MODEL = {"ce": "resnet32", "logit_adjusted": "resnet32", "ldam_drw": "resnet32_cosine"}
 
 
@@ -63,8 +66,9 @@ def test_preset_is_the_papers_recipe(compose_cfg, tmp_path, preset):
     assert optimizer["_target_"] == "torch.optim.SGD" and not optimizer["nesterov"]
     assert (optimizer["lr"], optimizer["momentum"], optimizer["weight_decay"]) == (0.1, 0.9, 0.0002)
     built = build_optimizer(optimizer, torch.nn.Linear(2, 2).parameters())
-    schedule = build_scheduler(OmegaConf.to_container(cfg.scheduler, resolve=True), built,
-                               lambda: RunLength(200, 1, 200))
+    schedule = build_scheduler(
+        OmegaConf.to_container(cfg.scheduler, resolve=True), built, lambda: RunLength(200, 1, 200)
+    )
     for epoch in range(200):
         assert built.param_groups[0]["lr"] == pytest.approx(papers_lr(epoch), rel=1e-9), epoch
         built.step()
@@ -78,18 +82,35 @@ def test_presets_train_a_few_steps_on_both_data_paths(compose_cfg, tmp_path):
 
     runs = [
         ("cifar10_lt_ldam_drw", ["data.augment.mix=mixup", "drw_start_epoch=1"]),  # batched, in memory
-        ("cifar100_lt_logit_adjusted", ["data.backend=dataloader", "data.augment.autoaugment=true",
-                                        "data.augment.erasing=0.5", "data.augment.mix=cutmix"]),
+        (
+            "cifar100_lt_logit_adjusted",
+            [
+                "data.backend=dataloader",
+                "data.augment.autoaugment=true",
+                "data.augment.erasing=0.5",
+                "data.augment.mix=cutmix",
+            ],
+        ),
     ]
     for preset, extra in runs:
         variant = preset.split("_lt_")[0]
         tiny = tiny_cifar_settings(tmp_path / variant, variant, preset=True)
-        cfg = compose_cfg(f"experiment={preset}", *tiny,
-                          "data.batch_size=16", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
-                          "+trainer.limit_val_batches=1", "scheduler.warmup_epochs=1",
-                          "scheduler.milestones=[1]", "callbacks.progress_bar.refresh_rate=0", *extra,
-                          f"paths.output_dir={tmp_path / preset}")
+        cfg = compose_cfg(
+            f"experiment={preset}",
+            *tiny,
+            "data.batch_size=16",
+            "trainer.max_epochs=2",
+            "+trainer.limit_train_batches=2",
+            "+trainer.limit_val_batches=1",
+            "scheduler.warmup_epochs=1",
+            "scheduler.milestones=[1]",
+            "callbacks.progress_bar.refresh_rate=0",
+            *extra,
+            f"paths.output_dir={tmp_path / preset}",
+        )
         report = train(cfg)
         assert 0.0 <= report["test/balanced_accuracy"] <= 1.0, preset
         assert sorted(p.name for p in (tmp_path / preset / "checkpoints").glob("*.ckpt")) == [
-            "final-epoch001.ckpt", "last.ckpt"], preset
+            "final-epoch001.ckpt",
+            "last.ckpt",
+        ], preset

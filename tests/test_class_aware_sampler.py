@@ -61,7 +61,7 @@ def test_ddp_ranks_take_disjoint_shares_of_one_global_draw():
     # the ranks' positions partition the global draw: rank r holds positions r, r+2, r+4, ...
     interleaved = torch.stack(shards, 1).reshape(-1)
     assert torch.equal(interleaved[: len(global_draw)], global_draw)
-    assert torch.equal(interleaved[len(global_draw):], global_draw[:1])  # padding (as DistributedSampler)
+    assert torch.equal(interleaved[len(global_draw) :], global_draw[:1])  # padding (as DistributedSampler)
 
 
 @pytest.mark.parametrize("settings", [{"q": -0.1}, {"q": 2}, {"q": "x"}, {"power": 0}])
@@ -81,5 +81,7 @@ def test_the_sampler_errors_say_what_is_valid():
     assert str(error.value) == "sampler has unknown key(s) ['alpha', 'power']; valid: q"
     with pytest.raises(UserError) as error:
         validate_sampler_settings({"q": 1.5})
-    assert str(error.value) == ("sampler.q=1.5 must be a number in [0, 1] (0 class-balanced, 0.5 square "
-                                "root, 1 instance-balanced) or null for plain shuffling")
+    assert str(error.value) == (
+        "sampler.q=1.5 must be a number in [0, 1] (0 class-balanced, 0.5 square "
+        "root, 1 instance-balanced) or null for plain shuffling"
+    )

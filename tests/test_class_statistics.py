@@ -30,7 +30,6 @@ def test_statistics_come_from_the_labels_alone_and_write_class_weights_json():
         ClassStatistics(["a"], np.array([1, 2]), np.array([1.0, 1.0]))
 
 
-
 def test_class_weights_json_lists_a_config_groups_own_settings_only(compose_cfg):
     # the group's YAML reaches the data with Hydra's `_target_`: the report names the strategy and
     # the user's beta, never Hydra's keys
@@ -73,8 +72,13 @@ def _checkpoint(cfg, datamodule):
 
     model = build_model(cfg, datamodule)
     model.load_data_contract(datamodule.contract())
-    return {"state_dict": model.state_dict(), "epoch": 1, "loops": {}, "optimizer_states": [],
-            "hyper_parameters": dict(model.hparams)}
+    return {
+        "state_dict": model.state_dict(),
+        "epoch": 1,
+        "loops": {},
+        "optimizer_states": [],
+        "hyper_parameters": dict(model.hparams),
+    }
 
 
 def test_resume_checks_the_completed_backbone_and_the_fitted_input_transform(compose_cfg, tmp_path):
@@ -95,9 +99,12 @@ def test_resume_checks_the_completed_backbone_and_the_fitted_input_transform(com
     other = compose_cfg("data.n_samples=600", "data.n_features=8", "ckpt_path=last.ckpt")
     other_data = build_datamodule(other)
     other_data.setup("fit")
-    with pytest.raises(UserError, match=r"^model.backbone=.*in_features.*differs from the checkpoint's .*; "
-                                        r"allowed: the settings of the run being resumed \(see its "
-                                        r"\.hydra/config\.yaml\)$"):
+    with pytest.raises(
+        UserError,
+        match=r"^model.backbone=.*in_features.*differs from the checkpoint's .*; "
+        r"allowed: the settings of the run being resumed \(see its "
+        r"\.hydra/config\.yaml\)$",
+    ):
         check_resume(other, other_data, _checkpoint(cfg, datamodule))
 
 
@@ -111,8 +118,11 @@ def test_resume_names_what_a_file_lacks_and_checks_the_split_without_hyperparame
     checkpoint = _checkpoint(cfg, datamodule)
     for key in ("state_dict", "epoch", "loops", "optimizer_states"):
         partial = {name: value for name, value in checkpoint.items() if name != key}
-        with pytest.raises(UserError, match=rf"^ckpt_path=old/last.ckpt is not a Lightning training "
-                                            rf"checkpoint \(no '{key}'\)$"):
+        with pytest.raises(
+            UserError,
+            match=rf"^ckpt_path=old/last.ckpt is not a Lightning training "
+            rf"checkpoint \(no '{key}'\)$",
+        ):
             check_resume(cfg, datamodule, partial)
     # a checkpoint saved without hyperparameters is still held to the same training split
     bare = {name: value for name, value in checkpoint.items() if name != "hyper_parameters"}
@@ -130,8 +140,9 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
     from imbalanced.tasks.train import build_datamodule
 
     def setup(*overrides: str):
-        cfg = compose_cfg("data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}",
-                          *overrides)
+        cfg = compose_cfg(
+            "data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}", *overrides
+        )
         datamodule = build_datamodule(cfg)
         datamodule.setup("fit")
         return cfg, datamodule
@@ -145,8 +156,10 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
     now = [1.0] * len(saved)
     message = f"trained with class_weights={saved} but the data and class_weights settings now give {now}"
     assert message in str(error.value)
-    assert str(error.value).endswith(f"{now}; allowed: the data, class_weights and seed settings of the run "
-                                     "being resumed (see its .hydra/config.yaml)")
+    assert str(error.value).endswith(
+        f"{now}; allowed: the data, class_weights and seed settings of the run "
+        "being resumed (see its .hydra/config.yaml)"
+    )
     cfg, datamodule = setup("class_weights=inverse_sqrt")  # both lists with their 4 decimals
     with pytest.raises(UserError) as error:
         check_resume(cfg, datamodule, checkpoint)
@@ -167,8 +180,9 @@ def test_resume_refuses_another_posthoc_tau_optimizer_or_scheduler_kind(compose_
     from imbalanced.tasks.train import build_datamodule
 
     def cfg_with(*overrides: str):
-        return compose_cfg("data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}",
-                           *overrides)
+        return compose_cfg(
+            "data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}", *overrides
+        )
 
     trained = cfg_with("posthoc_tau=1.0", "optimizer=adamw", "scheduler=cosine")
     datamodule = build_datamodule(trained)
@@ -179,17 +193,25 @@ def test_resume_refuses_another_posthoc_tau_optimizer_or_scheduler_kind(compose_
     other_values = cfg_with("posthoc_tau=1.0", "scheduler=cosine", "optimizer.lr=0.01", "scheduler.T_max=9")
     check_resume(other_values, datamodule, checkpoint)
     refused = [
-        (("posthoc_tau=0.0", "scheduler=cosine"),
-         r"^posthoc_tau=0.0 differs from the checkpoint's 1.0; allowed: the posthoc_tau of the run being "
-         r"resumed \(1.0\)"),
-        (("posthoc_tau=1.0", "scheduler=cosine", "optimizer=sgd"),
-         r"^optimizer=torch.optim.SGD differs from the checkpoint's torch.optim.AdamW \(or its warm-up\); "
-         r"allowed: the optimizer of the run being resumed \(see its \.hydra/config\.yaml\), whose state "
-         r"the checkpoint holds$"),
-        (("posthoc_tau=1.0", "scheduler=none"),
-         r"^scheduler=None differs from the checkpoint's torch.optim.lr_scheduler.CosineAnnealingLR"),
-        (("posthoc_tau=1.0", "scheduler=cosine", "scheduler.warmup_epochs=2"),
-         r"^scheduler=.*\(or its warm-up\)"),
+        (
+            ("posthoc_tau=0.0", "scheduler=cosine"),
+            r"^posthoc_tau=0.0 differs from the checkpoint's 1.0; allowed: the posthoc_tau of the run being "
+            r"resumed \(1.0\)",
+        ),
+        (
+            ("posthoc_tau=1.0", "scheduler=cosine", "optimizer=sgd"),
+            r"^optimizer=torch.optim.SGD differs from the checkpoint's torch.optim.AdamW \(or its warm-up\); "
+            r"allowed: the optimizer of the run being resumed \(see its \.hydra/config\.yaml\), whose state "
+            r"the checkpoint holds$",
+        ),
+        (
+            ("posthoc_tau=1.0", "scheduler=none"),
+            r"^scheduler=None differs from the checkpoint's torch.optim.lr_scheduler.CosineAnnealingLR",
+        ),
+        (
+            ("posthoc_tau=1.0", "scheduler=cosine", "scheduler.warmup_epochs=2"),
+            r"^scheduler=.*\(or its warm-up\)",
+        ),
     ]
     for overrides, message in refused:
         with pytest.raises(UserError, match=message):

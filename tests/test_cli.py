@@ -21,8 +21,14 @@ from imbalanced.tasks.config_checks import check_config
 def balanced_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("balanced")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app("train.py", "data=synthetic", "class_weights=balanced", *FAST, run_dir=run_dir,
-                       monkeypatch=monkeypatch)
+        code = run_app(
+            "train.py",
+            "data=synthetic",
+            "class_weights=balanced",
+            *FAST,
+            run_dir=run_dir,
+            monkeypatch=monkeypatch,
+        )
     assert code == 0
     return run_dir
 
@@ -72,8 +78,12 @@ def test_tested_checkpoint_loads_alone_and_reproduces_test_metrics(balanced_run)
 @pytest.mark.slow
 def test_effective_number_with_reduction_none_logs_per_class_loss(tmp_path):
     result = run_cli(
-        "train.py", "class_weights=effective_number", "class_weights.beta=0.999",
-        "loss.reduction=none", *FAST, run_dir=tmp_path,
+        "train.py",
+        "class_weights=effective_number",
+        "class_weights.beta=0.999",
+        "loss.reduction=none",
+        *FAST,
+        run_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = read_json(tmp_path / "class_weights.json")
@@ -89,8 +99,12 @@ def test_effective_number_with_reduction_none_logs_per_class_loss(tmp_path):
 @pytest.mark.slow
 def test_manual_weights_with_sum_reduction(tmp_path):
     result = run_cli(
-        "train.py", "class_weights=manual", "class_weights.weights=[1,2,3,4,5.5]",
-        "loss.reduction=sum", *FAST, run_dir=tmp_path,
+        "train.py",
+        "class_weights=manual",
+        "class_weights.weights=[1,2,3,4,5.5]",
+        "loss.reduction=sum",
+        *FAST,
+        run_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert read_json(tmp_path / "class_weights.json")["weights"] == [1, 2, 3, 4, 5.5]
@@ -99,8 +113,10 @@ def test_manual_weights_with_sum_reduction(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["+class_weights.strategy=inverse_square"],
-         "class_weights.strategy='inverse_square' is not a setting of imbalanced.imbalance.weights.auto"),
+        (
+            ["+class_weights.strategy=inverse_square"],
+            "class_weights.strategy='inverse_square' is not a setting of imbalanced.imbalance.weights.auto",
+        ),
         (["class_weights=effective_number", "class_weights.beta=1.5"], r"beta=1.5 is outside \[0, 1\)"),
         (["class_weights=manual", "class_weights.weights=[1,-1,1,1,1]"], "negative or non-finite"),
         (["class_weights=manual", "class_weights.weights=[1,inf,1,1,1]"], "negative or non-finite"),
@@ -116,12 +132,15 @@ def test_bad_settings_are_rejected_before_any_data(compose_cfg, overrides, messa
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["class_weights=manual", "class_weights.weights=[1,2]"],
-         "class_weights.weights has 2 values but the data has 5 classes"),
+        (
+            ["class_weights=manual", "class_weights.weights=[1,2]"],
+            "class_weights.weights has 2 values but the data has 5 classes",
+        ),
     ],
 )
-def test_cli_reports_bad_settings_in_one_line_and_does_not_train(tmp_path, overrides, message, monkeypatch,
-                                                                capsys):
+def test_cli_reports_bad_settings_in_one_line_and_does_not_train(
+    tmp_path, overrides, message, monkeypatch, capsys
+):
     code = run_app("train.py", *overrides, *FAST, run_dir=tmp_path, monkeypatch=monkeypatch)
     err = capsys.readouterr().err
     assert code == 2

@@ -60,14 +60,18 @@ def test_help_and_cfg_still_work(tmp_path, monkeypatch, capsys):
     assert "Configuration groups" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("script", "typo", "closest"), [
-    ("train.py", "+calibraton=none", "calibration=none"),
-    ("train.py", "++drw_start_epcoh=3", "drw_start_epoch=3"),
-    ("eval.py", "+trusted_target=[my_pkg.X]", "trusted_targets=[my_pkg.X]"),
-    ("predict.py", "+escape_formula=false", "escape_formulas=false"),
-])
-def test_a_misspelt_top_level_key_added_with_plus_is_refused(script, typo, closest, tmp_path, monkeypatch,
-                                                             capsys):
+@pytest.mark.parametrize(
+    ("script", "typo", "closest"),
+    [
+        ("train.py", "+calibraton=none", "calibration=none"),
+        ("train.py", "++drw_start_epcoh=3", "drw_start_epoch=3"),
+        ("eval.py", "+trusted_target=[my_pkg.X]", "trusted_targets=[my_pkg.X]"),
+        ("predict.py", "+escape_formula=false", "escape_formulas=false"),
+    ],
+)
+def test_a_misspelt_top_level_key_added_with_plus_is_refused(
+    script, typo, closest, tmp_path, monkeypatch, capsys
+):
     code = run_app(script, typo, run_dir=tmp_path, monkeypatch=monkeypatch)
     line = _one_error_line(capsys)
     assert code == 2
@@ -77,8 +81,15 @@ def test_a_misspelt_top_level_key_added_with_plus_is_refused(script, typo, close
 
 def test_declared_keys_and_target_parameters_may_still_be_added(tmp_path, monkeypatch, capsys):
     # ++ of a declared key and + of a target's parameter reach the task's own checks
-    code = run_app("train.py", "++seed=3", "experiment=synthetic_longtail", "+trainer.num_nodes=1",
-                   "data.n_samples=-5", run_dir=tmp_path, monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "++seed=3",
+        "experiment=synthetic_longtail",
+        "+trainer.num_nodes=1",
+        "data.n_samples=-5",
+        run_dir=tmp_path,
+        monkeypatch=monkeypatch,
+    )
     line = _one_error_line(capsys)
     assert code == 2
     assert line.startswith("error: data.n_samples=-5 is invalid")

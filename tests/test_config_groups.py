@@ -59,10 +59,26 @@ def needed(group: str, option: str, table: Path) -> list[str]:
     return cifar_needed(group, option, table.parent)  # data=cifar*_lt: a tiny written CIFAR tree
 
 
-HARDWARE = {"gpu": torch.cuda.is_available(), "ddp": torch.cuda.is_available(),
-            "mps": torch.backends.mps.is_available()}
-GROUPS = ["data", "model", "loss", "optimizer", "scheduler", "sampler", "class_weights", "trainer",
-          "logger", "callbacks", "experiment", "debug", "hparams_search"]
+HARDWARE = {
+    "gpu": torch.cuda.is_available(),
+    "ddp": torch.cuda.is_available(),
+    "mps": torch.backends.mps.is_available(),
+}
+GROUPS = [
+    "data",
+    "model",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "sampler",
+    "class_weights",
+    "trainer",
+    "logger",
+    "callbacks",
+    "experiment",
+    "debug",
+    "hparams_search",
+]
 CASES = [(group, option) for group in GROUPS for option in options(group)]
 # options whose config needs an optional extra to compose (README: the `optuna` extra)
 EXTRA_MODULES = {("hparams_search", "optuna"): "hydra_plugins.hydra_optuna_sweeper"}
@@ -77,8 +93,15 @@ def _installed(module: str) -> bool:
 
 def _case(group: str, option: str):
     module = EXTRA_MODULES.get((group, option))
-    marks = [] if module is None else [pytest.mark.skipif(
-        not _installed(module), reason=f"{group}={option} needs {module} (pip install -e '.[all]')")]
+    marks = (
+        []
+        if module is None
+        else [
+            pytest.mark.skipif(
+                not _installed(module), reason=f"{group}={option} needs {module} (pip install -e '.[all]')"
+            )
+        ]
+    )
     return pytest.param(group, option, marks=marks, id=f"{group}={option}")
 
 
@@ -121,8 +144,11 @@ def test_class_weight_strategy_applies_to_example_counts(compose_cfg, table, opt
 SCHEDULE_CASES = [(o, s, w) for o in options("optimizer") for s in options("scheduler") for w in (0, 2)]
 
 
-@pytest.mark.parametrize(("optimizer", "scheduler", "warmup"), SCHEDULE_CASES,
-                         ids=[f"{o}-{s}-warmup{w}" for o, s, w in SCHEDULE_CASES])
+@pytest.mark.parametrize(
+    ("optimizer", "scheduler", "warmup"),
+    SCHEDULE_CASES,
+    ids=[f"{o}-{s}-warmup{w}" for o, s, w in SCHEDULE_CASES],
+)
 def test_optimizer_and_schedule_step_on_a_tiny_module(compose_cfg, optimizer, scheduler, warmup):
     cfg = compose_cfg(f"optimizer={optimizer}", f"scheduler={scheduler}", f"scheduler.warmup_epochs={warmup}")
     module = torch.nn.Linear(3, 2)
@@ -161,8 +187,9 @@ def test_callbacks_and_loggers_build_in_a_temporary_directory(compose_cfg, tmp_p
     pytest.importorskip("mlflow", reason="logger=many needs the mlflow extra")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    cfg = compose_cfg("logger=many", f"paths.output_dir={tmp_path}", "debug=overfit",
-                      "logger.mlflow.run_name=test")  # ${hydra:job.name} is set by an app only
+    cfg = compose_cfg(
+        "logger=many", f"paths.output_dir={tmp_path}", "debug=overfit", "logger.mlflow.run_name=test"
+    )  # ${hydra:job.name} is set by an app only
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     assert all(isinstance(c, L.Callback) for c in callbacks) and len(callbacks) == len(cfg.callbacks)
     loggers = [instantiate(c) for c in cfg.logger.values()]
@@ -180,8 +207,9 @@ def test_trainer_options_build_without_a_fit(compose_cfg, tmp_path):
 
 
 def test_sweep_parameters_name_real_settings(compose_cfg):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
-                        reason="hparams_search=optuna needs the optuna extra")
+    pytest.importorskip(
+        "hydra_plugins.hydra_optuna_sweeper", reason="hparams_search=optuna needs the optuna extra"
+    )
     cfg = compose_cfg("hparams_search=optuna")
     for key in cfg.hydra.sweeper.params:
         group = key.split(".", 1)[0]
@@ -225,8 +253,11 @@ def test_warmup_schedule_resumes_from_its_state():
     def run(epochs: int, state=None):
         module = torch.nn.Linear(2, 2)
         optimizer = build_optimizer({"_target_": "torch.optim.SGD", "lr": 0.1}, module.parameters())
-        config = {"_target_": "torch.optim.lr_scheduler.MultiStepLR", "milestones": [3, 5],
-                  "warmup_epochs": 2}
+        config = {
+            "_target_": "torch.optim.lr_scheduler.MultiStepLR",
+            "milestones": [3, 5],
+            "warmup_epochs": 2,
+        }
         scheduler = build_scheduler(config, optimizer, lambda: RunLength(8, 1, 8))["scheduler"]
         if state is not None:  # what Lightning does on resume: optimizer, then scheduler state
             optimizer.load_state_dict(state[0])
@@ -255,16 +286,23 @@ FDR_DATA = [pytest.param(o, marks=pytest.mark.slow) if o == "cifar100_lt" else o
 def test_debug_fdr_runs_for_every_data_option(compose_cfg, table, tmp_path, option):
     from imbalanced.tasks.train import train
 
-    cfg = compose_cfg(f"data={option}", "debug=fdr", *needed("data", option, table),
-                      "optimizer=sgd", "scheduler=cosine", "scheduler.warmup_epochs=1",
-                      f"paths.output_dir={tmp_path / 'run'}")
+    cfg = compose_cfg(
+        f"data={option}",
+        "debug=fdr",
+        *needed("data", option, table),
+        "optimizer=sgd",
+        "scheduler=cosine",
+        "scheduler.warmup_epochs=1",
+        f"paths.output_dir={tmp_path / 'run'}",
+    )
     report = train(cfg)
     assert 0.0 <= report["test/balanced_accuracy"] <= 1.0
     # what the README says debug=fdr writes: metrics, weights and plots, no checkpoint; the model in
     # memory is the one tested
     assert not list((tmp_path / "run").rglob("*.ckpt")) and report["tested_checkpoint"] is None
     assert {"metrics.json", "class_weights.json", "confusion_matrix.png"} <= {
-        p.name for p in (tmp_path / "run").iterdir()}
+        p.name for p in (tmp_path / "run").iterdir()
+    }
 
 
 # ---- a fork adds a class-weight strategy (a function + a YAML) and an optimizer (a YAML) -----------
@@ -283,15 +321,20 @@ def test_a_fork_adds_a_strategy_and_an_optimizer_with_yaml_only(compose_cfg, tmp
     (tmp_path / "optimizer" / "adam.yaml").write_text(
         "_target_: torch.optim.Adam\n_partial_: true\nlr: 0.003\nbetas: [0.9, 0.99]\n"
     )
-    cfg = compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "class_weights=squared_inverse",
-                      "class_weights.power=1.0", "optimizer=adam")
+    cfg = compose_cfg(
+        f"hydra.searchpath=[file://{tmp_path}]",
+        "class_weights=squared_inverse",
+        "class_weights.power=1.0",
+        "optimizer=adam",
+    )
     check_config(cfg)
     weights = compute_class_weights(COUNTS, _plain(cfg.class_weights))
     np.testing.assert_allclose(weights, compute_class_weights(COUNTS, "inverse"))
     built = build_optimizer(_plain(cfg.optimizer), torch.nn.Linear(2, 2).parameters())
     assert type(built).__name__ == "Adam" and built.defaults["betas"] == (0.9, 0.99)
-    bad = compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "class_weights=squared_inverse",
-                      "+class_weights.alpha=1")
+    bad = compose_cfg(
+        f"hydra.searchpath=[file://{tmp_path}]", "class_weights=squared_inverse", "+class_weights.alpha=1"
+    )
     with pytest.raises(UserError, match="class_weights.alpha=1 is not a setting of test_config_groups"):
         check_config(bad)
 
@@ -301,22 +344,41 @@ def test_resume_restores_the_schedule_and_refuses_another_optimizer(compose_cfg,
     """2 epochs, then resumed to 4: the same metrics as 4 epochs in one go (warm-up + step decay)."""
     from imbalanced.tasks.train import train
 
-    settings = ["data.n_samples=1500", "optimizer=sgd", "optimizer.lr=0.05", "scheduler=multistep",
-                "scheduler.milestones=[3]", "scheduler.warmup_epochs=2", "trainer.deterministic=true",
-                "callbacks.progress_bar.refresh_rate=0"]
+    settings = [
+        "data.n_samples=1500",
+        "optimizer=sgd",
+        "optimizer.lr=0.05",
+        "scheduler=multistep",
+        "scheduler.milestones=[3]",
+        "scheduler.warmup_epochs=2",
+        "trainer.deterministic=true",
+        "callbacks.progress_bar.refresh_rate=0",
+    ]
     whole = train(compose_cfg(*settings, "trainer.max_epochs=4", f"paths.output_dir={tmp_path / 'a'}"))
     train(compose_cfg(*settings, "trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'b'}"))
     last = tmp_path / "b" / "checkpoints" / "last.ckpt"
     saved = torch.load(last, map_location="cpu", weights_only=False)
     assert saved["hyper_parameters"]["scheduler"]["warmup_epochs"] == 2  # a plain dict in the hparams
     assert saved["lr_schedulers"][0]["warmup_steps"] == 2  # the LinearWarmup state
-    resumed = train(compose_cfg(*settings, "trainer.max_epochs=4", f"ckpt_path={last}",
-                                f"paths.output_dir={tmp_path / 'c'}"))
+    resumed = train(
+        compose_cfg(
+            *settings, "trainer.max_epochs=4", f"ckpt_path={last}", f"paths.output_dir={tmp_path / 'c'}"
+        )
+    )
     assert resumed == whole
-    with pytest.raises(UserError, match=r"optimizer=torch.optim.AdamW differs from the checkpoint's "
-                                        r"torch.optim.SGD"):
-        train(compose_cfg(*[s for s in settings if not s.startswith("optimizer")], "trainer.max_epochs=4",
-                          f"ckpt_path={last}", f"paths.output_dir={tmp_path / 'd'}"))
+    with pytest.raises(
+        UserError,
+        match=r"optimizer=torch.optim.AdamW differs from the checkpoint's "
+        r"torch.optim.SGD",
+    ):
+        train(
+            compose_cfg(
+                *[s for s in settings if not s.startswith("optimizer")],
+                "trainer.max_epochs=4",
+                f"ckpt_path={last}",
+                f"paths.output_dir={tmp_path / 'd'}",
+            )
+        )
 
 
 class FolderData(L.LightningDataModule):
@@ -338,8 +400,11 @@ def test_the_core_names_no_datasets_keys(compose_cfg, tmp_path):
     images.mkdir()
     check_config(compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "data=folder", f"data.path={images}"))
     with pytest.raises(UserError, match="allowed: a folder of images"):  # its own rule, before any data
-        check_config(compose_cfg(f"hydra.searchpath=[file://{tmp_path}]", "data=folder",
-                                 f"data.path={tmp_path / 'missing'}"))
+        check_config(
+            compose_cfg(
+                f"hydra.searchpath=[file://{tmp_path}]", "data=folder", f"data.path={tmp_path / 'missing'}"
+            )
+        )
 
 
 def test_the_default_is_fused_adamw_at_a_constant_learning_rate(compose_cfg):
@@ -350,7 +415,10 @@ def test_the_default_is_fused_adamw_at_a_constant_learning_rate(compose_cfg):
     built = build_optimizer(_plain(cfg.optimizer), torch.nn.Linear(2, 2).parameters())
     assert type(built) is torch.optim.AdamW
     assert {k: built.defaults[k] for k in ("lr", "weight_decay", "fused")} == {
-        "lr": 1e-3, "weight_decay": 1e-4, "fused": True}
+        "lr": 1e-3,
+        "weight_decay": 1e-4,
+        "fused": True,
+    }
     assert build_scheduler(_plain(cfg.scheduler), built, lambda: RunLength(10, 1, 10)) is None
 
 

@@ -36,8 +36,10 @@ class Files(DatasetDataModule):
         self.names, self.keep_list = names, keep_list
 
     def load_datasets(self) -> DatasetSplits:
-        parts = {split: Named(names, [i % 2 for i in range(len(names))], self.keep_list)
-                 for split, names in self.names.items()}
+        parts = {
+            split: Named(names, [i % 2 for i in range(len(names))], self.keep_list)
+            for split, names in self.names.items()
+        }
         return DatasetSplits(parts["train"], parts["val"], parts["test"], class_names=["a", "b"])
 
 
@@ -61,11 +63,14 @@ def test_a_datamodule_gives_one_contract_after_setup():
 
 def test_data_without_a_reader_says_so_in_one_line():
     with pytest.raises(UserError) as error:
-        LoaderDataModule.read_inputs("x.bin", setting="data.path", config={}, spec={}, class_names=["a"],
-                                     labelled=False)
-    assert str(error.value) == ("data.path=x.bin: this checkpoint's data "
-                                "(imbalanced.data.loader_base.LoaderDataModule) cannot read raw inputs: its "
-                                "datamodule class does not implement read_inputs")
+        LoaderDataModule.read_inputs(
+            "x.bin", setting="data.path", config={}, spec={}, class_names=["a"], labelled=False
+        )
+    assert str(error.value) == (
+        "data.path=x.bin: this checkpoint's data "
+        "(imbalanced.data.loader_base.LoaderDataModule) cannot read raw inputs: its "
+        "datamodule class does not implement read_inputs"
+    )
 
 
 def test_dataset_backed_data_is_fingerprinted_by_labels_and_sample_list(caplog):

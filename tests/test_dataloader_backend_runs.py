@@ -39,15 +39,26 @@ def test_overfit_and_profiler_presets_run_on_the_dataloader_backend(compose_cfg,
     from imbalanced.tasks.train import train
 
     record = tmp_path / "seen"
-    train(compose_cfg(*DATALOADER, "debug=overfit", "trainer.max_epochs=3", "data.num_workers=1",
-                      "+callbacks.record._target_=shard_recorder.RecordTrainSamples",
-                      f"+callbacks.record.path={record}", f"paths.output_dir={tmp_path / 'overfit'}"))
+    train(
+        compose_cfg(
+            *DATALOADER,
+            "debug=overfit",
+            "trainer.max_epochs=3",
+            "data.num_workers=1",
+            "+callbacks.record._target_=shard_recorder.RecordTrainSamples",
+            f"+callbacks.record.path={record}",
+            f"paths.output_dir={tmp_path / 'overfit'}",
+        )
+    )
     epochs = json.loads((record / "seen_rank0.json").read_text())
     assert len(epochs) == 3 and len(epochs[0]) == 3 * 256  # limit_train_batches=3
     assert epochs[0] == epochs[1] == epochs[2]  # FixedTrainBatches: the same batches every epoch
 
-    train(compose_cfg(*DATALOADER, "debug=profiler", "data.num_workers=1",
-                      f"paths.output_dir={tmp_path / 'profiler'}"))
+    train(
+        compose_cfg(
+            *DATALOADER, "debug=profiler", "data.num_workers=1", f"paths.output_dir={tmp_path / 'profiler'}"
+        )
+    )
     assert "train_dataloader_next" in (tmp_path / "profiler" / "fit-profiler.txt").read_text()
 
 
@@ -56,12 +67,21 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted_on_the_dataloader_ba
     from imbalanced.errors import TrainingInterrupted
     from imbalanced.tasks.train import train
 
-    settings = [*DATALOADER, "data.num_workers=1", "trainer.max_epochs=2", "trainer.deterministic=true",
-                "sampler=sqrt"]
+    settings = [
+        *DATALOADER,
+        "data.num_workers=1",
+        "trainer.max_epochs=2",
+        "trainer.deterministic=true",
+        "sampler=sqrt",
+    ]
     baseline = train(compose_cfg(*settings, f"paths.output_dir={tmp_path / 'a'}"))
-    cfg = compose_cfg(*settings, f"paths.output_dir={tmp_path / 'b'}",
-                      "+callbacks.kill._target_=test_dataloader_backend_runs.SignalAfterBatch",
-                      "+callbacks.kill.epoch=1", "+callbacks.kill.batch=1")
+    cfg = compose_cfg(
+        *settings,
+        f"paths.output_dir={tmp_path / 'b'}",
+        "+callbacks.kill._target_=test_dataloader_backend_runs.SignalAfterBatch",
+        "+callbacks.kill.epoch=1",
+        "+callbacks.kill.batch=1",
+    )
     with pytest.raises(TrainingInterrupted, match=r"SIGTERM at epoch 1, batch (1|2);"):
         train(cfg)
     interrupted = tmp_path / "b" / "checkpoints" / "interrupted.ckpt"

@@ -40,8 +40,10 @@ def _epochs(loader: DataLoader, epochs: int = 2) -> list[list[tuple[torch.Tensor
 
 def _same(a, b) -> bool:
     return len(a) == len(b) and all(
-        len(ea) == len(eb) and all(torch.equal(xa, xb) and torch.equal(ya, yb)
-                                   for (xa, ya), (xb, yb) in zip(ea, eb, strict=True))
+        len(ea) == len(eb)
+        and all(
+            torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(ea, eb, strict=True)
+        )
         for ea, eb in zip(a, b, strict=True)
     )
 
@@ -50,8 +52,9 @@ def _same(a, b) -> bool:
 @pytest.mark.parametrize(("rank", "world_size"), [(0, 1), (1, 2)])
 def test_both_backends_serve_the_same_batches(compose_cfg, sampler, rank, world_size):
     loaders = {
-        backend: _datamodule(compose_cfg, f"sampler={sampler}", f"data.backend={backend}", rank=rank,
-                             world_size=world_size)
+        backend: _datamodule(
+            compose_cfg, f"sampler={sampler}", f"data.backend={backend}", rank=rank, world_size=world_size
+        )
         for backend in ("in_memory", "dataloader")
     }
     for split in ("train_dataloader", "val_dataloader", "test_dataloader"):
@@ -62,8 +65,13 @@ def test_both_backends_serve_the_same_batches(compose_cfg, sampler, rank, world_
 
 def test_worker_processes_serve_the_same_batches(compose_cfg):
     single = _datamodule(compose_cfg, "data.backend=dataloader", "sampler=class_balanced")
-    workers = _datamodule(compose_cfg, "data.backend=dataloader", "sampler=class_balanced",
-                          "data.num_workers=2", "data.persistent_workers=true")
+    workers = _datamodule(
+        compose_cfg,
+        "data.backend=dataloader",
+        "sampler=class_balanced",
+        "data.num_workers=2",
+        "data.persistent_workers=true",
+    )
     loader = workers.train_dataloader()
     assert loader.num_workers == 2 and loader.persistent_workers
     assert _same(_epochs(single.train_dataloader()), _epochs(loader))
@@ -88,8 +96,9 @@ def test_lightning_shards_a_plain_loader_and_leaves_the_template_loaders_alone(c
     assert isinstance(sharded.sampler, DistributedSampler) and sharded.sampler.num_replicas == 2
     for backend in ("in_memory", "dataloader"):
         for sampler in ("none", "class_balanced"):
-            datamodule = _datamodule(compose_cfg, f"data.backend={backend}", f"sampler={sampler}", rank=0,
-                                     world_size=2)
+            datamodule = _datamodule(
+                compose_cfg, f"data.backend={backend}", f"sampler={sampler}", rank=0, world_size=2
+            )
             for loader in (datamodule.train_dataloader(), datamodule.val_dataloader()):
                 assert prepared(loader) is loader  # already this rank's shard: not wrapped again
 
@@ -116,19 +125,26 @@ def test_sample_sampler_length_is_what_it_yields():
     for size, batch, rank, world in [(21, 10, 0, 1), (101, 8, 1, 2), (64, 64, 0, 1), (7, 3, 0, 2)]:
         sampler = SampleSampler(IndexBatchSampler(size, batch, seed=1, rank=rank, world_size=world))
         assert len(list(sampler)) == len(sampler)
-    loader = sample_loader(TensorDataset(torch.arange(21.0)), IndexBatchSampler(21, 10, seed=1),
-                           LoaderSettings("dataloader"))
+    loader = sample_loader(
+        TensorDataset(torch.arange(21.0)), IndexBatchSampler(21, 10, seed=1), LoaderSettings("dataloader")
+    )
     assert [len(b[0]) for b in loader] == [10, 10] == [10] * len(loader)  # no 1-sample BatchNorm batch
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["data.backend=disk"], r"data.backend='disk' is invalid; allowed: in_memory, dataloader"),
-    (["data.num_workers=2"], r"data.num_workers=2 applies to data.backend=dataloader only"),
-    (["data.pin_memory=true"], r"data.pin_memory=true applies to data.backend=dataloader only"),
-    (["data.backend=dataloader", "data.num_workers=-1"], r"data.num_workers=-1 is invalid"),
-    (["data.backend=dataloader", "data.persistent_workers=true"], r"persistent_workers=true needs"),
-    (["data.backend=dataloader", "data.on_device=true"], r"data.on_device=true needs data.backend=in_memory"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.backend=disk"], r"data.backend='disk' is invalid; allowed: in_memory, dataloader"),
+        (["data.num_workers=2"], r"data.num_workers=2 applies to data.backend=dataloader only"),
+        (["data.pin_memory=true"], r"data.pin_memory=true applies to data.backend=dataloader only"),
+        (["data.backend=dataloader", "data.num_workers=-1"], r"data.num_workers=-1 is invalid"),
+        (["data.backend=dataloader", "data.persistent_workers=true"], r"persistent_workers=true needs"),
+        (
+            ["data.backend=dataloader", "data.on_device=true"],
+            r"data.on_device=true needs data.backend=in_memory",
+        ),
+    ],
+)
 def test_bad_loader_settings_fail_before_any_data_loads(compose_cfg, overrides, message):
     from imbalanced.tasks.train import build_datamodule
 
@@ -162,16 +178,25 @@ def pad_batch(samples):
 class SequenceData(DatasetDataModule):
     def load_datasets(self) -> DatasetSplits:
         train = [0] * 60 + [1] * 15 + [2] * 5
-        return DatasetSplits(Sequences(train, 0), Sequences([0, 1, 2] * 4, 1), Sequences([0, 1, 2] * 5, 2),
-                             class_names=["a", "b", "c"])
+        return DatasetSplits(
+            Sequences(train, 0),
+            Sequences([0, 1, 2] * 4, 1),
+            Sequences([0, 1, 2] * 5, 2),
+            class_names=["a", "b", "c"],
+        )
 
     def collate_fn(self, name: str):
         return pad_batch
 
 
 def test_dataset_datamodule_counts_from_labels_and_serves_class_balanced_batches():
-    datamodule = SequenceData(batch_size=16, sampler={"q": 0.0}, class_weights={"strategy": "balanced"},
-                              seed=3, train_transform=lambda tokens: tokens.flip(0))
+    datamodule = SequenceData(
+        batch_size=16,
+        sampler={"q": 0.0},
+        class_weights={"strategy": "balanced"},
+        seed=3,
+        train_transform=lambda tokens: tokens.flip(0),
+    )
     datamodule.setup("fit")
     assert datamodule.datasets.train.loaded == 0  # counted from `targets`, no sample loaded
     assert datamodule.class_counts.tolist() == [60, 15, 5]
@@ -209,7 +234,16 @@ def test_labels_are_read_through_subset_and_concat_and_missing_labels_are_a_clea
 def test_a_refused_loader_setting_is_one_error_line_and_exit_2(tmp_path, monkeypatch, capsys):
     from inprocess import run_app
 
-    assert run_app("train.py", "data.backend=dataloader", "data.persistent_workers=true", run_dir=tmp_path,
-                   monkeypatch=monkeypatch) == 2
+    assert (
+        run_app(
+            "train.py",
+            "data.backend=dataloader",
+            "data.persistent_workers=true",
+            run_dir=tmp_path,
+            monkeypatch=monkeypatch,
+        )
+        == 2
+    )
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: data.persistent_workers=true needs data.num_workers >= 1")
+        "error: data.persistent_workers=true needs data.num_workers >= 1"
+    )

@@ -14,8 +14,10 @@ from inprocess import run_app
 from conftest import read_json
 
 TESTS = Path(__file__).resolve().parent
-SEARCHPATH = (f"hydra.searchpath=[file://{TESTS / 'dataset_example' / 'configs'},"
-              f"file://{TESTS / 'fork_example' / 'configs'}]")
+SEARCHPATH = (
+    f"hydra.searchpath=[file://{TESTS / 'dataset_example' / 'configs'},"
+    f"file://{TESTS / 'fork_example' / 'configs'}]"
+)
 
 
 @pytest.mark.slow
@@ -24,12 +26,22 @@ def test_a_per_sample_file_dataset_trains_through_train_py(tmp_path, monkeypatch
 
     reads = []
     original = digit_files.ImageFiles.__getitem__
-    monkeypatch.setattr(digit_files.ImageFiles, "__getitem__",
-                        lambda self, i: reads.append(i) or original(self, i))
+    monkeypatch.setattr(
+        digit_files.ImageFiles, "__getitem__", lambda self, i: reads.append(i) or original(self, i)
+    )
     code = run_app(
-        "train.py", SEARCHPATH, "data=digit_files", f"data.root={tmp_path / 'files'}", "model=tiny_cnn",
-        "class_weights=balanced", "optimizer.lr=0.01", "trainer.max_epochs=10", "data.batch_size=32",
-        "callbacks.progress_bar.refresh_rate=0", run_dir=tmp_path / "run", monkeypatch=monkeypatch,
+        "train.py",
+        SEARCHPATH,
+        "data=digit_files",
+        f"data.root={tmp_path / 'files'}",
+        "model=tiny_cnn",
+        "class_weights=balanced",
+        "optimizer.lr=0.01",
+        "trainer.max_epochs=10",
+        "data.batch_size=32",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
     )
     assert code == 0
     weights = read_json(tmp_path / "run" / "class_weights.json")
@@ -44,8 +56,17 @@ def test_a_per_sample_file_dataset_trains_through_train_py(tmp_path, monkeypatch
     # eval.py rebuilds the datamodule from the checkpoint alone and gets the same test metrics
     best = tmp_path / "run" / "checkpoints" / "last.ckpt"  # the checkpoint training tested
     # the fork's input transform lives outside the imbalanced package: eval.py builds it only when trusted
-    assert run_app("eval.py", SEARCHPATH, f"ckpt_path={best}", "trusted_targets=[fork_example.]",
-                   run_dir=tmp_path / "eval", monkeypatch=monkeypatch) == 0
+    assert (
+        run_app(
+            "eval.py",
+            SEARCHPATH,
+            f"ckpt_path={best}",
+            "trusted_targets=[fork_example.]",
+            run_dir=tmp_path / "eval",
+            monkeypatch=monkeypatch,
+        )
+        == 0
+    )
     evaluated = read_json(tmp_path / "eval" / "metrics.json")
     assert evaluated["test/num_samples"] == 300  # 10 classes x test_per_class 30
     for key in ("test/accuracy", "test/balanced_accuracy", "test/macro_f1"):

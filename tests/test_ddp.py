@@ -41,8 +41,9 @@ def _test_split_predictions(run_dir, ckpt):
 @pytest.mark.slow
 def test_ddp_cpu_weights_equal_metrics_whole_test_set_outputs_once(tmp_path):
     # reduction=none: the per-class training loss is summed over the ranks (strategy.reduce)
-    result = run_cli("train.py", *FAST, "trainer=ddp_cpu", "loss.reduction=none", run_dir=tmp_path,
-                     timeout=600)
+    result = run_cli(
+        "train.py", *FAST, "trainer=ddp_cpu", "loss.reduction=none", run_dir=tmp_path, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     logged = pd.read_csv(tmp_path / "csv" / "metrics.csv")
     class_loss = logged[[c for c in logged.columns if c.startswith("train/class_loss/")]].dropna()
@@ -104,15 +105,28 @@ def test_multi_node_trainer_config_composes(compose_cfg):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
-                    reason="torchrun not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="torchrun not installed"
+)
 def test_torchrun_two_processes_share_one_run_dir(tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node=2", str(ROOT / "train.py"), *FAST, "trainer=ddp_cpu",
-         f"hydra.run.dir={tmp_path}", "hydra.job.name=train_rank${oc.env:RANK}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node=2",
+            str(ROOT / "train.py"),
+            *FAST,
+            "trainer=ddp_cpu",
+            f"hydra.run.dir={tmp_path}",
+            "hydra.job.name=train_rank${oc.env:RANK}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test/balanced_accuracy" in read_json(tmp_path / "metrics.json")

@@ -19,8 +19,13 @@ import torch
 from conftest import ROOT, run_cli
 
 # refit_with_validation=false: the recorder sees the first training's epochs only
-SETTINGS = ["data.n_samples=1000", "data.batch_size=64", "trainer.max_epochs=2",
-            "callbacks.progress_bar.refresh_rate=0", "refit_with_validation=false"]
+SETTINGS = [
+    "data.n_samples=1000",
+    "data.batch_size=64",
+    "trainer.max_epochs=2",
+    "callbacks.progress_bar.refresh_rate=0",
+    "refit_with_validation=false",
+]
 BACKENDS = {
     "in_memory": [],
     # one persistent worker per rank: the sampler runs in the main process, the samples come from workers
@@ -45,9 +50,16 @@ def test_ddp_ranks_train_on_disjoint_shares_of_each_epoch(tmp_path, backend, sam
 
     record = tmp_path / "seen"
     result = run_cli(
-        "train.py", *SETTINGS, "trainer=ddp_cpu", f"sampler={sampler}", *BACKENDS[backend],
-        "+callbacks.record._target_=shard_recorder.RecordTrainSamples", f"+callbacks.record.path={record}",
-        run_dir=tmp_path / "run", timeout=600, env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'tests'}"},
+        "train.py",
+        *SETTINGS,
+        "trainer=ddp_cpu",
+        f"sampler={sampler}",
+        *BACKENDS[backend],
+        "+callbacks.record._target_=shard_recorder.RecordTrainSamples",
+        f"+callbacks.record.path={record}",
+        run_dir=tmp_path / "run",
+        timeout=600,
+        env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'tests'}"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     seen = [json.loads((record / f"seen_rank{r}.json").read_text()) for r in (0, 1)]

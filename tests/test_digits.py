@@ -20,9 +20,13 @@ def test_digits_training_counts_follow_the_long_tail():
     assert np.bincount(splits.y_test).tolist() == [40] * 10
     assert dm.class_names == [str(i) for i in range(10)] and dm.num_features == 64
     # no image is in two splits
-    rows = {name: {r.tobytes() + bytes([y]) for r, y in zip(getattr(splits, f"x_{name}"),
-                                                            getattr(splits, f"y_{name}"), strict=True)}
-            for name in ("train", "val", "test")}
+    rows = {
+        name: {
+            r.tobytes() + bytes([y])
+            for r, y in zip(getattr(splits, f"x_{name}"), getattr(splits, f"y_{name}"), strict=True)
+        }
+        for name in ("train", "val", "test")
+    }
     assert not (rows["train"] & rows["test"]) and not (rows["val"] & rows["test"])
 
 
@@ -34,8 +38,9 @@ def test_digits_split_is_seeded():
     assert not np.array_equal(a.splits.x_test, c.splits.x_test)
 
 
-@pytest.mark.parametrize("kwargs", [{"val_per_class": 100, "test_per_class": 100},
-                                    {"imbalance_ratio": 0.5}, {"test_per_class": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"val_per_class": 100, "test_per_class": 100}, {"imbalance_ratio": 0.5}, {"test_per_class": 0}]
+)
 def test_bad_digits_settings(kwargs):
     with pytest.raises(UserError, match="data\\."):
         DigitsDataModule(**kwargs).setup()

@@ -22,9 +22,15 @@ def _fit(cfg, callbacks, tmp_path, max_epochs, ckpt_path=None):
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
     trainer = L.Trainer(
-        max_epochs=max_epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=1,
-        default_root_dir=tmp_path, callbacks=callbacks,
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+        default_root_dir=tmp_path,
+        callbacks=callbacks,
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return trainer, model, torch.as_tensor(datamodule.class_weights, dtype=torch.float32)

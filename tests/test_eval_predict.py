@@ -31,8 +31,14 @@ def trained(tmp_path_factory):
     test.to_csv(root / "test.csv", index=False)
     run_dir = root / "run"
     result = run_cli(
-        "train.py", "data=tabular", f"data.path={root / 'train.csv'}", "data.target=label",
-        f"data.test_path={root / 'test.csv'}", "trainer.max_epochs=2", *QUIET, run_dir=run_dir,
+        "train.py",
+        "data=tabular",
+        f"data.path={root / 'train.csv'}",
+        "data.target=label",
+        f"data.test_path={root / 'test.csv'}",
+        "trainer.max_epochs=2",
+        *QUIET,
+        run_dir=run_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
@@ -73,8 +79,14 @@ def test_eval_reproduces_training_test_metrics_from_the_saved_data_config(traine
 def test_eval_on_a_test_file_given_on_the_command_line(trained, monkeypatch):
     run_dir = trained["root"] / "eval_file"
     test_file = f"data.test_path={trained['root'] / 'test.csv'}"
-    code = run_app("eval.py", f"ckpt_path={trained['ckpt']}", test_file, *QUIET_APP, run_dir=run_dir,
-                   monkeypatch=monkeypatch)
+    code = run_app(
+        "eval.py",
+        f"ckpt_path={trained['ckpt']}",
+        test_file,
+        *QUIET_APP,
+        run_dir=run_dir,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     _check_reproduces(trained, run_dir)
 
@@ -87,8 +99,12 @@ def test_predict_writes_one_row_per_input_row(trained, monkeypatch):
     table.to_csv(trained["root"] / "predict.csv", index=False)
     output = trained["root"] / "out" / "predictions.csv"
     result = run_cli(
-        "predict.py", f"ckpt_path={trained['ckpt']}", f"data.path={trained['root'] / 'predict.csv'}",
-        f"output_path={output}", *QUIET_APP, run_dir=trained["root"] / "predict_run",
+        "predict.py",
+        f"ckpt_path={trained['ckpt']}",
+        f"data.path={trained['root'] / 'predict.csv'}",
+        f"output_path={output}",
+        *QUIET_APP,
+        run_dir=trained["root"] / "predict_run",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     predictions = pd.read_csv(output)
@@ -100,10 +116,16 @@ def test_predict_writes_one_row_per_input_row(trained, monkeypatch):
     # calibrated probabilities need not peak at the decision, the raw softmax does; the
     # calibration never changes the decisions
     raw_output = trained["root"] / "out" / "raw.csv"
-    code = run_app("predict.py", f"ckpt_path={trained['ckpt']}",
-                   f"data.path={trained['root'] / 'predict.csv'}", f"output_path={raw_output}",
-                   "calibration=none", *QUIET_APP,
-                   run_dir=trained["root"] / "predict_raw", monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={trained['ckpt']}",
+        f"data.path={trained['root'] / 'predict.csv'}",
+        f"output_path={raw_output}",
+        "calibration=none",
+        *QUIET_APP,
+        run_dir=trained["root"] / "predict_raw",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     raw = pd.read_csv(raw_output)
     assert (raw["prediction"] == predictions["prediction"]).all()
@@ -118,8 +140,11 @@ def test_predict_rejects_a_file_whose_columns_do_not_match(trained):
     bad = trained["test"].drop(columns=["noise"]).assign(extra=1.0)
     bad.to_csv(trained["root"] / "bad.csv", index=False)
     result = run_cli(
-        "predict.py", f"ckpt_path={trained['ckpt']}", f"data.path={trained['root'] / 'bad.csv'}",
-        *QUIET_APP, run_dir=trained["root"] / "predict_bad",
+        "predict.py",
+        f"ckpt_path={trained['ckpt']}",
+        f"data.path={trained['root'] / 'bad.csv'}",
+        *QUIET_APP,
+        run_dir=trained["root"] / "predict_bad",
     )
     assert result.returncode == 2
     assert "missing column(s) ['noise']; extra column(s) ['extra']" in result.stderr
@@ -131,22 +156,46 @@ def test_eval_and_predict_bad_inputs(trained, tmp_path, monkeypatch, capsys):
     unknown = trained["test"].copy()
     unknown.loc[[0, 3], "label"] = ["zeta", "delta"]
     unknown.to_csv(tmp_path / "unknown.csv", index=False)
-    assert run_app("eval.py", ckpt, f"data.test_path={tmp_path / 'unknown.csv'}", run_dir=tmp_path / "e",
-                   monkeypatch=monkeypatch) == 2
+    assert (
+        run_app(
+            "eval.py",
+            ckpt,
+            f"data.test_path={tmp_path / 'unknown.csv'}",
+            run_dir=tmp_path / "e",
+            monkeypatch=monkeypatch,
+        )
+        == 2
+    )
     assert "label(s) ['delta', 'zeta'] that the training split lacks" in capsys.readouterr().err
     assert not (tmp_path / "e" / "metrics.json").exists()
 
     text = trained["test"].astype({"signal": str})
     text.loc[2, "signal"] = "high"
     text.to_csv(tmp_path / "text.csv", index=False)
-    assert run_app("predict.py", ckpt, f"data.path={tmp_path / 'text.csv'}", run_dir=tmp_path / "p",
-                   monkeypatch=monkeypatch) == 2
+    assert (
+        run_app(
+            "predict.py",
+            ckpt,
+            f"data.path={tmp_path / 'text.csv'}",
+            run_dir=tmp_path / "p",
+            monkeypatch=monkeypatch,
+        )
+        == 2
+    )
     assert "column(s) ['signal'] were numeric in training but hold text here" in capsys.readouterr().err
 
     missing = trained["test"].copy()
     missing.loc[4, "noise"] = np.nan
     missing.to_csv(tmp_path / "nan.csv", index=False)
-    assert run_app("predict.py", ckpt, f"data.path={tmp_path / 'nan.csv'}", run_dir=tmp_path / "p",
-                   monkeypatch=monkeypatch) == 2
+    assert (
+        run_app(
+            "predict.py",
+            ckpt,
+            f"data.path={tmp_path / 'nan.csv'}",
+            run_dir=tmp_path / "p",
+            monkeypatch=monkeypatch,
+        )
+        == 2
+    )
     assert "missing (NaN/empty) values in column(s) {'noise': 1}" in capsys.readouterr().err
     assert not (tmp_path / "p" / "predictions.csv").exists()

@@ -38,12 +38,24 @@ def test_atomic_writes_and_copies_follow_the_umask(umask, tmp_path, mask, expect
 def test_a_run_and_a_predict_write_0644_files_and_leave_no_lock(umask, tmp_path, monkeypatch):
     umask(0o022)
     train_dir, predict_dir = tmp_path / "train", tmp_path / "predict"
-    code = run_app("train.py", "data.n_samples=300", "trainer.max_epochs=1",
-                   "callbacks.progress_bar.refresh_rate=0", run_dir=train_dir, monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "data.n_samples=300",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=train_dir,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     table = feature_table(tmp_path / "rows.csv")
-    code = run_app("predict.py", f"ckpt_path={train_dir / 'checkpoints' / 'last.ckpt'}", f"data.path={table}",
-                   "+trainer.enable_progress_bar=false", run_dir=predict_dir, monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={train_dir / 'checkpoints' / 'last.ckpt'}",
+        f"data.path={table}",
+        "+trainer.enable_progress_bar=false",
+        run_dir=predict_dir,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     for directory in (train_dir, predict_dir):
         files = [p for p in directory.rglob("*") if p.is_file()]

@@ -40,8 +40,13 @@ def run(tmp_path_factory):
     command = readme_fork_command("train.py")
     assert SEARCHPATH in command and "data=digit_images" in command
     with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app("train.py", *command, "callbacks.progress_bar.refresh_rate=0",
-                       run_dir=root / "train", monkeypatch=monkeypatch)
+        code = run_app(
+            "train.py",
+            *command,
+            "callbacks.progress_bar.refresh_rate=0",
+            run_dir=root / "train",
+            monkeypatch=monkeypatch,
+        )
     assert code == 0
     best = sorted((root / "train" / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1 and (root / "train" / "checkpoints" / "last.ckpt").is_file()
@@ -99,8 +104,14 @@ def test_eval_py_reproduces_the_training_test_metrics(run, monkeypatch):
     # the fork's code lives outside the imbalanced package: eval.py instantiates it only when trusted
     command = readme_fork_command("eval.py")  # the README's, on this run's checkpoint
     assert command[0] == "ckpt_path=runs/images/checkpoints/last.ckpt"
-    code = run_app("eval.py", f"ckpt_path={run['ckpt']}", *command[1:],
-                   "+trainer.enable_progress_bar=false", run_dir=out, monkeypatch=monkeypatch)
+    code = run_app(
+        "eval.py",
+        f"ckpt_path={run['ckpt']}",
+        *command[1:],
+        "+trainer.enable_progress_bar=false",
+        run_dir=out,
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     training, evaluated = read_json(run["dir"] / "metrics.json"), read_json(out / "metrics.json")
     for key in TEST_KEYS:
@@ -115,8 +126,9 @@ def test_predict_from_the_checkpoint_through_the_trainer(run):
 
     model = ImbalancedClassifier.load_from_checkpoint(run["ckpt"], map_location="cpu")
     datamodule = _rebuilt_datamodule(model)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
     model.predict_decisions = True  # the decisions besides the (calibrated) probabilities
     batches = trainer.predict(model, dataloaders=datamodule.test_dataloader())
     probabilities = torch.cat([batch["probabilities"] for batch in batches])

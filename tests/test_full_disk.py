@@ -61,8 +61,9 @@ def test_checkpoints_are_written_beside_their_target(compose_cfg, tmp_path, monk
     trainer = _trainer(compose_cfg, tmp_path)
     folders = []
     real_mkstemp = tempfile.mkstemp
-    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: (folders.append(str(k.get("dir"))),
-                                                               real_mkstemp(*a, **k))[1])
+    monkeypatch.setattr(
+        tempfile, "mkstemp", lambda *a, **k: (folders.append(str(k.get("dir"))), real_mkstemp(*a, **k))[1]
+    )
     path = tmp_path / "checkpoints" / "last.ckpt"
     trainer.strategy.checkpoint_io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
     assert folders == [str(path.parent)]  # not the system temp folder: the rename stays on one disk
@@ -77,8 +78,10 @@ def test_a_full_disk_keeps_the_previous_checkpoint_loadable(compose_cfg, tmp_pat
     monkeypatch.setattr(atomic.os, "fdopen", _FullDisk(room=100))
     with pytest.raises(UserError) as error:
         writer.save_checkpoint({"state_dict": {"w": torch.zeros(100_000)}, "epoch": 2}, path)
-    assert str(error.value) == (f"cannot write {path}: No space left on device (the previous file is "
-                                "kept); free disk space or choose a writable place, then run again")
+    assert str(error.value) == (
+        f"cannot write {path}: No space left on device (the previous file is "
+        "kept); free disk space or choose a writable place, then run again"
+    )
     assert torch.load(path, weights_only=True)["epoch"] == 1
     assert os.listdir(path.parent) == ["last.ckpt"]  # no temporary file left behind
 
@@ -87,8 +90,14 @@ def test_a_full_disk_keeps_the_previous_checkpoint_loadable(compose_cfg, tmp_pat
 def test_a_full_disk_during_training_is_one_line_and_keeps_last_ckpt(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(atomic.os, "fdopen", _FullDisk(room=1000, after=2, only="last.ckpt"))
     run = tmp_path / "run"
-    code = run_app("train.py", "data.n_samples=300", "trainer.max_epochs=3",
-                   "callbacks.progress_bar.refresh_rate=0", run_dir=run, monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "data.n_samples=300",
+        "trainer.max_epochs=3",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=run,
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(lines) == 1 and "No space left on device" in lines[0], err
@@ -96,14 +105,22 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_last_ckpt(tmp_path, m
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
-def test_a_full_disk_while_writing_predictions_keeps_the_old_file(real_checkpoint, tmp_path, monkeypatch,
-                                                                   capsys):
+def test_a_full_disk_while_writing_predictions_keeps_the_old_file(
+    real_checkpoint, tmp_path, monkeypatch, capsys
+):
     table = feature_table(tmp_path / "rows.csv", rows=50)
     output = tmp_path / "predictions.csv"
     output.write_text("the previous predictions\n")
     monkeypatch.setattr(atomic.os, "fdopen", _FullDisk(room=100))
-    code = run_app("predict.py", f"ckpt_path={real_checkpoint}", f"data.path={table}",
-                   f"output_path={output}", *QUIET_APP, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={real_checkpoint}",
+        f"data.path={table}",
+        f"output_path={output}",
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("error:") == 1 and f"error: cannot write {output}: No space left" in err
     assert "Traceback" not in err

@@ -31,8 +31,12 @@ def test_random_crop_is_a_window_of_the_zero_padded_image():
     padded = F.pad(IMAGES, (4, 4, 4, 4))
     offsets = set()
     for i in range(len(IMAGES)):
-        found = [(dy, dx) for dy in range(9) for dx in range(9)
-                 if torch.equal(padded[i, :, dy:dy + 32, dx:dx + 32], out[i])]
+        found = [
+            (dy, dx)
+            for dy in range(9)
+            for dx in range(9)
+            if torch.equal(padded[i, :, dy : dy + 32, dx : dx + 32], out[i])
+        ]
         assert found, i
         offsets.add(found[0])
     assert len(offsets) > 10  # an offset per image, not one per batch
@@ -53,7 +57,7 @@ def test_random_erasing_zeroes_one_rectangle_per_erased_image():
     for i in range(len(IMAGES)):
         zero = (out[i] == 0).all(0)
         rows, cols = zero.any(1).nonzero().flatten(), zero.any(0).nonzero().flatten()
-        assert len(rows) and zero[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+        assert len(rows) and zero[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
         assert torch.equal(out[i][:, ~zero], IMAGES[i][:, ~zero])
         assert 0.02 * 1024 * 0.5 <= zero.sum() <= 0.33 * 1024 * 1.5
     assert torch.equal(random_erasing(IMAGES, 0.0), IMAGES)
@@ -132,8 +136,9 @@ def test_mixed_cross_entropy_is_soft_target_cross_entropy_weighted_by_mixed_clas
     scalar, _, _ = mixed_loss(CrossEntropy(), logits, y_a, y_b, lam, torch.ones(4), COUNTS)
     torch.testing.assert_close(scalar, F.cross_entropy(logits, soft.float()))
     w = lam * WEIGHTS[y_a] + (1 - lam) * WEIGHTS[y_b]
-    expected = (lam * WEIGHTS[y_a] * F.cross_entropy(logits, y_a, reduction="none")
-                + (1 - lam) * WEIGHTS[y_b] * F.cross_entropy(logits, y_b, reduction="none"))
+    expected = lam * WEIGHTS[y_a] * F.cross_entropy(logits, y_a, reduction="none") + (1 - lam) * WEIGHTS[
+        y_b
+    ] * F.cross_entropy(logits, y_b, reduction="none")
     scalar, sums, shares = mixed_loss(CrossEntropy(), logits, y_a, y_b, lam, WEIGHTS, COUNTS)
     torch.testing.assert_close(scalar, expected.sum() / w.sum())
     torch.testing.assert_close(shares.sum(), torch.tensor(32.0))

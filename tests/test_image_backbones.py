@@ -47,20 +47,23 @@ def test_torchvision_architectures_by_name_with_a_users_weights_file(tmp_path):
     assert gray.eval()(torch.zeros(2, 1, 32, 32)).shape == (2, 5)
     pretrained = torchvision.models.resnet18(num_classes=1000).state_dict()
     torch.save(pretrained, tmp_path / "resnet18.pth")
-    model = TorchvisionBackbone(in_channels=3, num_classes=5, arch="resnet18",
-                                weights=str(tmp_path / "resnet18.pth"))
+    model = TorchvisionBackbone(
+        in_channels=3, num_classes=5, arch="resnet18", weights=str(tmp_path / "resnet18.pth")
+    )
     model.load_initial_weights()
     assert torch.equal(model.net.conv1.weight, pretrained["conv1.weight"])
     assert model.net.fc.weight.shape == (5, 512)  # the 1000-class head stays freshly initialized
     with pytest.raises(UserError, match=r"model.backbone.arch='resnet_18' is invalid; allowed: a torch"):
         TorchvisionBackbone(in_channels=3, num_classes=5, arch="resnet_18")
     torch.save({"conv1.weight": torch.zeros(1), "head.x": torch.zeros(1)}, tmp_path / "other.pth")
-    other = TorchvisionBackbone(in_channels=3, num_classes=5, arch="resnet18",
-                                weights=str(tmp_path / "other.pth"))
+    other = TorchvisionBackbone(
+        in_channels=3, num_classes=5, arch="resnet18", weights=str(tmp_path / "other.pth")
+    )
     with pytest.raises(UserError, match=r"does not fit torchvision's architecture: 1 key"):
         other.load_initial_weights()
     (tmp_path / "resnet18.pth").unlink()  # a checkpoint's backbone is rebuilt without the file
-    rebuilt = TorchvisionBackbone(in_channels=3, num_classes=5, arch="resnet18",
-                                  weights=str(tmp_path / "resnet18.pth"))
+    rebuilt = TorchvisionBackbone(
+        in_channels=3, num_classes=5, arch="resnet18", weights=str(tmp_path / "resnet18.pth")
+    )
     with pytest.raises(UserError, match=r"model.backbone.weights=.* is invalid; allowed: a path to an"):
         rebuilt.load_initial_weights()  # only training reads it

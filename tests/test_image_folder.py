@@ -30,8 +30,9 @@ def tree(tmp_path):
 def test_counts_are_the_files_per_class_folder_minus_the_split(tree):
     dm = datamodule(root=str(tree))
     assert dm.class_names == sorted(COUNTS)
-    sizes = {name: np.bincount(dm.split_labels(name).numpy(), minlength=3)
-             for name in ("train", "val", "test")}
+    sizes = {
+        name: np.bincount(dm.split_labels(name).numpy(), minlength=3) for name in ("train", "val", "test")
+    }
     np.testing.assert_array_equal(sizes["train"] + sizes["val"] + sizes["test"], list(COUNTS.values()))
     np.testing.assert_array_equal(dm.class_statistics.counts, sizes["train"])
     assert all((sizes[name] >= 1).all() for name in sizes)  # stratified: every class in every split
@@ -47,8 +48,9 @@ def test_fixed_folders_and_a_csv_of_paths(tree, tmp_path):
     assert len(dm.datasets.val) == 3
     assert len(dm.datasets.train) + len(dm.datasets.test) == sum(COUNTS.values())
     csv = tmp_path / "labels.csv"
-    rows = [f"images/{name}/{file.name},{name}" for name in COUNTS
-            for file in sorted((tree / name).iterdir())[:4]]  # relative to the CSV's folder
+    rows = [
+        f"images/{name}/{file.name},{name}" for name in COUNTS for file in sorted((tree / name).iterdir())[:4]
+    ]  # relative to the CSV's folder
     csv.write_text("path,label\n" + "\n".join(rows) + "\n")
     dm = datamodule(root=str(csv), val_fraction=0.25, test_fraction=0.25)
     assert dm.class_names == sorted(COUNTS)
@@ -64,14 +66,17 @@ def test_grayscale_and_rgba_are_converted_and_resized(tmp_path):
     assert torch.equal(image[0], image[2])  # grayscale repeated to RGB
 
 
-@pytest.mark.parametrize(("case", "message"), [
-    ("missing", r"data.root=.*missing: no such folder or file"),
-    ("no_classes", r"has no class folders; expected .*/<class>/<image>"),
-    ("empty_class", r"class folder\(s\) 'dog' \(1 other file\(s\)\) hold no images"),
-    ("too_few", r"class\(es\) \{'cow': 2\} \(class: images\) have too few images"),
-    ("unreadable", r"1 file\(s\) are not readable images: .*bee/broken.png .*data.skip_unreadable=true"),
-    ("val_class", r"data.val_dir=.* has class\(es\) \['yak'\] that the training images"),
-])
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", r"data.root=.*missing: no such folder or file"),
+        ("no_classes", r"has no class folders; expected .*/<class>/<image>"),
+        ("empty_class", r"class folder\(s\) 'dog' \(1 other file\(s\)\) hold no images"),
+        ("too_few", r"class\(es\) \{'cow': 2\} \(class: images\) have too few images"),
+        ("unreadable", r"1 file\(s\) are not readable images: .*bee/broken.png .*data.skip_unreadable=true"),
+        ("val_class", r"data.val_dir=.* has class\(es\) \['yak'\] that the training images"),
+    ],
+)
 def test_bad_inputs_stop_with_one_line_naming_the_problem(tmp_path, case, message):
     root = tmp_path / "images"
     settings = {"root": str(root)}
@@ -136,7 +141,11 @@ def test_a_backbone_takes_the_image_settings_it_has_parameters_for(tree, compose
     resnet = backbone_config(compose_cfg("model=resnet32"), dm)
     assert resnet["in_channels"] == 3 and "image_size" not in resnet and "in_features" not in resnet
     assert backbone_config(compose_cfg(), dm)["in_features"] == 3 * 8 * 8  # the MLP: flattened pixels
-    cfg = compose_cfg("model=resnet32", "~model.backbone.depth", "~model.backbone.head",
-                      "model.backbone._target_=imbalanced.models.cosine.NormedLinear")  # in/out_features
+    cfg = compose_cfg(
+        "model=resnet32",
+        "~model.backbone.depth",
+        "~model.backbone.head",
+        "model.backbone._target_=imbalanced.models.cosine.NormedLinear",
+    )  # in/out_features
     with pytest.raises(UserError, match=r"needs out_features, which the data does not give \(it gives "):
         backbone_config(cfg, dm)

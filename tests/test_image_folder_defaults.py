@@ -65,8 +65,9 @@ def test_the_folder_budget_replaces_budget_min_steps(tree, caplog):
 
     from imbalanced.tasks.budget import apply_budget
 
-    cfg = OmegaConf.create({"trainer": {"max_epochs": None},
-                            "budget": {"min_steps": 1500, "min_epochs": 1, "max_epochs": 200}})
+    cfg = OmegaConf.create(
+        {"trainer": {"max_epochs": None}, "budget": {"min_steps": 1500, "min_epochs": 1, "max_epochs": 200}}
+    )
     dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0, batch_size=4, budget_steps=10)
     dm.setup("fit")
     batches = len(dm.train_dataloader())
@@ -86,5 +87,6 @@ def test_augmentation_without_torchvision_is_one_line_naming_the_extra(monkeypat
         monkeypatch.setitem(sys.modules, name, None)  # as in an install without the vision extra
     with pytest.raises(UserError) as error:
         folder_train_transform({"crop_padding": None}, (8, 8))
-    assert str(error.value).startswith("data.augment needs torchvision, which is not installed: install the "
-                                       "`vision` extra")
+    assert str(error.value).startswith(
+        "data.augment needs torchvision, which is not installed: install the `vision` extra"
+    )

@@ -78,8 +78,9 @@ NFC = unicodedata.normalize("NFC", "café")
 NFD = unicodedata.normalize("NFD", "café")
 
 
-@pytest.mark.parametrize(("names", "shown"), [(["cat", "cat "], "[['cat', 'cat ']]"),
-                                              ([NFC, NFD], r"[['cafe\u0301', 'caf\xe9']]")])
+@pytest.mark.parametrize(
+    ("names", "shown"), [(["cat", "cat "], "[['cat', 'cat ']]"), ([NFC, NFD], r"[['cafe\u0301', 'caf\xe9']]")]
+)
 def test_class_folders_that_only_look_different_are_refused(names, shown, tmp_path):
     root = tmp_path / "root"
     for name in [*names, "dog"]:
@@ -90,7 +91,8 @@ def test_class_folders_that_only_look_different_are_refused(names, shown, tmp_pa
     with pytest.raises(UserError) as error:
         labelled_files("data.root", str(root))
     assert f"class names {shown} differ only by surrounding whitespace or Unicode normalization" in str(
-        error.value)
+        error.value
+    )
 
 
 def test_table_and_csv_labels_in_nfc_and_nfd_are_refused(tmp_path):

@@ -61,9 +61,12 @@ def _with(name: str, target: str, **settings) -> list[str]:
 def test_sigint_during_validation_stops_at_once_and_names_the_last_checkpoint(compose_cfg, tmp_path):
     from imbalanced.tasks.train import train
 
-    cfg = compose_cfg(*QUIET, "trainer.max_epochs=3", f"paths.output_dir={tmp_path}",
-                      *_with("kill", "test_interrupts.SignalAt", stage="validate", signum=int(signal.SIGINT),
-                             epoch=1))
+    cfg = compose_cfg(
+        *QUIET,
+        "trainer.max_epochs=3",
+        f"paths.output_dir={tmp_path}",
+        *_with("kill", "test_interrupts.SignalAt", stage="validate", signum=int(signal.SIGINT), epoch=1),
+    )
     before = signal.getsignal(signal.SIGINT)
     start = time.monotonic()
     with pytest.raises(TrainingInterrupted, match="SIGINT during the validation of epoch 1") as stop:
@@ -79,9 +82,11 @@ def test_sigint_during_validation_stops_at_once_and_names_the_last_checkpoint(co
 def test_sigterm_during_the_test_stops_at_once(compose_cfg, tmp_path):
     from imbalanced.tasks.train import train
 
-    cfg = compose_cfg(*QUIET, f"paths.output_dir={tmp_path}",
-                      *_with("kill", "test_interrupts.SignalAt", stage="test", signum=int(signal.SIGTERM),
-                             epoch=2))
+    cfg = compose_cfg(
+        *QUIET,
+        f"paths.output_dir={tmp_path}",
+        *_with("kill", "test_interrupts.SignalAt", stage="test", signum=int(signal.SIGTERM), epoch=2),
+    )
     before = signal.getsignal(signal.SIGTERM)
     start = time.monotonic()
     with stop_on_signals(), pytest.raises(TrainingInterrupted, match="stopped by SIGTERM") as stop:
@@ -114,8 +119,11 @@ def test_the_calibration_fit_runs_on_one_thread(monkeypatch):
 
     seen: list[int] = []
     cross_entropy = calibration.F.cross_entropy
-    monkeypatch.setattr(calibration.F, "cross_entropy",
-                        lambda *a, **k: seen.append(torch.get_num_threads()) or cross_entropy(*a, **k))
+    monkeypatch.setattr(
+        calibration.F,
+        "cross_entropy",
+        lambda *a, **k: seen.append(torch.get_num_threads()) or cross_entropy(*a, **k),
+    )
     torch.set_num_threads(2)
     try:
         calibration.fit_prior_and_temperature(torch.randn(11, 10), torch.arange(11) % 10, None, "auto")
@@ -127,14 +135,25 @@ def test_the_calibration_fit_runs_on_one_thread(monkeypatch):
 
 def _tiny_folder(tmp_path: Path) -> list[str]:
     root = image_tree(tmp_path / "images", {f"c{i}": 4 for i in range(10)})
-    return ["data=image_folder", f"data.root={root}", "data.val_fraction=0.26", "data.test_fraction=0.26",
-            "callbacks.progress_bar.refresh_rate=0"]
+    return [
+        "data=image_folder",
+        f"data.root={root}",
+        "data.val_fraction=0.26",
+        "data.test_fraction=0.26",
+        "callbacks.progress_bar.refresh_rate=0",
+    ]
 
 
 def _popen(*overrides: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *overrides], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -150,8 +169,12 @@ def test_a_tiny_image_folder_trains_without_stalling(tmp_path):
 @pytest.mark.slow
 def test_an_external_sigterm_during_validation_ends_the_process_within_seconds(tmp_path):
     marker = tmp_path / "validating"
-    process = _popen(*_tiny_folder(tmp_path), "trainer.max_epochs=5", f"hydra.run.dir={tmp_path / 'run'}",
-                     *_with("slow", "test_interrupts.SlowValidation", marker=str(marker)))
+    process = _popen(
+        *_tiny_folder(tmp_path),
+        "trainer.max_epochs=5",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        *_with("slow", "test_interrupts.SlowValidation", marker=str(marker)),
+    )
     deadline = time.monotonic() + 180
     while not marker.exists():
         assert process.poll() is None, process.communicate()[1][-3000:]

@@ -20,9 +20,7 @@ def test_ddp_training_shards_are_disjoint_and_equally_long():
 
 
 def test_ddp_evaluation_shards_cover_each_sample_exactly_once():
-    shards = [
-        IndexBatchSampler(101, 8, shuffle=False, rank=r, world_size=2, pad=False) for r in range(2)
-    ]
+    shards = [IndexBatchSampler(101, 8, shuffle=False, rank=r, world_size=2, pad=False) for r in range(2)]
     merged = torch.cat([s.local_indices() for s in shards])
     assert sorted(merged.tolist()) == list(range(101))
     assert [len(s) for s in shards] == [7, 7]

@@ -10,9 +10,17 @@ from conftest import read_json, run_cli
 def test_cli_focal_with_drw_and_class_balanced_sampler(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(
-        "train.py", "data=digits", "loss=focal", "loss.gamma=1.0", "class_weights=effective_number",
-        "drw_start_epoch=1", "sampler=sqrt", "posthoc_tau=0.5", "trainer.max_epochs=2",
-        "callbacks.progress_bar.refresh_rate=0", run_dir=run_dir,
+        "train.py",
+        "data=digits",
+        "loss=focal",
+        "loss.gamma=1.0",
+        "class_weights=effective_number",
+        "drw_start_epoch=1",
+        "sampler=sqrt",
+        "posthoc_tau=0.5",
+        "trainer.max_epochs=2",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=run_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "DRW: uniform class weights until epoch 1" in result.stdout + result.stderr
@@ -28,8 +36,14 @@ def test_cli_focal_with_drw_and_class_balanced_sampler(tmp_path):
 
 def test_cli_bad_technique_setting_fails_before_training(tmp_path, monkeypatch, capsys):
     # the other bad settings are checked in-process in test_posthoc_and_groups.py
-    code = run_app("train.py", "data=digits", "loss=focal", "loss.gamma=-1", run_dir=tmp_path / "bad",
-                   monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "data=digits",
+        "loss=focal",
+        "loss.gamma=-1",
+        run_dir=tmp_path / "bad",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2, err[-2000:]
     assert "error: loss.gamma=-1 is invalid; allowed: a finite number in [0, inf)" in err

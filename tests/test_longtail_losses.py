@@ -88,8 +88,13 @@ def test_prior_of_absent_class_is_finite_and_unset_counts_fail():
 
 
 @pytest.mark.parametrize(
-    "make", [lambda: Focal(gamma=-1), lambda: LogitAdjusted(tau=-0.5), lambda: LDAM(max_margin=0),
-             lambda: LDAM(scale=-1)]
+    "make",
+    [
+        lambda: Focal(gamma=-1),
+        lambda: LogitAdjusted(tau=-0.5),
+        lambda: LDAM(max_margin=0),
+        lambda: LDAM(scale=-1),
+    ],
 )
 def test_bad_loss_settings_are_user_errors(make):
     with pytest.raises(UserError, match="loss\\."):

@@ -74,8 +74,11 @@ def test_built_in_losses_declare_how_they_treat_the_prior():
     torch.testing.assert_close(LogitAdjusted(tau=0.7).prior_shift(log_pi), 0.7 * log_pi)
     torch.testing.assert_close(BalancedSoftmax().prior_shift(log_pi), log_pi)
     assert Focal(gamma=2.0).prior_shift(log_pi) is None and LDAM().prior_shift(log_pi) is None
-    assert [loss.corrects_prior for loss in (LogitAdjusted(), BalancedSoftmax(), LogitAdjusted(tau=0))] \
-        == [True, True, False]
+    assert [loss.corrects_prior for loss in (LogitAdjusted(), BalancedSoftmax(), LogitAdjusted(tau=0))] == [
+        True,
+        True,
+        False,
+    ]
     assert not any(loss.corrects_prior for loss in (CrossEntropy(), Focal(), LDAM(), BinaryCrossEntropy()))
     assert BinaryCrossEntropy().binary_only and not CrossEntropy().binary_only
 
@@ -140,15 +143,20 @@ def test_a_forks_prior_correcting_loss_gets_the_double_correction_warning(compos
 
 def test_a_forks_binary_only_loss_is_refused_on_multiclass_data(compose_cfg):
     settings = rare_event_settings(compose_cfg(_target(PairOnly)))
-    with pytest.raises(UserError, match=rf"loss._target_={__name__}.PairOnly needs a binary problem; "
-                                        "this data has 5 classes"):
+    with pytest.raises(
+        UserError,
+        match=rf"loss._target_={__name__}.PairOnly needs a binary problem; "
+        "this data has 5 classes",
+    ):
         check_rare_event_data(settings, SimpleNamespace(num_classes=5))
     assert rare_event_settings(compose_cfg(_target(Undeclared))).binary_loss is None
 
 
 BUILT_IN_LOSSES = ("CrossEntropy", "BinaryCrossEntropy", "Focal", "LogitAdjusted", "BalancedSoftmax", "LDAM")
-READERS = [SRC / "imbalance" / name for name in ("calibration.py", "decision.py", "techniques.py",
-                                                   "rare_event.py", "prediction_policy.py")]
+READERS = [
+    SRC / "imbalance" / name
+    for name in ("calibration.py", "decision.py", "techniques.py", "rare_event.py", "prediction_policy.py")
+]
 
 
 @pytest.mark.parametrize("path", READERS + sorted((SRC / "tasks").glob("*.py")), ids=lambda p: p.name)
@@ -214,12 +222,18 @@ def test_the_datamodule_gets_the_strategy_auto_chose(compose_cfg):
 def test_auto_left_unresolved_is_refused_naming_the_strategies():
     with pytest.raises(UserError) as error:
         compute_class_weights([5, 3], {"_target_": "imbalanced.imbalance.weights.auto", "_partial_": True})
-    assert str(error.value).startswith("class_weights=auto is chosen from the loss by train.py; a datamodule "
-                                       "built elsewhere needs a strategy: none, balanced")
+    assert str(error.value).startswith(
+        "class_weights=auto is chosen from the loss by train.py; a datamodule "
+        "built elsewhere needs a strategy: none, balanced"
+    )
 
 
-AUTO_RUN = ["loss=logit_adjusted", "data.n_samples=600", "refit_with_validation=false",
-            "callbacks.progress_bar.refresh_rate=0"]
+AUTO_RUN = [
+    "loss=logit_adjusted",
+    "data.n_samples=600",
+    "refit_with_validation=false",
+    "callbacks.progress_bar.refresh_rate=0",
+]
 
 
 def _auto_run(run_dir: Path, monkeypatch, *overrides: str) -> dict:
@@ -251,12 +265,18 @@ def test_a_resumed_auto_run_resolves_the_same_weights(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"reduction": "mean"}, "loss has no _target_; allowed: a loss=OPTION of configs/loss/ or a "
-                                "loss._target_ naming an ImbalanceLoss subclass"),
-        ({"_target_": "torch.nn.CrossEntropyLoss"}, "loss._target_=torch.nn.CrossEntropyLoss is not an "
-                                                    "ImbalanceLoss; allowed: a subclass of "
-                                                    "imbalanced.imbalance.losses.ImbalanceLoss (it declares "
-                                                    "how it treats the prior)"),
+        (
+            {"reduction": "mean"},
+            "loss has no _target_; allowed: a loss=OPTION of configs/loss/ or a "
+            "loss._target_ naming an ImbalanceLoss subclass",
+        ),
+        (
+            {"_target_": "torch.nn.CrossEntropyLoss"},
+            "loss._target_=torch.nn.CrossEntropyLoss is not an "
+            "ImbalanceLoss; allowed: a subclass of "
+            "imbalanced.imbalance.losses.ImbalanceLoss (it declares "
+            "how it treats the prior)",
+        ),
     ],
 )
 def test_a_loss_that_cannot_declare_its_prior_is_refused(config, message):

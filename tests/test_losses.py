@@ -26,8 +26,9 @@ def test_mean_matches_pytorch_weighted_cross_entropy(batch):
     torch.testing.assert_close(CrossEntropy("mean")(logits, targets, weights, counts), expected)
     # ... which divides by the summed target weights, not by the batch size
     per_sample = weighted_nll(logits, targets, weights)
-    torch.testing.assert_close(CrossEntropy("mean")(logits, targets, weights, counts),
-                               per_sample.sum() / weights[targets].sum())
+    torch.testing.assert_close(
+        CrossEntropy("mean")(logits, targets, weights, counts), per_sample.sum() / weights[targets].sum()
+    )
 
 
 def test_none_normalized_by_weight_sum_equals_mean(batch):
@@ -46,8 +47,9 @@ def test_sum_and_base_class_agree_with_fused_kernel(batch):
     logits, targets, weights, counts = batch
     fused = CrossEntropy("sum")(logits, targets, weights, counts)
     torch.testing.assert_close(fused, weighted_nll(logits, targets, weights).sum())
-    torch.testing.assert_close(CrossEntropy("none")(logits, targets, weights, counts),
-                               weighted_nll(logits, targets, weights))
+    torch.testing.assert_close(
+        CrossEntropy("none")(logits, targets, weights, counts), weighted_nll(logits, targets, weights)
+    )
 
 
 def test_unknown_reduction_is_named():

@@ -32,14 +32,23 @@ def test_the_module_knows_nothing_about_features():
 
 def test_fit_copies_training_statistics_and_checkpoint_round_trips(tmp_path):
     datamodule = SyntheticDataModule(
-        n_samples=1200, n_features=6, num_classes=4, imbalance_ratio=10, batch_size=64,
+        n_samples=1200,
+        n_features=6,
+        num_classes=4,
+        imbalance_ratio=10,
+        batch_size=64,
         class_weights={"strategy": "balanced"},
     )
     datamodule.setup("fit")
     model = make_model(class_names=datamodule.class_names)
     trainer = L.Trainer(
-        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
         num_sanity_val_steps=0,  # the prediction policy must be fitted by the epoch's validation itself
     )
     trainer.fit(model, datamodule=datamodule)

@@ -24,33 +24,54 @@ QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
 
 # ---- item 3: eval refuses data that changed since training --------------------------------------
-def test_eval_refuses_a_rebuilt_split_that_differs_from_training(real_checkpoint, tmp_path, monkeypatch,
-                                                                 capsys):
+def test_eval_refuses_a_rebuilt_split_that_differs_from_training(
+    real_checkpoint, tmp_path, monkeypatch, capsys
+):
     ckpt = f"ckpt_path={real_checkpoint}"
     assert run_app("eval.py", ckpt, *QUIET_APP, run_dir=tmp_path / "same", monkeypatch=monkeypatch) == 0
     changed = "+data.n_samples=330"  # the data config now gives other rows: other splits
-    code = run_app("eval.py", ckpt, changed, *QUIET_APP, run_dir=tmp_path / "changed",
-                   monkeypatch=monkeypatch)
+    code = run_app(
+        "eval.py", ckpt, changed, *QUIET_APP, run_dir=tmp_path / "changed", monkeypatch=monkeypatch
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "differs from training: the test (" in err
     assert "allow_changed_data=true" in err
     assert not (tmp_path / "changed" / "metrics.json").exists()
-    code = run_app("eval.py", ckpt, changed, "allow_changed_data=true", *QUIET_APP,
-                   run_dir=tmp_path / "allowed", monkeypatch=monkeypatch)
+    code = run_app(
+        "eval.py",
+        ckpt,
+        changed,
+        "allow_changed_data=true",
+        *QUIET_APP,
+        run_dir=tmp_path / "allowed",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0 and (tmp_path / "allowed" / "metrics.json").exists()
 
 
 @pytest.mark.slow
 def test_eval_refuses_a_training_file_whose_rows_were_reordered(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150),
-                          "label": rng.choice(["x", "y", "z"], size=150, p=[0.6, 0.3, 0.1])})
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=150),
+            "b": rng.normal(size=150),
+            "label": rng.choice(["x", "y", "z"], size=150, p=[0.6, 0.3, 0.1]),
+        }
+    )
     path = tmp_path / "train.csv"
     frame.to_csv(path, index=False)
-    code = run_app("train.py", "data=tabular", f"data.path={path}", "data.target=label",
-                   "trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0", run_dir=tmp_path / "run",
-                   monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "data=tabular",
+        f"data.path={path}",
+        "data.target=label",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     ckpt = f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}"
     frame.sample(frac=1.0, random_state=1).to_csv(path, index=False)  # same rows, another order
@@ -83,8 +104,7 @@ def test_values_that_overflow_float32_are_refused_after_the_cast():
     with pytest.raises(UserError, match=r"column 'a' has 1 value\(s\) too large for float32"):
         encoding.transform(frame, "data.path=t.csv")
     x = np.array([[1.0], [1e39]])
-    splits = Splits(x[:1], np.zeros(1, int), x[1:], np.zeros(1, int), x[:1], np.zeros(1, int), ["a"],
-                    ["f"])
+    splits = Splits(x[:1], np.zeros(1, int), x[1:], np.zeros(1, int), x[:1], np.zeros(1, int), ["a"], ["f"])
     with pytest.raises(UserError, match=r"the val split has NaN/inf inputs as float32 in column\(s\)"):
         check_finite_features(splits)
 
@@ -92,25 +112,42 @@ def test_values_that_overflow_float32_are_refused_after_the_cast():
 def test_predict_refuses_an_overflowing_value(real_checkpoint, tmp_path, monkeypatch, capsys):
     table = feature_table(tmp_path / "rows.csv")
     table.write_text(table.read_text().replace("\n1,", "\n1e39,", 1))
-    code = run_app("predict.py", f"ckpt_path={real_checkpoint}", f"data.path={table}", *QUIET_APP,
-                   run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={real_checkpoint}",
+        f"data.path={table}",
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     assert code == 2
     assert "column 'x0' has 1 value(s) too large for float32" in capsys.readouterr().err
 
 
 # ---- item 6: eval/predict check their settings as train does ------------------------------------
-@pytest.mark.parametrize(("script", "override", "message"), [
-    ("predict.py", "posthoc_tau=nan", "posthoc_tau=nan must be a number >= 0"),
-    ("eval.py", "posthoc_tau=-1", "posthoc_tau=-1 must be a number >= 0"),
-    ("eval.py", "data.eval_batch_size=0", "data.eval_batch_size=0 is invalid; allowed: an integer >= 1"),
-    ("predict.py", "trainer.precision=bf16-true", "trainer.precision=bf16-true is not supported"),
-])
-def test_eval_and_predict_validate_settings_like_train(script, override, message, real_checkpoint, tmp_path,
-                                                       monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("script", "override", "message"),
+    [
+        ("predict.py", "posthoc_tau=nan", "posthoc_tau=nan must be a number >= 0"),
+        ("eval.py", "posthoc_tau=-1", "posthoc_tau=-1 must be a number >= 0"),
+        ("eval.py", "data.eval_batch_size=0", "data.eval_batch_size=0 is invalid; allowed: an integer >= 1"),
+        ("predict.py", "trainer.precision=bf16-true", "trainer.precision=bf16-true is not supported"),
+    ],
+)
+def test_eval_and_predict_validate_settings_like_train(
+    script, override, message, real_checkpoint, tmp_path, monkeypatch, capsys
+):
     # predict.py reads a file; eval.py re-splits the checkpoint's (synthetic) data, which takes no path
     data = [f"data.path={feature_table(tmp_path / 'rows.csv')}"] if script == "predict.py" else []
-    code = run_app(script, f"ckpt_path={real_checkpoint}", *data, override, *QUIET_APP,
-                   run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        script,
+        f"ckpt_path={real_checkpoint}",
+        *data,
+        override,
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and err.count("\n") == 1
@@ -118,9 +155,16 @@ def test_eval_and_predict_validate_settings_like_train(script, override, message
 
 # ---- item 7: resuming with changed optimizer settings ---------------------------------------------
 def test_resume_with_a_changed_optimizer_setting_is_refused(real_checkpoint, tmp_path, monkeypatch, capsys):
-    code = run_app("train.py", f"ckpt_path={real_checkpoint}", "data.n_samples=300", "trainer.max_epochs=2",
-                   "optimizer.lr=0.05", "callbacks.progress_bar.refresh_rate=0",
-                   run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        f"ckpt_path={real_checkpoint}",
+        "data.n_samples=300",
+        "trainer.max_epochs=2",
+        "optimizer.lr=0.05",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "optimizer.lr: 0.001 -> 0.05" in err
@@ -129,32 +173,36 @@ def test_resume_with_a_changed_optimizer_setting_is_refused(real_checkpoint, tmp
 
 def test_setting_differences_whatever_the_shape():
     assert setting_differences({"lr": 1, "betas": [0.9, 0.99]}, {"lr": 1, "betas": [0.9, 0.999]}, "o") == [
-        "o.betas: [0.9, 0.99] -> [0.9, 0.999]"]
+        "o.betas: [0.9, 0.99] -> [0.9, 0.999]"
+    ]
     assert setting_differences("none", "cosine", "scheduler") == ["scheduler: 'none' -> 'cosine'"]
     assert setting_differences({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}, "x") == ["x.a.c: None -> 2"]
     assert setting_differences({"lr": 0.1}, {"lr": 0.1}, "o") == []
 
 
-
 def test_resume_refuses_restored_settings_that_only_one_side_has():
     adamw = {"_target_": "torch.optim.AdamW", "lr": 0.001}
     cosine = {"_target_": "imbalanced.optimization.cosine", "warmup_epochs": 0}
-    check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": None},
-                            {"optimizer": dict(adamw), "scheduler": None})  # nothing changed
+    check_restored_settings(
+        "c.ckpt", {"optimizer": adamw, "scheduler": None}, {"optimizer": dict(adamw), "scheduler": None}
+    )  # nothing changed
     # a checkpoint without a scheduler setting, resumed with one (and the reverse): both refused
     with pytest.raises(UserError, match=r"ckpt_path=c.ckpt .*\(scheduler: None -> \{"):
         check_restored_settings("c.ckpt", {"optimizer": adamw}, {"optimizer": adamw, "scheduler": cosine})
-    refused = (r"\(scheduler: \{.*\} -> None as checkpoint -> now\); a resumed run continues with the "
-               r"optimizer state of the checkpoint, so these would not apply\. allowed: the settings of the "
-               r"run being resumed \(see its \.hydra/config\.yaml\), or a fresh run without ckpt_path$")
+    refused = (
+        r"\(scheduler: \{.*\} -> None as checkpoint -> now\); a resumed run continues with the "
+        r"optimizer state of the checkpoint, so these would not apply\. allowed: the settings of the "
+        r"run being resumed \(see its \.hydra/config\.yaml\), or a fresh run without ckpt_path$"
+    )
     with pytest.raises(UserError, match=refused):
         check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": cosine}, {"optimizer": adamw})
     # every change is listed, one after the other
     with pytest.raises(UserError, match=r"\(optimizer.lr: 0.001 -> 0.01; scheduler.warmup_epochs: 0 -> 2 "):
-        check_restored_settings("c.ckpt", {"optimizer": adamw, "scheduler": cosine},
-                                {"optimizer": {**adamw, "lr": 0.01},
-                                 "scheduler": {**cosine, "warmup_epochs": 2}})
-
+        check_restored_settings(
+            "c.ckpt",
+            {"optimizer": adamw, "scheduler": cosine},
+            {"optimizer": {**adamw, "lr": 0.01}, "scheduler": {**cosine, "warmup_epochs": 2}},
+        )
 
 
 def test_a_fresh_run_refuses_a_run_directory_that_holds_checkpoints(tmp_path):
@@ -172,8 +220,10 @@ def test_a_fresh_run_refuses_a_run_directory_that_holds_checkpoints(tmp_path):
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert str(error.value) == (
         f"hydra.run.dir={tmp_path} already holds checkpoints ['epoch=1-step=4.ckpt', 'last.ckpt']; "
-        f"allowed: a new run directory, or resume that run with ckpt_path={last}")
+        f"allowed: a new run directory, or resume that run with ckpt_path={last}"
+    )
     check_run_dir(OmegaConf.merge(fresh, {"ckpt_path": str(last)}))  # resuming that run in place
+
 
 # ---- item 8: labels that differ only by whitespace ------------------------------------------------
 def test_labels_differing_only_by_whitespace_are_refused():
@@ -206,8 +256,9 @@ def _cut_where_torch_raises(data: bytes, kind: type) -> bytes:
 
 @pytest.mark.parametrize("script", ["eval.py", "predict.py"])
 @pytest.mark.parametrize("content", ["truncated", "cut_mid_record", "text", "tensor"])
-def test_a_broken_checkpoint_is_one_error_line(script, content, real_checkpoint, tmp_path, monkeypatch,
-                                                capsys):
+def test_a_broken_checkpoint_is_one_error_line(
+    script, content, real_checkpoint, tmp_path, monkeypatch, capsys
+):
     path = tmp_path / "bad.ckpt"
     if content == "truncated":
         path.write_bytes(real_checkpoint.read_bytes()[:4000])
@@ -219,8 +270,14 @@ def test_a_broken_checkpoint_is_one_error_line(script, content, real_checkpoint,
         torch.save({"weight": torch.ones(3)}, path)
     table = feature_table(tmp_path / "rows.csv")
     data = "data.path" if script == "predict.py" else "data.test_path"
-    code = run_app(script, f"ckpt_path={path}", f"{data}={table}", *QUIET_APP, run_dir=tmp_path / "run",
-                   monkeypatch=monkeypatch)
+    code = run_app(
+        script,
+        f"ckpt_path={path}",
+        f"{data}={table}",
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(f"error: ckpt_path={path}") and err.count("\n") == 1
@@ -228,8 +285,15 @@ def test_a_broken_checkpoint_is_one_error_line(script, content, real_checkpoint,
 
 def test_predict_into_a_directory_fails_before_predicting(real_checkpoint, tmp_path, monkeypatch, capsys):
     table = feature_table(tmp_path / "rows.csv")
-    code = run_app("predict.py", f"ckpt_path={real_checkpoint}", f"data.path={table}",
-                   f"output_path={tmp_path}", *QUIET_APP, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={real_checkpoint}",
+        f"data.path={table}",
+        f"output_path={tmp_path}",
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     assert code == 2
     assert f"output_path={tmp_path} is a directory" in capsys.readouterr().err
 
@@ -264,8 +328,14 @@ def test_the_nan_guard_names_zero_weight_batches():
 
 
 def test_a_multirun_with_invalid_jobs_ends_with_one_error_line(tmp_path, monkeypatch, capsys):
-    code = run_app("train.py", "-m", "data.n_samples=-5,-6", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                   run_dir=tmp_path / "unused", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "-m",
+        "data.n_samples=-5,-6",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        run_dir=tmp_path / "unused",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "Traceback" not in err
@@ -279,8 +349,13 @@ def test_a_multirun_with_invalid_jobs_ends_with_one_error_line(tmp_path, monkeyp
 def test_lightning_messages_are_printed_once_and_tips_dropped(real_checkpoint, tmp_path, monkeypatch):
     import logging
 
-    code = run_app("eval.py", f"ckpt_path={real_checkpoint}", *QUIET_APP, run_dir=tmp_path / "run",
-                   monkeypatch=monkeypatch)
+    code = run_app(
+        "eval.py",
+        f"ckpt_path={real_checkpoint}",
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     assert not [h for h in logging.getLogger("lightning").handlers if type(h) is logging.StreamHandler]
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")

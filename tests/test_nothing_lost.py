@@ -45,8 +45,14 @@ def _training_run_dir(root: Path) -> Path:
 def test_eval_and_predict_refuse_a_training_run_dir(script, tmp_path, monkeypatch, capsys):
     run = _training_run_dir(tmp_path)
     data = "data.path" if script == "predict.py" else "data.test_path"
-    code = run_app(script, f"ckpt_path={tmp_path / 'x.ckpt'}", f"{data}={tmp_path / 'x.csv'}", *QUIET_APP,
-                   run_dir=run, monkeypatch=monkeypatch)
+    code = run_app(
+        script,
+        f"ckpt_path={tmp_path / 'x.ckpt'}",
+        f"{data}={tmp_path / 'x.csv'}",
+        *QUIET_APP,
+        run_dir=run,
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert f"error: hydra.run.dir={run} holds another run's outputs ['metrics.json']" in err
@@ -94,8 +100,15 @@ def test_predict_refuses_to_overwrite_its_input(tmp_path, monkeypatch, capsys):
     table = feature_table(tmp_path / "rows.csv")
     before = table.read_text()
     (tmp_path / "x.ckpt").write_bytes(b"")  # never read: the output is checked first
-    code = run_app("predict.py", f"ckpt_path={tmp_path / 'x.ckpt'}", f"data.path={table}",
-                   f"output_path={table}", *QUIET_APP, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={tmp_path / 'x.ckpt'}",
+        f"data.path={table}",
+        f"output_path={table}",
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     assert code == 2
     assert f"output_path={table} is the input file data.path" in capsys.readouterr().err
     assert table.read_text() == before
@@ -146,8 +159,15 @@ def test_a_predict_killed_while_writing_leaves_no_partial_file(real_checkpoint, 
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        run_app("predict.py", f"ckpt_path={real_checkpoint}", f"data.path={table}", f"output_path={output}",
-                *QUIET_APP, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+        run_app(
+            "predict.py",
+            f"ckpt_path={real_checkpoint}",
+            f"data.path={table}",
+            f"output_path={output}",
+            *QUIET_APP,
+            run_dir=tmp_path / "run",
+            monkeypatch=monkeypatch,
+        )
     assert not output.exists()
     assert list(output.parent.iterdir()) == []
 
@@ -161,10 +181,16 @@ def test_resume_into_a_new_dir_replaces_a_truncated_copy(tmp_path):
     new.mkdir()
     (new / best.name).write_bytes(best.read_bytes()[:1000])  # an earlier copy, cut off
     callback = ModelCheckpoint(dirpath=new)
-    trainer = SimpleNamespace(checkpoint_callbacks=[callback], is_global_zero=True,
-                              strategy=SimpleNamespace(barrier=lambda name: None))
-    state = {"dirpath": str(old), "best_k_models": {str(best): torch.tensor(0.5)},
-             "best_model_path": str(best)}
+    trainer = SimpleNamespace(
+        checkpoint_callbacks=[callback],
+        is_global_zero=True,
+        strategy=SimpleNamespace(barrier=lambda name: None),
+    )
+    state = {
+        "dirpath": str(old),
+        "best_k_models": {str(best): torch.tensor(0.5)},
+        "best_model_path": str(best),
+    }
     ResumeCheckpoints().on_load_checkpoint(trainer, None, {"callbacks": {callback.state_key: state}})
     assert (new / best.name).read_bytes() == best.read_bytes()
     assert state["best_model_path"] == str(new / best.name)
@@ -207,9 +233,16 @@ def test_predictions_escape_formula_class_names_by_default(escape, real_checkpoi
     torch.save(checkpoint, crafted)
     table = feature_table(tmp_path / "rows.csv", rows=40)
     output = tmp_path / "pred.csv"
-    code = run_app("predict.py", f"ckpt_path={crafted}", f"data.path={table}", f"output_path={output}",
-                   f"escape_formulas={str(escape).lower()}", *QUIET_APP, run_dir=tmp_path / "run",
-                   monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={crafted}",
+        f"data.path={table}",
+        f"output_path={output}",
+        f"escape_formulas={str(escape).lower()}",
+        *QUIET_APP,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     rows = list(csv.reader(output.open()))
     shown = [escape_formula(n) for n in names] if escape else names

@@ -99,9 +99,15 @@ def test_test_class_stats_matches_sklearn_on_the_test_split(tmp_path, compose_cf
     model = build_model(cfg, datamodule)
     model.load_data_contract(datamodule.contract())
     stats = TestClassStats()
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[stats],
-                        enable_progress_bar=False, enable_model_summary=False,
-                        use_distributed_sampler=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        callbacks=[stats],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
     logged = trainer.test(model, datamodule=datamodule, verbose=False)[0]
 
     splits = datamodule.splits

@@ -25,7 +25,8 @@ def test_posthoc_adjust_subtracts_tau_log_prior():
 
 def test_module_applies_posthoc_tau_in_eval_and_predict():
     model = ImbalancedClassifier(
-        num_classes=3, backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [4], "in_features": 2},
+        num_classes=3,
+        backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [4], "in_features": 2},
     )
     model.class_counts.copy_(COUNTS)
     x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))

@@ -27,8 +27,16 @@ def rows_with_ids(tmp_path, rows: int = 4):
 
 def predict(checkpoint, table, tmp_path, monkeypatch, *overrides):
     output = tmp_path / "out.csv"
-    code = run_app("predict.py", f"ckpt_path={checkpoint}", f"data.path={table}", f"output_path={output}",
-                   *QUIET_APP, *overrides, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        "predict.py",
+        f"ckpt_path={checkpoint}",
+        f"data.path={table}",
+        f"output_path={output}",
+        *QUIET_APP,
+        *overrides,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     return code, output
 
 
@@ -59,23 +67,38 @@ def test_by_default_only_the_predictions_are_written(real_checkpoint, tmp_path, 
 
 def test_an_id_column_the_file_lacks_is_one_error(tmp_path):
     table = feature_table(tmp_path / "rows.csv")
-    spec = {"encoding": {"columns": [f"x{i}" for i in range(20)], "numeric": [f"x{i}" for i in range(20)],
-                         "categorical": {}}}
+    spec = {
+        "encoding": {
+            "columns": [f"x{i}" for i in range(20)],
+            "numeric": [f"x{i}" for i in range(20)],
+            "categorical": {},
+        }
+    }
     with pytest.raises(UserError, match=r"has no column\(s\) \['row_id'\] \(named by data.id"):
-        FeatureTableDataModule.read_inputs(str(table), setting="data.path", config={"id": "row_id"},
-                                           spec=spec, class_names=["a", "b"], labelled=False)
+        FeatureTableDataModule.read_inputs(
+            str(table),
+            setting="data.path",
+            config={"id": "row_id"},
+            spec=spec,
+            class_names=["a", "b"],
+            labelled=False,
+        )
 
 
 def test_a_tabular_id_column_is_not_a_feature_and_is_saved(compose_cfg, tmp_path):
     frame = make_table(300)
     frame.insert(0, "customer", [f"c{i}" for i in range(len(frame))])
     frame.to_csv(tmp_path / "t.csv", index=False)
-    cfg = compose_cfg("data=tabular", f"data.path={tmp_path / 't.csv'}", "data.target=label",
-                      "data.id=customer")
+    cfg = compose_cfg(
+        "data=tabular", f"data.path={tmp_path / 't.csv'}", "data.target=label", "data.id=customer"
+    )
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     assert isinstance(datamodule, TabularDataModule)
     assert not any(name.startswith("customer") for name in datamodule.feature_names)
     with pytest.raises(UserError, match=r"data.id names column\(s\) \['nope'\]"):
-        build_datamodule(compose_cfg("data=tabular", f"data.path={tmp_path / 't.csv'}", "data.target=label",
-                                     "data.id=nope")).setup("fit")
+        build_datamodule(
+            compose_cfg(
+                "data=tabular", f"data.path={tmp_path / 't.csv'}", "data.target=label", "data.id=nope"
+            )
+        ).setup("fit")

@@ -15,22 +15,28 @@ from imbalanced.tasks.train import build_datamodule, checkpoint_to_test
 
 
 # ---- budget -------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("steps_per_epoch", "expected"), [
-    (3, 167),     # a 700-row table at batch 256: ceil(500 / 3)
-    (55, 10),     # data=synthetic (14000 training rows): min_epochs
-    (1, 200),     # one batch per epoch: capped at max_epochs
-    (1000, 10),   # a large table: min_epochs, never fewer
-])
+@pytest.mark.parametrize(
+    ("steps_per_epoch", "expected"),
+    [
+        (3, 167),  # a 700-row table at batch 256: ceil(500 / 3)
+        (55, 10),  # data=synthetic (14000 training rows): min_epochs
+        (1, 200),  # one batch per epoch: capped at max_epochs
+        (1000, 10),  # a large table: min_epochs, never fewer
+    ],
+)
 def test_budget_epochs_rule(steps_per_epoch, expected):
     assert budget_epochs(steps_per_epoch, min_steps=500, min_epochs=10, max_epochs=200) == expected
 
 
-@pytest.mark.parametrize(("steps_per_epoch", "expected"), [
-    (3, 200),    # 700 training rows at batch 256: the cap (600 steps)
-    (13, 116),   # 3,300 rows: 1,500 steps
-    (55, 28),    # data=synthetic (14,000 training rows)
-    (150, 10),   # 38,400 rows and more: the 10-epoch floor
-])
+@pytest.mark.parametrize(
+    ("steps_per_epoch", "expected"),
+    [
+        (3, 200),  # 700 training rows at batch 256: the cap (600 steps)
+        (13, 116),  # 3,300 rows: 1,500 steps
+        (55, 28),  # data=synthetic (14,000 training rows)
+        (150, 10),  # 38,400 rows and more: the 10-epoch floor
+    ],
+)
 def test_default_budget_is_the_documented_one(compose_cfg, steps_per_epoch, expected):
     budget = compose_cfg().budget
     assert budget_epochs(steps_per_epoch, budget.min_steps, budget.min_epochs, budget.max_epochs) == expected
@@ -82,11 +88,23 @@ class _Worsening(L.LightningModule):
 
 def test_last_checkpoint_is_the_last_epoch_and_is_tested_by_default(tmp_path, compose_cfg):
     loader = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
-    callback = EveryEpochLastCheckpoint(dirpath=tmp_path, filename="best-epoch{epoch:03d}",
-                                        auto_insert_metric_name=False, monitor="val/balanced_accuracy",
-                                        mode="max", save_top_k=1, save_last=True)
-    trainer = L.Trainer(max_epochs=3, callbacks=[callback], logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0)
+    callback = EveryEpochLastCheckpoint(
+        dirpath=tmp_path,
+        filename="best-epoch{epoch:03d}",
+        auto_insert_metric_name=False,
+        monitor="val/balanced_accuracy",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+    )
+    trainer = L.Trainer(
+        max_epochs=3,
+        callbacks=[callback],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(_Worsening(), loader, loader)
     last = torch.load(tmp_path / "last.ckpt", weights_only=True)
     best = torch.load(tmp_path / "best-epoch000.ckpt", weights_only=True)
@@ -103,8 +121,12 @@ def test_train_validates_and_tests_the_last_epoch(tmp_path, compose_cfg):
 
     from imbalanced.tasks.train import train
 
-    cfg = compose_cfg("data.n_samples=600", "trainer.max_epochs=3", "~callbacks.progress_bar",
-                      f"paths.output_dir={tmp_path}")
+    cfg = compose_cfg(
+        "data.n_samples=600",
+        "trainer.max_epochs=3",
+        "~callbacks.progress_bar",
+        f"paths.output_dir={tmp_path}",
+    )
     report = train(cfg)
     logged = pd.read_csv(next(tmp_path.rglob("metrics.csv"))).dropna(subset=["val/balanced_accuracy"])
     during_fit = logged[logged["epoch"] == 2]["val/balanced_accuracy"].iloc[0]

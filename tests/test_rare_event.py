@@ -53,9 +53,17 @@ def _brute_force(margins: np.ndarray, labels: np.ndarray):
         flagged = margins >= t
         tp, fp = int((flagged & labels).sum()), int((flagged & ~labels).sum())
         fn = int((~flagged & labels).sum())
-        rows.append({"t": t, "tp": tp, "fp": fp, "fn": fn,
-                     "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn),
-                     "f1": 2 * tp / (2 * tp + fp + fn)})
+        rows.append(
+            {
+                "t": t,
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "precision": tp / (tp + fp) if tp + fp else None,
+                "recall": tp / (tp + fn),
+                "f1": 2 * tp / (2 * tp + fp + fn),
+            }
+        )
     return rows
 
 
@@ -87,7 +95,8 @@ def test_each_rule_picks_the_best_validation_threshold(seed):
     assert precision_at.reachable and precision_at.precision >= 0.8
     assert precision_at.recall == pytest.approx(max(r["recall"] for r in feasible))
     assert precision_score(labels, _flagged_by(precision_at, margins)) == pytest.approx(
-        precision_at.precision)
+        precision_at.precision
+    )
 
 
 def test_cuts_lie_between_validation_scores_and_costs_move_them():
@@ -149,8 +158,7 @@ COUNTS = torch.tensor([900.0, 90.0, 10.0])
 def _intercept_only(loss, weights: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The logits a feature-free model learns under `loss`: its minimiser, by L-BFGS."""
     bias = torch.zeros(3, requires_grad=True)
-    optimizer = torch.optim.LBFGS([bias], max_iter=200, tolerance_grad=1e-10,
-                                  line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS([bias], max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
@@ -190,8 +198,9 @@ def test_closed_form_correction_undoes_class_balanced_sampling(q):
     sampled = torch.round(shown / shown.sum() * 3000)
     learned = _intercept_only(CrossEntropy(), torch.ones(3), _labels(sampled))
     shift = closed_form_prior_shift(CrossEntropy(), torch.ones(3), COUNTS, sampler_q=q)
-    torch.testing.assert_close((learned + shift.float()).softmax(-1), COUNTS / COUNTS.sum(),
-                               atol=2e-3, rtol=1e-2)
+    torch.testing.assert_close(
+        (learned + shift.float()).softmax(-1), COUNTS / COUNTS.sum(), atol=2e-3, rtol=1e-2
+    )
 
 
 def test_losses_without_closed_form_get_the_prior_fitted():
@@ -341,7 +350,8 @@ def test_binary_metrics_follow_the_minority_class_whatever_its_index():
     values = metrics.compute()
     assert float(values["val/recall"]) == 1.0 and float(values["val/precision"]) == 0.5
     assert float(values["val/average_precision"]) == pytest.approx(
-        average_precision_score(labels.numpy() == 0, probabilities[:, 0].numpy()))
+        average_precision_score(labels.numpy() == 0, probabilities[:, 0].numpy())
+    )
 
 
 def test_multiclass_metrics_are_macro_one_vs_rest():
@@ -353,9 +363,11 @@ def test_multiclass_metrics_are_macro_one_vs_rest():
     values = {k: float(v) for k, v in metrics.compute().items()}
     onehot = F.one_hot(labels, 4).numpy()
     assert values["test/average_precision"] == pytest.approx(
-        average_precision_score(onehot, probabilities.numpy(), average="macro"), abs=1e-5)
+        average_precision_score(onehot, probabilities.numpy(), average="macro"), abs=1e-5
+    )
     assert values["test/roc_auc"] == pytest.approx(
-        roc_auc_score(labels.numpy(), probabilities.numpy(), multi_class="ovr", average="macro"), abs=1e-5)
+        roc_auc_score(labels.numpy(), probabilities.numpy(), multi_class="ovr", average="macro"), abs=1e-5
+    )
     brier = ((probabilities.numpy() - onehot) ** 2).sum(1).mean()
     assert values["test/brier"] == pytest.approx(brier, abs=1e-6)
     assert "test/precision" not in values  # precision/recall/F1 at the threshold: binary only
@@ -373,7 +385,8 @@ def test_bce_with_pos_weight_equals_two_class_weighted_cross_entropy(reduction):
     torch.testing.assert_close(bce, ce)
     # PyTorch's own BCEWithLogitsLoss(pos_weight) divides by the batch size instead of the weights
     torch_bce = torch.nn.BCEWithLogitsLoss(pos_weight=weights[1] / weights[0])(
-        logits[:, 1] - logits[:, 0], targets.float())
+        logits[:, 1] - logits[:, 0], targets.float()
+    )
     if reduction == "mean":
         factor = len(targets) * weights[0] / weights[targets].sum()
         torch.testing.assert_close(torch_bce * factor, ce)
@@ -388,8 +401,9 @@ def test_bce_and_weighted_cross_entropy_train_to_the_same_decisions():
     def train(loss_fn):
         w = torch.zeros(3, 2, requires_grad=True)
         b = torch.zeros(2, requires_grad=True)
-        optimizer = torch.optim.LBFGS([w, b], max_iter=500, tolerance_grad=1e-9,
-                                      line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            [w, b], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
+        )
 
         def closure():
             optimizer.zero_grad()
@@ -410,8 +424,9 @@ def test_bce_and_weighted_cross_entropy_train_to_the_same_decisions():
 
 def test_bce_refuses_more_than_two_classes():
     with pytest.raises(UserError, match="loss=bce needs a two-class model"):
-        BinaryCrossEntropy()(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), torch.ones(3),
-                             torch.ones(3))
+        BinaryCrossEntropy()(
+            torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), torch.ones(3), torch.ones(3)
+        )
 
 
 def test_a_resumed_run_keeps_its_own_settings_and_eval_takes_the_checkpoints():

@@ -15,9 +15,27 @@ from imbalanced.tasks.config_checks import check_config
 
 FORK = Path(__file__).resolve().parent / "fork_example"
 # words that stand for the reader's own files, machines or extras: those commands cannot run as they are
-PLACEHOLDERS = ("DIR", "TRAIN", "VAL", "TEST", "CKPT", "RUN/", "DATE", "data/", "~/", "labels.csv", ".pth",
-                "$", "fork_example", "trainer=gpu", "trainer=ddp", "hparams_search=optuna",
-                "logger=tensorboard", "-m", "--cfg")
+PLACEHOLDERS = (
+    "DIR",
+    "TRAIN",
+    "VAL",
+    "TEST",
+    "CKPT",
+    "RUN/",
+    "DATE",
+    "data/",
+    "~/",
+    "labels.csv",
+    ".pth",
+    "$",
+    "fork_example",
+    "trainer=gpu",
+    "trainer=ddp",
+    "hparams_search=optuna",
+    "logger=tensorboard",
+    "-m",
+    "--cfg",
+)
 SMALL = ["data.n_samples=1500", "trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0"]
 
 
@@ -60,27 +78,44 @@ def test_quickstart_then_the_eval_and_predict_examples_run(tmp_path, monkeypatch
             return f"ckpt_path={checkpoint}"
         return word
 
-    evals = [c for c in readme_commands("eval.py") if "data/holdout.csv" in " ".join(c)
-             or "ckpt_path=outputs/" in " ".join(c)]
+    evals = [
+        c
+        for c in readme_commands("eval.py")
+        if "data/holdout.csv" in " ".join(c) or "ckpt_path=outputs/" in " ".join(c)
+    ]
     predicts = [c for c in readme_commands("predict.py") if "data/new.csv" in " ".join(c)]
     assert len(evals) == 2 and len(predicts) == 4
     for number, command in enumerate(evals):
         extra = ["+data.target=y"] if "data.test_path=data/holdout.csv" in command else []
         out = tmp_path / f"eval{number}"
-        code = run_app("eval.py", *map(real, command), *extra, "+trainer.enable_progress_bar=false",
-                       run_dir=out, monkeypatch=monkeypatch)
+        code = run_app(
+            "eval.py",
+            *map(real, command),
+            *extra,
+            "+trainer.enable_progress_bar=false",
+            run_dir=out,
+            monkeypatch=monkeypatch,
+        )
         assert code == 0, command
         assert 0.0 <= read_json(out / "metrics.json")["test/balanced_accuracy"] <= 1.0
     for number, command in enumerate(predicts):
         # the id column is an extra, refused column unless the command names it (+data.id, keep_columns)
         named = "+data.id=customer_id" in command or "+data.keep_columns=true" in command
         (table.assign(customer_id=["a", "b", "c"]) if named else table).to_csv(
-            tmp_path / "data" / "new.csv", index=False)
+            tmp_path / "data" / "new.csv", index=False
+        )
         out = tmp_path / f"predict{number}"
-        code = run_app("predict.py", *map(real, command), "+trainer.enable_progress_bar=false",
-                       run_dir=out, monkeypatch=monkeypatch)
+        code = run_app(
+            "predict.py",
+            *map(real, command),
+            "+trainer.enable_progress_bar=false",
+            run_dir=out,
+            monkeypatch=monkeypatch,
+        )
         assert code == 0, command
         written = tmp_path / "preds.csv" if "output_path=preds.csv" in command else out / "predictions.csv"
         assert len(pd.read_csv(written)) == 3
     assert list(pd.read_csv(tmp_path / "predict2" / "predictions.csv").columns[:2]) == [
-        "customer_id", "prediction"]
+        "customer_id",
+        "prediction",
+    ]

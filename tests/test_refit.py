@@ -46,15 +46,19 @@ def test_refit_auto_follows_the_datamodule_and_true_needs_merging(compose_cfg):
     images = build_datamodule(compose_cfg("data=digits_images"))
     assert not refit_enabled(compose_cfg(), images)  # auto: images follow the papers, no refit
     assert refit_enabled(compose_cfg("refit_with_validation=true"), images)
-    with pytest.raises(UserError, match=r"refit_with_validation=true needs a datamodule .*allowed: "
-                                        r"refit_with_validation=false"):
+    with pytest.raises(
+        UserError,
+        match=r"refit_with_validation=true needs a datamodule .*allowed: "
+        r"refit_with_validation=false",
+    ):
         refit_enabled(compose_cfg("refit_with_validation=true"), LoaderDataModule())
     assert not refit_enabled(compose_cfg(), LoaderDataModule())  # auto on data that cannot merge: no refit
 
 
 def test_refit_setting_must_be_auto_or_a_boolean(compose_cfg, tmp_path):
-    with pytest.raises(UserError,
-                       match=r"refit_with_validation='yes' is invalid; allowed: auto, true or false"):
+    with pytest.raises(
+        UserError, match=r"refit_with_validation='yes' is invalid; allowed: auto, true or false"
+    ):
         train(compose_cfg("refit_with_validation=yes", f"paths.output_dir={tmp_path}"))
     assert not (tmp_path / "checkpoints").exists()
 
@@ -85,16 +89,27 @@ def test_refit_model_is_trained_on_train_and_val_and_is_the_one_tested(compose_c
     assert refit["prediction_policy"] == last["prediction_policy"]
 
     # metrics.json's test scores are the refit checkpoint's
-    eval_cfg = compose_cfg(f"ckpt_path={run / 'checkpoints' / 'refit.ckpt'}",
-                           f"paths.output_dir={tmp_path / 'eval'}", config_name="eval")
+    eval_cfg = compose_cfg(
+        f"ckpt_path={run / 'checkpoints' / 'refit.ckpt'}",
+        f"paths.output_dir={tmp_path / 'eval'}",
+        config_name="eval",
+    )
     evaluated = evaluate(eval_cfg)
     assert evaluated["test/balanced_accuracy"] == pytest.approx(report["test/balanced_accuracy"], abs=1e-6)
 
     # a finished refit model is not a training state: resuming from it is refused
-    with pytest.raises(UserError, match=r"refit on training \+ validation, which cannot be resumed; "
-                                        r"allowed: the first training's checkpoint"):
-        train(compose_cfg(*quiet, f"ckpt_path={run / 'checkpoints' / 'refit.ckpt'}",
-                          f"paths.output_dir={tmp_path / 'resumed'}"))
+    with pytest.raises(
+        UserError,
+        match=r"refit on training \+ validation, which cannot be resumed; "
+        r"allowed: the first training's checkpoint",
+    ):
+        train(
+            compose_cfg(
+                *quiet,
+                f"ckpt_path={run / 'checkpoints' / 'refit.ckpt'}",
+                f"paths.output_dir={tmp_path / 'resumed'}",
+            )
+        )
 
 
 def test_the_hyperparameter_search_does_not_refit_each_trial(compose_cfg):

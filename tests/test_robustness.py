@@ -75,8 +75,11 @@ def test_valid_defaults_and_every_option_pass(compose_cfg):
     check_config(compose_cfg())
     for option in ("none", "balanced", "inverse", "inverse_sqrt", "effective_number"):
         check_config(compose_cfg(f"class_weights={option}"))
-    check_config(compose_cfg("trainer=ddp_cpu", "trainer.max_epochs=-1", "scheduler=onecycle",
-                             "scheduler.total_steps=100"))
+    check_config(
+        compose_cfg(
+            "trainer=ddp_cpu", "trainer.max_epochs=-1", "scheduler=onecycle", "scheduler.total_steps=100"
+        )
+    )
 
 
 def test_fresh_run_refuses_a_run_dir_with_checkpoints(compose_cfg, tmp_path):
@@ -124,7 +127,11 @@ def _popen(run_dir: Path, *overrides: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HYDRA_FULL_ERROR": "0"}
     return subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *overrides, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -144,9 +151,13 @@ def test_same_seed_is_identical_and_resume_after_2_of_4_epochs_is_exact(compose_
     assert first == second
 
     half_ckpts = {p.name: p.stat().st_mtime for p in (tmp_path / "half" / "checkpoints").iterdir()}
-    resumed = run_cli("train.py", *RESUME, "trainer.max_epochs=4",
-                      f"ckpt_path={tmp_path / 'half' / 'checkpoints' / 'last.ckpt'}",
-                      run_dir=tmp_path / "resumed")
+    resumed = run_cli(
+        "train.py",
+        *RESUME,
+        "trainer.max_epochs=4",
+        f"ckpt_path={tmp_path / 'half' / 'checkpoints' / 'last.ckpt'}",
+        run_dir=tmp_path / "resumed",
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     # the uninterrupted 4-epoch run (in-process: same code, same seed) ends with the same metrics
     train(compose_cfg(*RESUME, "trainer.max_epochs=4", f"paths.output_dir={tmp_path / 'a'}"))
@@ -175,8 +186,13 @@ def test_sigint_leaves_a_checkpoint_that_resumes(tmp_path):
     epoch = torch.load(interrupted, map_location="cpu", weights_only=False)["epoch"]
     assert epoch >= 1
 
-    resumed = run_cli("train.py", *RESUME, f"trainer.max_epochs={epoch + 2}",
-                      f"ckpt_path={interrupted}", run_dir=tmp_path / "resumed")
+    resumed = run_cli(
+        "train.py",
+        *RESUME,
+        f"trainer.max_epochs={epoch + 2}",
+        f"ckpt_path={interrupted}",
+        run_dir=tmp_path / "resumed",
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "test/balanced_accuracy" in read_json(tmp_path / "resumed" / "metrics.json")
     # Lightning's INFO lines go through Hydra's handler (stdout) only, not also Lightning's (stderr)
@@ -203,9 +219,13 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(compose_cfg, tmp_pat
     settings = [*RESUME, "trainer.max_epochs=3"]
     baseline = train(compose_cfg(*settings, f"paths.output_dir={tmp_path / 'a'}"))
 
-    cfg = compose_cfg(*settings, f"paths.output_dir={tmp_path / 'b'}",
-                      "+callbacks.kill._target_=test_robustness.SendSignalAt",
-                      "+callbacks.kill.epoch=1", "+callbacks.kill.batch=3")
+    cfg = compose_cfg(
+        *settings,
+        f"paths.output_dir={tmp_path / 'b'}",
+        "+callbacks.kill._target_=test_robustness.SendSignalAt",
+        "+callbacks.kill.epoch=1",
+        "+callbacks.kill.batch=3",
+    )
     with pytest.raises(TrainingInterrupted, match=r"SIGTERM at epoch 1, batch (3|4);") as stop:
         train(cfg)
     assert stop.value.exit_code == 143

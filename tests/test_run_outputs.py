@@ -22,9 +22,16 @@ def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table
     pytest.importorskip("tensorboard")
     pytest.importorskip("mlflow")
     run_dir = tmp_path / "run"
-    result = run_cli("train.py", "experiment=synthetic_longtail", "debug=limit", "logger=many",
-                     "data.n_samples=3000", "callbacks.progress_bar.refresh_rate=0", run_dir=run_dir,
-                     env=OFFLINE)
+    result = run_cli(
+        "train.py",
+        "experiment=synthetic_longtail",
+        "debug=limit",
+        "logger=many",
+        "data.n_samples=3000",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=run_dir,
+        env=OFFLINE,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(read_json(run_dir / "metrics.json")["class_names"]) == 10  # the preset's 10 classes
     assert read_json(run_dir / "class_weights.json")["strategy"] == "effective_number"
@@ -35,7 +42,7 @@ def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table
     start = lines.index("per-class test results (most to least frequent in training)")
     assert lines[start + 1].split() == ["class", "train", "n", "weight", "recall", "F1"]
     weights = read_json(run_dir / "class_weights.json")
-    table = [line.split() for line in lines[start + 3:start + 3 + len(weights["counts"])]]
+    table = [line.split() for line in lines[start + 3 : start + 3 + len(weights["counts"])]]
     tested = weights["refit_with_validation"]  # the tested model trained on training + validation
     assert [int(row[1]) for row in table] == sorted(tested["counts"], reverse=True)
     assert table[0][0] == weights["class_names"][0]
@@ -134,10 +141,19 @@ def test_fixed_train_batches_makes_every_epoch_see_the_same_batches(compose_cfg,
         datamodule = build_datamodule(cfg)
         datamodule.setup("fit")
         recorder = RecordBatches()
-        trainer = L.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=0, logger=False,
-                            callbacks=[*callbacks, recorder], enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False,
-                            use_distributed_sampler=False, accelerator="cpu", devices=1)
+        trainer = L.Trainer(
+            max_epochs=2,
+            limit_train_batches=2,
+            limit_val_batches=0,
+            logger=False,
+            callbacks=[*callbacks, recorder],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+            accelerator="cpu",
+            devices=1,
+        )
         trainer.fit(build_model(cfg, datamodule), datamodule=datamodule)
         return [[labels for epoch, labels in recorder.seen if epoch == e] for e in range(2)]
 

@@ -31,10 +31,18 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("sequences")
     data = write_examples(root / "train.tsv", COUNTS)
     with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app("train.py", SEARCHPATH, "data=token_sequences", "model=mean_embedding",
-                       f"data.path={data}", "trainer.max_epochs=8", "optimizer.lr=0.01",
-                       "callbacks.progress_bar.refresh_rate=0", run_dir=root / "train",
-                       monkeypatch=monkeypatch)
+        code = run_app(
+            "train.py",
+            SEARCHPATH,
+            "data=token_sequences",
+            "model=mean_embedding",
+            f"data.path={data}",
+            "trainer.max_epochs=8",
+            "optimizer.lr=0.01",
+            "callbacks.progress_bar.refresh_rate=0",
+            run_dir=root / "train",
+            monkeypatch=monkeypatch,
+        )
     assert code == 0
     return {"root": root, "dir": root / "train", "ckpt": root / "train" / "checkpoints" / "last.ckpt"}
 
@@ -52,16 +60,30 @@ def test_eval_reproduces_the_run_and_reads_a_labelled_file_through_the_collate(r
     from sequence_example.tokens import write_examples
 
     out = run["root"] / "eval"
-    assert run_app("eval.py", SEARCHPATH, f"ckpt_path={run['ckpt']}", *QUIET, run_dir=out,
-                   monkeypatch=monkeypatch) == 0
+    assert (
+        run_app(
+            "eval.py", SEARCHPATH, f"ckpt_path={run['ckpt']}", *QUIET, run_dir=out, monkeypatch=monkeypatch
+        )
+        == 0
+    )
     training, evaluated = read_json(run["dir"] / "metrics.json"), read_json(out / "metrics.json")
     assert evaluated["test/balanced_accuracy"] == pytest.approx(training["test/balanced_accuracy"], abs=1e-6)
     assert evaluated["test/per_class_recall"] == pytest.approx(training["test/per_class_recall"], abs=1e-6)
 
     other = write_examples(run["root"] / "other.tsv", {"common": 20, "middle": 20, "rare": 20}, seed=5)
     out = run["root"] / "eval_file"
-    assert run_app("eval.py", SEARCHPATH, f"ckpt_path={run['ckpt']}", f"data.test_path={other}", *QUIET,
-                   run_dir=out, monkeypatch=monkeypatch) == 0
+    assert (
+        run_app(
+            "eval.py",
+            SEARCHPATH,
+            f"ckpt_path={run['ckpt']}",
+            f"data.test_path={other}",
+            *QUIET,
+            run_dir=out,
+            monkeypatch=monkeypatch,
+        )
+        == 0
+    )
     report = read_json(out / "metrics.json")
     assert report["test/num_samples"] == 60 and report["test_data"] == str(other)
     assert report["test/balanced_accuracy"] > 0.5
@@ -72,8 +94,19 @@ def test_predict_pads_each_batch_and_names_a_bad_line_in_one_error(run, monkeypa
 
     inputs = write_examples(run["root"] / "new.txt", {"common": 40, "rare": 40}, seed=7, labelled=False)
     output = run["root"] / "predictions.csv"
-    assert run_app("predict.py", SEARCHPATH, f"ckpt_path={run['ckpt']}", f"data.path={inputs}",
-                   f"output_path={output}", *QUIET, run_dir=run["root"] / "p", monkeypatch=monkeypatch) == 0
+    assert (
+        run_app(
+            "predict.py",
+            SEARCHPATH,
+            f"ckpt_path={run['ckpt']}",
+            f"data.path={inputs}",
+            f"output_path={output}",
+            *QUIET,
+            run_dir=run["root"] / "p",
+            monkeypatch=monkeypatch,
+        )
+        == 0
+    )
     table = pd.read_csv(output)
     lengths = [len(line.split()) for line in inputs.read_text().splitlines()]
     assert len(set(lengths)) > 10  # the batches really hold sequences of different lengths
@@ -84,16 +117,34 @@ def test_predict_pads_each_batch_and_names_a_bad_line_in_one_error(run, monkeypa
     bad = run["root"] / "bad.txt"
     bad.write_text("3 4 5\n7 x 9\n")
     capsys.readouterr()
-    assert run_app("predict.py", SEARCHPATH, f"ckpt_path={run['ckpt']}", f"data.path={bad}", *QUIET,
-                   run_dir=run["root"] / "p2", monkeypatch=monkeypatch) == 2
+    assert (
+        run_app(
+            "predict.py",
+            SEARCHPATH,
+            f"ckpt_path={run['ckpt']}",
+            f"data.path={bad}",
+            *QUIET,
+            run_dir=run["root"] / "p2",
+            monkeypatch=monkeypatch,
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err == (f"error: data.path={bad}: line 2 holds a token that is not an integer id ('7 x 9')\n")
 
 
 def test_without_the_fork_on_the_search_path_its_code_is_not_trusted(run, monkeypatch, capsys):
     capsys.readouterr()
-    assert run_app("eval.py", f"ckpt_path={run['ckpt']}", *QUIET, run_dir=run["root"] / "untrusted",
-                   monkeypatch=monkeypatch) == 2
+    assert (
+        run_app(
+            "eval.py",
+            f"ckpt_path={run['ckpt']}",
+            *QUIET,
+            run_dir=run["root"] / "untrusted",
+            monkeypatch=monkeypatch,
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "names code this template does not trust" in err and "trusted_packages: [sequence_example]" in err
 
@@ -104,8 +155,17 @@ def test_a_package_that_cannot_be_imported_is_named(run, monkeypatch, capsys):
     for name in ("sequence_example", "sequence_example.tokens"):  # as if it were not on PYTHONPATH
         monkeypatch.setitem(sys.modules, name, None)
     capsys.readouterr()
-    assert run_app("eval.py", SEARCHPATH, f"ckpt_path={run['ckpt']}", *QUIET, run_dir=run["root"] / "gone",
-                   monkeypatch=monkeypatch) == 2
+    assert (
+        run_app(
+            "eval.py",
+            SEARCHPATH,
+            f"ckpt_path={run['ckpt']}",
+            *QUIET,
+            run_dir=run["root"] / "gone",
+            monkeypatch=monkeypatch,
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith(f"error: ckpt_path={run['ckpt']}: its backbone._target_=sequence_example.tokens.")
     assert "must be importable: install it, or add its folder to PYTHONPATH" in err and err.count("\n") == 1
@@ -128,10 +188,21 @@ def test_eval_refuses_a_changed_file_by_its_label_fingerprint(run, monkeypatch, 
     data.write_text(original + extra)  # rows added: the seeded split, the test split with it, changes
     try:
         capsys.readouterr()
-        assert run_app("eval.py", SEARCHPATH, f"ckpt_path={run['ckpt']}", *QUIET, run_dir=run["root"] / "ch",
-                       monkeypatch=monkeypatch) == 2
+        assert (
+            run_app(
+                "eval.py",
+                SEARCHPATH,
+                f"ckpt_path={run['ckpt']}",
+                *QUIET,
+                run_dir=run["root"] / "ch",
+                monkeypatch=monkeypatch,
+            )
+            == 2
+        )
     finally:
         data.write_text(original)
     err = capsys.readouterr().err
-    assert err.startswith("error: the data rebuilt from the checkpoint's data config differs from training: "
-                          "the test (90 rows, was 84) split changed")
+    assert err.startswith(
+        "error: the data rebuilt from the checkpoint's data config differs from training: "
+        "the test (90 rows, was 84) split changed"
+    )

@@ -37,8 +37,12 @@ print("HEAVY=" + ",".join(heavy))
 @pytest.mark.parametrize("argv", [["--cfg", "job"], ["--help"]])
 def test_cfg_job_and_help_do_not_import_torch(argv: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", IMPORT_PROBE, *argv], cwd=ROOT, capture_output=True, text=True,
-        timeout=60, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""},
+        [sys.executable, "-c", IMPORT_PROBE, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""},
     )
     assert result.returncode == 0, result.stderr
     if argv == ["--cfg", "job"]:
@@ -96,8 +100,9 @@ def test_sparse_loss_log_logs_window_and_epoch_means() -> None:
 def test_training_logs_sparse_loss_and_on_device_is_noop_on_cpu(compose_cfg, tmp_path) -> None:
     from imbalanced.tasks.train import train
 
-    cfg = compose_cfg(*FAST, "trainer.log_every_n_steps=4", "data.on_device=true",
-                      f"paths.output_dir={tmp_path}")
+    cfg = compose_cfg(
+        *FAST, "trainer.log_every_n_steps=4", "data.on_device=true", f"paths.output_dir={tmp_path}"
+    )
     with pytest.warns(UserWarning, match="data.on_device=true has no effect on a CPU trainer"):
         report = train(cfg)
     assert 0.0 <= report["test/balanced_accuracy"] <= 1.0
@@ -131,8 +136,9 @@ def test_place_dataset_moves_once_to_the_trainers_device() -> None:
 def test_index_batches_shard_across_ddp_ranks() -> None:
     def shards(pad: bool) -> list[list[int]]:
         return [
-            torch.cat(list(IndexBatchSampler(103, 16, shuffle=True, seed=1, rank=r, world_size=2,
-                                             pad=pad))).tolist()
+            torch.cat(
+                list(IndexBatchSampler(103, 16, shuffle=True, seed=1, rank=r, world_size=2, pad=pad))
+            ).tolist()
             for r in range(2)
         ]
 
@@ -145,7 +151,8 @@ def test_index_batches_shard_across_ddp_ranks() -> None:
 def _model(**kwargs) -> ImbalancedClassifier:
     torch.manual_seed(0)
     return ImbalancedClassifier(
-        num_classes=3, backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [8], "in_features": 4},
+        num_classes=3,
+        backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [8], "in_features": 4},
         **kwargs,
     )
 
@@ -162,8 +169,14 @@ def test_compile_keeps_checkpoint_keys_and_loads_wrapped_checkpoints(tmp_path) -
     wrapped = torch.compile(plain).state_dict()
     assert all(k.startswith("_orig_mod.") for k in wrapped)
     path = tmp_path / "wrapped.ckpt"
-    torch.save({"state_dict": wrapped, "hyper_parameters": dict(plain.hparams),
-                "pytorch-lightning_version": lightning.__version__}, path)
+    torch.save(
+        {
+            "state_dict": wrapped,
+            "hyper_parameters": dict(plain.hparams),
+            "pytorch-lightning_version": lightning.__version__,
+        },
+        path,
+    )
     loaded = ImbalancedClassifier.load_from_checkpoint(path)
     torch.testing.assert_close(loaded(x), plain(x))
     assert strip_compile_prefix({"a._orig_mod.b": 1, "c": 2}) == {"a.b": 1, "c": 2}
@@ -191,8 +204,10 @@ def test_adamw_is_fused_by_default_and_the_setting_can_turn_it_off(monkeypatch) 
     assert unfused.defaults["fused"] is False and unfused.defaults["lr"] == 0.01
 
     def unsupported(params, **settings):
-        raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
-                           "supported devices: ['cuda', 'cpu']")
+        raise RuntimeError(
+            "`fused=True` requires all the params to be floating point Tensors of "
+            "supported devices: ['cuda', 'cpu']"
+        )
 
     monkeypatch.setattr(torch.optim, "AdamW", unsupported)
     with pytest.raises(UserError, match="optimizer.fused=true is not supported.*optimizer.fused=false"):
@@ -220,8 +235,13 @@ def test_bf16_mixed_trains_and_keeps_class_statistics_float32(compose_cfg, tmp_p
 
     from imbalanced.tasks.train import train
 
-    cfg = compose_cfg("data.n_samples=1500", "trainer.max_epochs=1", "trainer.precision=bf16-mixed",
-                      "callbacks.progress_bar.refresh_rate=0", f"paths.output_dir={tmp_path}")
+    cfg = compose_cfg(
+        "data.n_samples=1500",
+        "trainer.max_epochs=1",
+        "trainer.precision=bf16-mixed",
+        "callbacks.progress_bar.refresh_rate=0",
+        f"paths.output_dir={tmp_path}",
+    )
     report = train(cfg)
     assert 0.0 <= report["test/balanced_accuracy"] <= 1.0
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]

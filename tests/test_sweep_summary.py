@@ -24,8 +24,13 @@ def fake_job(sweep: Path, job: str, overrides: list[str], metrics: dict | None, 
 
 
 def metrics(balanced: float, recall: list[float]) -> dict:
-    return {"test/balanced_accuracy": balanced, "test/macro_f1": balanced - 0.1, "test/accuracy": 0.9,
-            "test/per_class_recall": recall, "val/balanced_accuracy": balanced - 0.05}
+    return {
+        "test/balanced_accuracy": balanced,
+        "test/macro_f1": balanced - 0.1,
+        "test/accuracy": 0.9,
+        "test/per_class_recall": recall,
+        "val/balanced_accuracy": balanced - 0.05,
+    }
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -60,8 +65,12 @@ def test_summary_sorts_best_first_marks_failed_jobs_and_shows_varying_overrides(
 def test_summary_ranks_by_the_validation_metric_never_by_a_test_metric(tmp_path, caplog):
     fake_job(tmp_path, "0", ["seed=1"], {**metrics(0.90, [0.9]), "val/balanced_accuracy": 0.50})
     fake_job(tmp_path, "1", ["seed=2"], {**metrics(0.60, [0.6]), "val/balanced_accuracy": 0.70})
-    fake_job(tmp_path, "2", ["seed=3"], {**metrics(0.70, [0.7]), "val/macro_f1": 0.9,
-                                         "val/balanced_accuracy": 0.60})
+    fake_job(
+        tmp_path,
+        "2",
+        ["seed=3"],
+        {**metrics(0.70, [0.7]), "val/macro_f1": 0.9, "val/balanced_accuracy": 0.60},
+    )
     rows = write_summary(tmp_path, plot=False)
     assert [row["job"] for row in rows] == ["1", "2", "0"]  # by val, although job 0 tests best
     header = read_csv(tmp_path / "summary.csv")[0]
@@ -92,8 +101,13 @@ def test_summary_of_a_job_that_died_without_a_hydra_report_says_failed(tmp_path)
 def test_two_by_two_multirun_writes_a_summary_with_four_rows(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(
-        "train.py", "-m", "class_weights=none,balanced", "loss.reduction=mean,sum",
-        "data.n_samples=1200", "trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0",
+        "train.py",
+        "-m",
+        "class_weights=none,balanced",
+        "loss.reduction=mean,sum",
+        "data.n_samples=1200",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar.refresh_rate=0",
         f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -108,7 +122,8 @@ def test_two_by_two_multirun_writes_a_summary_with_four_rows(tmp_path):
     assert values == sorted(values, reverse=True)  # ranked by the validation metric
     for row in rows:  # each row is that job's metrics.json
         job_metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())
-        assert float(row["test/balanced_accuracy"]) == pytest.approx(job_metrics["test/balanced_accuracy"],
-                                                                      abs=1e-4)
+        assert float(row["test/balanced_accuracy"]) == pytest.approx(
+            job_metrics["test/balanced_accuracy"], abs=1e-4
+        )
     assert "| rank | job | class_weights | loss.reduction | status |" in (sweep / "summary.md").read_text()
     assert_png(sweep / "comparison.png")

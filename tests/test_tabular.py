@@ -69,8 +69,9 @@ def test_fixed_val_and_test_files(datamodule, tmp_path):
     val, test = make_table(40, seed=1), make_table(50, seed=2)
     val.to_csv(tmp_path / "val.csv", index=False)
     test[["label", "color", "flag", "noise", "signal"]].to_csv(tmp_path / "test.csv", index=False)
-    dm = datamodule(make_table(300), f"data.val_path={tmp_path / 'val.csv'}",
-                    f"data.test_path={tmp_path / 'test.csv'}")
+    dm = datamodule(
+        make_table(300), f"data.val_path={tmp_path / 'val.csv'}", f"data.test_path={tmp_path / 'test.csv'}"
+    )
     assert len(dm.splits.y_train) == 300  # nothing is split off when both files are given
     assert len(dm.splits.y_val) == 40 and len(dm.splits.y_test) == 50
     expected = test["label"].map({name: i for i, name in enumerate(CLASSES)}).to_numpy()

@@ -28,8 +28,9 @@ def test_epoch_description_counts_from_one_of_the_total():
 @pytest.mark.slow
 def test_a_default_run_is_quiet_and_says_what_it_does(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli("train.py", "data=synthetic", "trainer.max_epochs=2", "data.n_samples=3000",
-                     run_dir=run_dir)
+    result = run_cli(
+        "train.py", "data=synthetic", "trainer.max_epochs=2", "data.n_samples=3000", run_dir=run_dir
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     for noise in ("Warning", "warn", "deprecated", "GPU available", "TPU available", "weights_only"):
@@ -49,11 +50,15 @@ def test_a_default_run_is_quiet_and_says_what_it_does(tmp_path):
     assert re.search(r"class_weights \[(\d+\.\d{1,4}, ){4}\d+\.\d{1,4}\]$", weights), weights
 
     log = (run_dir / "train.log").read_text()
-    table = result.stdout[result.stdout.index(TABLE_TITLE):].split("\n\n")[0]
+    table = result.stdout[result.stdout.index(TABLE_TITLE) :].split("\n\n")[0]
     assert "test: balanced accuracy" in table and table in log
 
-    evaluated = run_cli("eval.py", f"ckpt_path={run_dir / 'checkpoints' / 'refit.ckpt'}",
-                        "+trainer.enable_progress_bar=false", run_dir=tmp_path / "eval")
+    evaluated = run_cli(
+        "eval.py",
+        f"ckpt_path={run_dir / 'checkpoints' / 'refit.ckpt'}",
+        "+trainer.enable_progress_bar=false",
+        run_dir=tmp_path / "eval",
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert table in evaluated.stdout  # the same model on the same test split: the same table
     assert table in (tmp_path / "eval" / "eval.log").read_text()

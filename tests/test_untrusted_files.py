@@ -81,7 +81,8 @@ def _with_backbone_payload(real_checkpoint, tmp_path, target="os.system"):
     marker = tmp_path / "target_ran"
     checkpoint = torch.load(real_checkpoint, weights_only=True)
     checkpoint["hyper_parameters"]["backbone"]["hidden_sizes"] = {
-        "_target_": target, "_args_": [f"touch {marker}"]
+        "_target_": target,
+        "_args_": [f"touch {marker}"],
     }
     path = tmp_path / "crafted.ckpt"
     torch.save(checkpoint, path)
@@ -89,8 +90,9 @@ def _with_backbone_payload(real_checkpoint, tmp_path, target="os.system"):
 
 
 @pytest.mark.parametrize("script", ["eval.py", "predict.py"])
-def test_a_nested_config_target_in_a_checkpoint_never_runs(script, real_checkpoint, tmp_path, monkeypatch,
-                                                           capsys):
+def test_a_nested_config_target_in_a_checkpoint_never_runs(
+    script, real_checkpoint, tmp_path, monkeypatch, capsys
+):
     path, marker = _with_backbone_payload(real_checkpoint, tmp_path)
     extra = list(QUIET_APP)
     if script == "predict.py":
@@ -109,11 +111,19 @@ def test_the_allow_list():
     assert is_allowed_target("imbalanced.models.MLP", (), groups)  # re-exported class of the package
     assert is_allowed_target("imbalanced.imbalance.losses.Focal", (), groups)
     assert is_allowed_target("lightning.pytorch.callbacks.ModelCheckpoint", (), groups)
-    for target in ("os.system", "builtins.eval", "imbalanced.tasks.config_checks.os.system",
-                   "imbalanced.reporting.atomic.shutil.rmtree", "imbalanced.tasks.train.train",
-                   "imbalanced.data.tabular.read_table", "", None, 3,
-                   "imbalanced.tasks.resume.Path",  # a foreign class imported by a module of the package
-                   "imbalanced.classifier.DEFAULT_LOSS"):  # a constant, not a class
+    for target in (
+        "os.system",
+        "builtins.eval",
+        "imbalanced.tasks.config_checks.os.system",
+        "imbalanced.reporting.atomic.shutil.rmtree",
+        "imbalanced.tasks.train.train",
+        "imbalanced.data.tabular.read_table",
+        "",
+        None,
+        3,
+        "imbalanced.tasks.resume.Path",  # a foreign class imported by a module of the package
+        "imbalanced.classifier.DEFAULT_LOSS",
+    ):  # a constant, not a class
         assert not is_allowed_target(target, (), groups), target
     assert is_allowed_target("my_pkg.Net", ["my_pkg.Net"], groups)
     assert is_allowed_target("my_pkg.sub.Net", ["my_pkg."], groups)
@@ -126,7 +136,8 @@ def test_the_allow_list():
         "ckpt_path= is refused: its hyperparameter hp.a[0]._target_='x.Y' names code this template does not "
         "trust (allowed: classes of the imbalanced package and the _target_s of the config groups). If you "
         "wrote that checkpoint and trust the code, allow it explicitly: trusted_targets=[x.Y], or list its "
-        "package once in configs/trusted/packages.yaml (trusted_packages: [x])")
+        "package once in configs/trusted/packages.yaml (trusted_packages: [x])"
+    )
     # a package listed once (trusted_packages) is a prefix; the exact list stays as given
     assert trusted_targets({"trusted_packages": ["my_pkg"], "trusted_targets": "a.B"}) == ["a.B", "my_pkg."]
     assert trusted_targets({"trusted_packages": "my_pkg."}) == ["my_pkg."]
@@ -140,8 +151,9 @@ def test_the_config_groups_targets_are_trusted_and_a_user_can_extend(real_checkp
     path, marker = _with_backbone_payload(real_checkpoint, tmp_path, target="collections.OrderedDict")
     with pytest.raises(UserError, match="collections.OrderedDict"):
         check_targets(torch.load(path, weights_only=True)["hyper_parameters"])
-    check_targets(torch.load(path, weights_only=True)["hyper_parameters"],
-                  trusted=["collections.OrderedDict"])
+    check_targets(
+        torch.load(path, weights_only=True)["hyper_parameters"], trusted=["collections.OrderedDict"]
+    )
 
 
 def test_read_checkpoint_names_the_setting_and_what_is_wrong(tmp_path):
@@ -200,7 +212,8 @@ def test_a_class_outside_the_allowed_globals_is_refused_as_code_not_as_a_cut_fil
         "by default. Please use `torch.serialization.add_safe_globals([fractions.Fraction])` or the "
         "`torch.serialization.safe_globals([fractions.Fraction])` context manager to allowlist this global "
         "if you trust this class/function.); loading it could run code from the file. Only checkpoints "
-        "readable with torch.load(weights_only=True) are loaded")
+        "readable with torch.load(weights_only=True) are loaded"
+    )
 
 
 def test_torchs_opt_out_environment_variable_does_not_reopen_pickle_loading(tmp_path, monkeypatch):
@@ -223,7 +236,8 @@ def test_an_unreadable_file_without_a_reason_is_named_by_the_errors_type(tmp_pat
     with pytest.raises(UserError) as error:
         read_checkpoint(path)
     assert str(error.value) == (
-        f"ckpt_path={path} is not a readable checkpoint: not a PyTorch file, or cut off (EOFError)")
+        f"ckpt_path={path} is not a readable checkpoint: not a PyTorch file, or cut off (EOFError)"
+    )
 
 
 def test_the_reason_of_torchs_error_is_its_first_line_that_is_not_advice():
@@ -263,7 +277,7 @@ def _with_interpolation(real_checkpoint, tmp_path, where):
     checkpoint = torch.load(real_checkpoint, weights_only=True)
     hparams = checkpoint["hyper_parameters"]
     if where == "backbone":
-        hparams["backbone"]["hidden_sizes"] = "${oc.decode:\"" + payload + "\"}"
+        hparams["backbone"]["hidden_sizes"] = '${oc.decode:"' + payload + '"}'
         key = "backbone.hidden_sizes"
     else:  # the saved data config, which eval.py instantiates to rebuild the test split
         hparams["data"]["config"]["seed"] = "${oc.decode:${oc.env:IMBALANCED_TEST_PAYLOAD}}"
@@ -273,10 +287,12 @@ def _with_interpolation(real_checkpoint, tmp_path, where):
     return path, marker, key, payload
 
 
-@pytest.mark.parametrize(("script", "where"), [("eval.py", "backbone"), ("eval.py", "data"),
-                                               ("predict.py", "backbone")])
+@pytest.mark.parametrize(
+    ("script", "where"), [("eval.py", "backbone"), ("eval.py", "data"), ("predict.py", "backbone")]
+)
 def test_an_interpolation_in_a_checkpoint_is_refused_before_anything_resolves_it(
-        script, where, real_checkpoint, tmp_path, monkeypatch, capsys):
+    script, where, real_checkpoint, tmp_path, monkeypatch, capsys
+):
     path, marker, key, payload = _with_interpolation(real_checkpoint, tmp_path, where)
     monkeypatch.setenv("IMBALANCED_TEST_PAYLOAD", payload)  # what oc.env hands to oc.decode
     extra = list(QUIET_APP)
@@ -293,9 +309,11 @@ def test_an_interpolation_in_a_checkpoint_is_refused_before_anything_resolves_it
 
 
 def test_interpolations_are_refused_wherever_they_are_even_in_keys():
-    for hparams, key in [({"a": {"b": ["x", "${oc.env:HOME}"]}}, "a.b[1]"),
-                         ({"a": {"${x}": 1}}, "a"),
-                         ({"class_names": ["ok", "pre${y}post"]}, "class_names[1]")]:
+    for hparams, key in [
+        ({"a": {"b": ["x", "${oc.env:HOME}"]}}, "a.b[1]"),
+        ({"a": {"${x}": 1}}, "a"),
+        ({"class_names": ["ok", "pre${y}post"]}, "class_names[1]"),
+    ]:
         with pytest.raises(UserError, match=rf"hyperparameter {re.escape(key)} holds an interpolation"):
             check_targets(hparams)
     check_targets({"a": {"b": ["$x", "{y}", "$ {z}"]}})  # no `${`: plain strings pass
@@ -304,5 +322,7 @@ def test_interpolations_are_refused_wherever_they_are_even_in_keys():
 def test_a_folder_given_as_checkpoint_is_called_a_folder(tmp_path):
     with pytest.raises(UserError) as error:
         read_checkpoint(tmp_path)
-    assert str(error.value) == (f"ckpt_path={tmp_path} is a folder, not a checkpoint file; give a file "
-                                f"such as {tmp_path / 'checkpoints' / 'last.ckpt'}")
+    assert str(error.value) == (
+        f"ckpt_path={tmp_path} is a folder, not a checkpoint file; give a file "
+        f"such as {tmp_path / 'checkpoints' / 'last.ckpt'}"
+    )

@@ -112,15 +112,16 @@ def test_a_target_outside_the_built_ins_is_instantiated_from_a_dictconfig():
 
 
 def test_a_target_that_cannot_be_built_names_the_strategy_and_its_settings():
-    with pytest.raises(ClassWeightError,
-                       match=r"^class_weights=sqrt cannot be built from \{'bogus': 1\}: "):
+    with pytest.raises(ClassWeightError, match=r"^class_weights=sqrt cannot be built from \{'bogus': 1\}: "):
         compute_class_weights([4, 9], {"_target_": "numpy.sqrt", "bogus": 1})
 
 
 def test_a_target_that_builds_no_callable_is_refused():
-    with pytest.raises(ClassWeightError,
-                       match=r"^class_weights._target_=builtins.dict gives dict, not a callable counts -> "
-                             r"weights \(a function needs `_partial_: true`"):
+    with pytest.raises(
+        ClassWeightError,
+        match=r"^class_weights._target_=builtins.dict gives dict, not a callable counts -> "
+        r"weights \(a function needs `_partial_: true`",
+    ):
         compute_class_weights([4, 9], {"_target_": "builtins.dict"})
 
 
@@ -129,19 +130,24 @@ def test_a_named_strategy_takes_its_settings_from_the_config_and_the_call():
     from_call = compute_class_weights(COUNTS, "effective_number", beta=0.5)
     np.testing.assert_allclose(from_config, from_call)
     assert not np.allclose(from_config, compute_class_weights(COUNTS, "effective_number"))
-    with pytest.raises(ClassWeightError,
-                       match=r"^class_weights=balanced takes no settings; got \{'beta': 0.5\}$"):
+    with pytest.raises(
+        ClassWeightError, match=r"^class_weights=balanced takes no settings; got \{'beta': 0.5\}$"
+    ):
         compute_class_weights(COUNTS, {"strategy": "balanced", "beta": 0.5})
-    with pytest.raises(ClassWeightError,
-                       match=r"^class_weights.strategy='bogus' is unknown; valid: none, balanced, "):
+    with pytest.raises(
+        ClassWeightError, match=r"^class_weights.strategy='bogus' is unknown; valid: none, balanced, "
+    ):
         compute_class_weights(COUNTS, {"strategy": "bogus"})
 
 
 def test_an_empty_class_is_named_by_index_without_class_names_and_by_the_callables_name():
     from imbalanced.imbalance.weights import inverse
 
-    with pytest.raises(ClassWeightError, match=r"^class_weights=inverse needs every class in the training "
-                                               r"split, but class\(es\) \['1'\] have 0 training samples"):
+    with pytest.raises(
+        ClassWeightError,
+        match=r"^class_weights=inverse needs every class in the training "
+        r"split, but class\(es\) \['1'\] have 0 training samples",
+    ):
         compute_class_weights([3, 0, 2], inverse)
     with pytest.raises(ClassWeightError, match=r"class\(es\) \['cat'\] have 0"):
         compute_class_weights([3, 0], "inverse", class_names=["dog", "cat"])
@@ -149,9 +155,11 @@ def test_an_empty_class_is_named_by_index_without_class_names_and_by_the_callabl
 
 @pytest.mark.parametrize("bad", [[1.0], [1.0, float("nan")], [1.0, -0.5], [0.0, 0.0]])
 def test_a_strategy_must_give_one_finite_non_negative_weight_per_class(bad):
-    with pytest.raises(ClassWeightError,
-                       match=r"^class_weights=<lambda> gave weights .* for 2 classes; allowed: "
-                             r"one finite weight >= 0 per class, at least one > 0$"):
+    with pytest.raises(
+        ClassWeightError,
+        match=r"^class_weights=<lambda> gave weights .* for 2 classes; allowed: "
+        r"one finite weight >= 0 per class, at least one > 0$",
+    ):
         compute_class_weights([5, 5], lambda counts: np.array(bad))
     one_zero = compute_class_weights([5, 5], lambda counts: np.array([0.0, 2.0]))
     np.testing.assert_array_equal(one_zero, [0.0, 2.0])
@@ -162,9 +170,11 @@ def test_the_empty_class_message_gives_the_whole_advice_and_names_a_nameless_cal
 
     from imbalanced.imbalance.weights import inverse
 
-    message = (r"^class_weights=custom needs every class in the training split, but class\(es\) \['1'\] have "
-               r"0 training samples. Add samples of these classes to the training data, or use "
-               r"class_weights=none or class_weights=manual.$")
+    message = (
+        r"^class_weights=custom needs every class in the training split, but class\(es\) \['1'\] have "
+        r"0 training samples. Add samples of these classes to the training data, or use "
+        r"class_weights=none or class_weights=manual.$"
+    )
     with pytest.raises(ClassWeightError, match=message):
         compute_class_weights([3, 0], functools.partial(inverse))  # a partial has no __name__
 
@@ -175,16 +185,19 @@ def test_invalid_weights_are_shown_with_their_decimals():
 
 
 def test_an_unknown_strategy_points_to_the_config_group():
-    with pytest.raises(ClassWeightError,
-                       match=r"is unknown; valid: .*effective_number.* "
-                             r"\(or a `_target_` in configs/class_weights/\)$"):
+    with pytest.raises(
+        ClassWeightError,
+        match=r"is unknown; valid: .*effective_number.* "
+        r"\(or a `_target_` in configs/class_weights/\)$",
+    ):
         compute_class_weights(COUNTS, "bogus")
 
 
 def test_a_strategy_that_cannot_be_built_gives_pythons_own_reason():
     with pytest.raises(ClassWeightError) as error:
-        compute_class_weights(COUNTS, {"_target_": "imbalanced.imbalance.weights.effective_number",
-                                       "betta": 0.9})
+        compute_class_weights(
+            COUNTS, {"_target_": "imbalanced.imbalance.weights.effective_number", "betta": 0.9}
+        )
     message = str(error.value)  # Python's own TypeError text, not Hydra's wrapper around it
     assert message.startswith("class_weights=effective_number cannot be built from {'betta': 0.9}: ")
     assert message.endswith("() got an unexpected keyword argument 'betta'") and "\n" not in message
@@ -201,9 +214,15 @@ def test_a_config_nodes_interpolated_settings_are_resolved():
 
     from imbalanced.imbalance.weights import strategy_name, strategy_settings
 
-    cfg = OmegaConf.create({"beta": 0.5, "class_weights": {
-        "_target_": "imbalanced.imbalance.weights.effective_number", "beta": "${beta}"}})
+    cfg = OmegaConf.create(
+        {
+            "beta": 0.5,
+            "class_weights": {"_target_": "imbalanced.imbalance.weights.effective_number", "beta": "${beta}"},
+        }
+    )
     assert strategy_settings(cfg.class_weights) == {"beta": 0.5}
     assert strategy_name(cfg.class_weights) == "effective_number"
-    np.testing.assert_allclose(compute_class_weights(COUNTS, cfg.class_weights),
-                               compute_class_weights(COUNTS, "effective_number", beta=0.5))
+    np.testing.assert_allclose(
+        compute_class_weights(COUNTS, cfg.class_weights),
+        compute_class_weights(COUNTS, "effective_number", beta=0.5),
+    )

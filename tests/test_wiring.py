@@ -65,13 +65,17 @@ def test_reduction_none_with_weight_sum_steps_like_reduction_mean(target):
 
 def test_reduction_none_with_batch_size_divides_by_the_number_of_samples():
     data = batch()
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none",
-                        "normalize": "batch_size"})
+    model = model_with(
+        {
+            "_target_": "imbalanced.imbalance.losses.CrossEntropy",
+            "reduction": "none",
+            "normalize": "batch_size",
+        }
+    )
     x, y = data
     with torch.no_grad():
         expected = (F.cross_entropy(model(x), y, reduction="none") * model.class_weights[y]).mean()
     torch.testing.assert_close(model.training_step(data, 0).detach(), expected)
-
 
 
 def test_the_training_step_adjusts_logits_by_the_modules_training_prior():
@@ -93,11 +97,11 @@ def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
     counts = torch.tensor(COUNTS, dtype=torch.float32)
     per_sample = -torch.log_softmax(logits, -1)[torch.arange(len(y)), y] * weights[y]
     torch.testing.assert_close(CrossEntropy("sum")(logits, y, weights, counts), per_sample.sum())
-    torch.testing.assert_close(CrossEntropy("mean")(logits, y, weights, counts),
-                               per_sample.sum() / weights[y].sum())
+    torch.testing.assert_close(
+        CrossEntropy("mean")(logits, y, weights, counts), per_sample.sum() / weights[y].sum()
+    )
     focal_zero = Focal(gamma=0.0, reduction="sum")(logits, y, weights, counts)
     torch.testing.assert_close(focal_zero, per_sample.sum())
-
 
 
 def test_bce_per_sample_is_two_class_cross_entropy():
@@ -108,7 +112,6 @@ def test_bce_per_sample_is_two_class_cross_entropy():
     logits, y = torch.randn(32, 2, generator=generator) * 3, torch.randint(0, 2, (32,), generator=generator)
     per_sample = BinaryCrossEntropy().per_sample(logits, y, torch.tensor([20.0, 5.0]))
     torch.testing.assert_close(per_sample, F.cross_entropy(logits, y, reduction="none"))
-
 
 
 def test_loss_settings_are_refused_by_name_and_any_positive_scale_is_taken():
@@ -124,7 +127,6 @@ def test_loss_settings_are_refused_by_name_and_any_positive_scale_is_taken():
             build()
         assert str(error.value) == message
     assert LDAM(scale=0.5).scale == 0.5  # the paper uses 30 with cosine logits; smaller is allowed
-
 
 
 def test_the_training_prior_of_one_sample_classes_and_the_name_of_no_strategy():
@@ -145,15 +147,21 @@ def test_class_loss_is_the_mean_weighted_loss_of_each_class():
     x, y = batch(n=48)
     model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"})
     before = copy.deepcopy(model)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(model, train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=len(y)))
     with torch.no_grad():
         weighted = F.cross_entropy(before(x), y, reduction="none") * before.class_weights[y]
     for index in range(4):
         logged = trainer.callback_metrics[f"train/class_loss/{index}"]
         torch.testing.assert_close(logged, weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
-
 
 
 def test_a_mixup_batch_trains_on_the_mixed_weighted_loss_and_tracks_each_class_share():
@@ -168,18 +176,26 @@ def test_a_mixup_batch_trains_on_the_mixed_weighted_loss_and_tracks_each_class_s
         part_a = lam * w[y_a] * F.cross_entropy(logits, y_a, reduction="none")
         part_b = (1 - lam) * w[y_b] * F.cross_entropy(logits, y_b, reduction="none")
         expected = (part_a + part_b).sum() / (lam * w[y_a] + (1 - lam) * w[y_b]).sum()
-    torch.testing.assert_close(model_with({**loss, "reduction": "mean"}).training_step((x, y_a, y_b, lam), 0),
-                               expected)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", devices=1)
+    torch.testing.assert_close(
+        model_with({**loss, "reduction": "mean"}).training_step((x, y_a, y_b, lam), 0), expected
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     one_batch = DataLoader([0], batch_size=1, collate_fn=lambda _: (x, y_a, y_b, lam))  # as mixing serves it
     trainer.fit(model, train_dataloaders=one_batch)
     for index in range(4):
         share = lam * (y_a == index).sum() + (1 - lam) * (y_b == index).sum()
         mean = (part_a[y_a == index].sum() + part_b[y_b == index].sum()) / share
-        torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"], mean,
-                                   rtol=1e-5, atol=1e-6)
-
+        torch.testing.assert_close(
+            trainer.callback_metrics[f"train/class_loss/{index}"], mean, rtol=1e-5, atol=1e-6
+        )
 
 
 def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
@@ -189,31 +205,44 @@ def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
     y[(y == 3).nonzero()[1:]] = 1  # class 3: one sample
     sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 1e-9}  # two epochs of the same model
     loss = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"}
-    model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, loss=loss, optimizer=sgd,
-                                 class_statistics=statistics())
+    model = ImbalancedClassifier(
+        num_classes=4, backbone=BACKBONE, loss=loss, optimizer=sgd, class_statistics=statistics()
+    )
     with torch.no_grad():
         weighted = F.cross_entropy(model(x), y, reduction="none") * model.class_weights[y]
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
     trainer.fit(model, train_dataloaders=loader, val_dataloaders=loader)  # validated after each epoch
     logged = {key for key in trainer.callback_metrics if key.startswith("train/class_loss/")}
     assert logged == {"train/class_loss/0", "train/class_loss/1", "train/class_loss/3"}
     # the scalars a run's metrics.csv / plots read, under their names
     assert {"train/loss_epoch", "val/balanced_accuracy", "val/average_precision", "val/brier"} <= set(
-        trainer.callback_metrics)
+        trainer.callback_metrics
+    )
     for index in (0, 1, 3):  # as logged at the end of the second epoch
-        torch.testing.assert_close(trainer.callback_metrics[f"train/class_loss/{index}"],
-                                   weighted[y == index].mean(), rtol=1e-5, atol=1e-6)
-
+        torch.testing.assert_close(
+            trainer.callback_metrics[f"train/class_loss/{index}"],
+            weighted[y == index].mean(),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 def test_the_test_epoch_logs_each_classs_recall_under_its_index():
     """`test/recall/<i>` (metrics.json's per-class list) = recall of class i, with the macro averages."""
     x, y = batch(n=64)
     model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1
+    )
     trainer.test(model, DataLoader(TensorDataset(x, y), batch_size=16), verbose=False)
     with torch.no_grad():
         predicted = model(x).argmax(-1)
@@ -226,7 +255,6 @@ def test_the_test_epoch_logs_each_classs_recall_under_its_index():
     assert float(logged["test/accuracy"]) == pytest.approx(float((predicted == y).float().mean()))
 
 
-
 def test_a_binary_test_epoch_scores_the_minority_class_and_keeps_the_outputs_for_the_plots():
     from sklearn.metrics import average_precision_score, recall_score
 
@@ -235,8 +263,9 @@ def test_a_binary_test_epoch_scores_the_minority_class_and_keeps_the_outputs_for
     model.posthoc_tau = 1.0
     x, _ = batch(n=64)
     y = (torch.arange(64) % 4 != 0).long()  # the rare class 0 is a quarter of the test split
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1
+    )
     trainer.test(model, DataLoader(TensorDataset(x, y), batch_size=16), verbose=False)
     with torch.no_grad():
         adjusted = model(x) - torch.log(torch.tensor([0.1, 0.9]))
@@ -246,7 +275,8 @@ def test_a_binary_test_epoch_scores_the_minority_class_and_keeps_the_outputs_for
     np.testing.assert_array_equal(model.test_outputs["labels"], y.numpy())
     rare, logged = (y == 0).numpy(), trainer.callback_metrics
     assert float(logged["test/average_precision"]) == pytest.approx(
-        average_precision_score(rare, probabilities[:, 0]), abs=1e-5)
+        average_precision_score(rare, probabilities[:, 0]), abs=1e-5
+    )
     decided_rare = (adjusted.argmax(-1) == 0).numpy()
     assert float(logged["test/recall"]) == pytest.approx(recall_score(rare, decided_rare))
 
@@ -279,7 +309,6 @@ def test_a_binary_model_predicts_with_the_minority_class_as_positive():
     assert report["positive_class"] == "rare"
 
 
-
 # ---- the optimizer and scheduler settings reach the optimizer Lightning steps ---------------------
 def test_configure_optimizers_builds_the_configured_optimizer_and_schedule():
     sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.05, "momentum": 0.9}
@@ -301,8 +330,9 @@ def test_a_schedule_without_a_length_takes_the_trainers_run_length(monkeypatch):
 
     cosine = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": None}
     model = ImbalancedClassifier(num_classes=4, backbone=BACKBONE, scheduler=cosine)
-    trainer = SimpleNamespace(estimated_stepping_batches=30, num_training_batches=10,
-                              accumulate_grad_batches=1, max_epochs=3)
+    trainer = SimpleNamespace(
+        estimated_stepping_batches=30, num_training_batches=10, accumulate_grad_batches=1, max_epochs=3
+    )
     monkeypatch.setattr(model, "_trainer", trainer)
     assert model.configure_optimizers()["lr_scheduler"]["scheduler"].T_max == 3  # trainer.max_epochs
 
@@ -323,8 +353,8 @@ def test_fit_refuses_ranks_whose_class_weights_differ(monkeypatch, caplog):
         model.on_fit_start()
     assert str(error.value) == (
         f"class weights differ across DDP ranks: {torch.stack([weights, weights * 2]).tolist()}; the data "
-        "split must be deterministic (set data.seed) so every rank sees the same training split")
-
+        "split must be deterministic (set data.seed) so every rank sees the same training split"
+    )
 
 
 def test_nan_validation_logits_stop_fit_naming_epoch_step_and_learning_rate(monkeypatch):
@@ -347,7 +377,8 @@ def test_nan_validation_logits_stop_fit_naming_epoch_step_and_learning_rate(monk
     assert str(error.value).startswith(
         "the model gives NaN/inf validation logits at epoch 3 (global step 7) although the training loss was "
         f"finite; training stopped before any checkpoint of this state was saved. Likely cause: the weights "
-        f"grew to |w|={largest:.3g}: the learning rate optimizer.lr=0.05 is too high")
+        f"grew to |w|={largest:.3g}: the learning rate optimizer.lr=0.05 is too high"
+    )
 
 
 # ---- data splitting and sampling ---------------------------------------------------------------
@@ -442,13 +473,17 @@ def test_one_prior_correction_does_not_warn(compose_cfg, overrides):
         check_techniques(compose_cfg(*overrides))
 
 
-@pytest.mark.parametrize(("precision", "mixed", "limit"), [("16-true", "16-mixed", 2048),
-                                                           ("bf16-true", "bf16-mixed", 256)])
+@pytest.mark.parametrize(
+    ("precision", "mixed", "limit"), [("16-true", "16-mixed", 2048), ("bf16-true", "bf16-mixed", 256)]
+)
 def test_half_true_precision_is_refused_with_the_mixed_alternative(compose_cfg, precision, mixed, limit):
     from imbalanced.tasks.config_checks import check_config
 
-    with pytest.raises(UserError, match=rf"trainer.precision={precision} is not supported.*above {limit} "
-                                        rf"would be rounded; use trainer.precision={mixed}"):
+    with pytest.raises(
+        UserError,
+        match=rf"trainer.precision={precision} is not supported.*above {limit} "
+        rf"would be rounded; use trainer.precision={mixed}",
+    ):
         check_config(compose_cfg(f"trainer.precision={precision}"))
 
 
@@ -534,15 +569,24 @@ def test_manual_weights_accept_zero_for_a_class_and_refuse_each_bad_list_with_it
     given = compute_class_weights([5, 3, 2], "manual", weights=[0, 1, 2.5])
     np.testing.assert_array_equal(given, [0, 1, 2.5])
     cases = [
-        (None, "class_weights=manual needs a list: class_weights.weights=[w0,w1,...], one non-negative "
-               "number per class"),
+        (
+            None,
+            "class_weights=manual needs a list: class_weights.weights=[w0,w1,...], one non-negative "
+            "number per class",
+        ),
         ("1,2,3", "class_weights=manual needs a list"),
         (["a", 1, 2], "class_weights.weights=['a', 1, 2] must be a list of numbers"),
-        ([1, -0.5, 2], "class_weights.weights=[1.0, -0.5, 2.0] has negative or non-finite values [-0.5]; "
-                       "every weight must be a finite number >= 0"),
+        (
+            [1, -0.5, 2],
+            "class_weights.weights=[1.0, -0.5, 2.0] has negative or non-finite values [-0.5]; "
+            "every weight must be a finite number >= 0",
+        ),
         ([0, 0, 0], "class_weights.weights are all zero; at least one must be > 0"),
-        ([1, 2], "class_weights.weights has 2 values but the data has 3 classes; give exactly one weight "
-                 "per class"),
+        (
+            [1, 2],
+            "class_weights.weights has 2 values but the data has 3 classes; give exactly one weight "
+            "per class",
+        ),
     ]
     for weights, message in cases:
         with pytest.raises(UserError) as error:
@@ -553,14 +597,17 @@ def test_manual_weights_accept_zero_for_a_class_and_refuse_each_bad_list_with_it
 def test_effective_number_weights_and_beta_bounds():
     counts = np.array([1000.0, 100.0, 10.0])
     beta = 0.99
-    raw = (1 - beta) / (1 - beta ** counts)
-    np.testing.assert_allclose(compute_class_weights(counts, "effective_number", beta=beta),
-                               raw * 3 / raw.sum(), rtol=1e-12)
+    raw = (1 - beta) / (1 - beta**counts)
+    np.testing.assert_allclose(
+        compute_class_weights(counts, "effective_number", beta=beta), raw * 3 / raw.sum(), rtol=1e-12
+    )
     np.testing.assert_allclose(compute_class_weights(counts, "effective_number", beta=0), [1, 1, 1])
-    for beta, message in [(1, "class_weights.beta=1 is outside [0, 1); use e.g. 0.999"),
-                          (-0.01, "class_weights.beta=-0.01 is outside [0, 1)"),
-                          (True, "class_weights.beta=True must be a number in [0, 1)"),
-                          ("0.9", "class_weights.beta='0.9' must be a number in [0, 1)")]:
+    for beta, message in [
+        (1, "class_weights.beta=1 is outside [0, 1); use e.g. 0.999"),
+        (-0.01, "class_weights.beta=-0.01 is outside [0, 1)"),
+        (True, "class_weights.beta=True must be a number in [0, 1)"),
+        ("0.9", "class_weights.beta='0.9' must be a number in [0, 1)"),
+    ]:
         with pytest.raises(UserError) as error:
             compute_class_weights(counts, "effective_number", beta=beta)
         assert message in str(error.value)
@@ -592,10 +639,13 @@ def test_focal_with_gamma_one_modulates_cross_entropy():
 def test_sampler_probabilities_count_a_single_sample_class_and_default_to_class_balanced():
     from imbalanced.data.sampling import class_probabilities
 
-    torch.testing.assert_close(class_probabilities(torch.tensor([1, 4, 0]), 0.5),
-                               torch.tensor([1 / 3, 2 / 3, 0.0], dtype=torch.float64))
-    torch.testing.assert_close(class_probabilities(torch.tensor([1, 4]), 0.0),
-                               torch.tensor([0.5, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(
+        class_probabilities(torch.tensor([1, 4, 0]), 0.5),
+        torch.tensor([1 / 3, 2 / 3, 0.0], dtype=torch.float64),
+    )
+    torch.testing.assert_close(
+        class_probabilities(torch.tensor([1, 4]), 0.0), torch.tensor([0.5, 0.5], dtype=torch.float64)
+    )
     assert ClassAwareBatchSampler(torch.tensor([0, 0, 1]), batch_size=2).q == 0.0
 
 
@@ -620,15 +670,21 @@ def test_a_fixed_order_sampler_repeats_epoch_zeros_draw():
 def test_split_fractions_are_open_intervals_named_by_key(key, value):
     x, y = _labels()
     fractions = {"val_fraction": 0.2, "test_fraction": 0.2, key: value}
-    with pytest.raises(UserError, match=rf"^data\.{key}={value!r} is invalid; allowed: a finite number in "
-                                        r"\(0, 1\)$"):
+    with pytest.raises(
+        UserError,
+        match=rf"^data\.{key}={value!r} is invalid; allowed: a finite number in "
+        r"\(0, 1\)$",
+    ):
         stratified_split(x, y, fractions["val_fraction"], fractions["test_fraction"], seed=0)
 
 
 def test_split_fractions_must_leave_a_training_split():
     x, y = _labels()
-    with pytest.raises(UserError, match=r"data.val_fraction \+ data.test_fraction = 1 is invalid; allowed: "
-                                        r"a sum < 1"):
+    with pytest.raises(
+        UserError,
+        match=r"data.val_fraction \+ data.test_fraction = 1 is invalid; allowed: "
+        r"a sum < 1",
+    ):
         stratified_split(x, y, 0.5, 0.5, seed=0)
     assert len(stratified_split(x, y, 0.45, 0.45, seed=0)[0]) > 0
 
@@ -721,7 +777,8 @@ def test_the_loss_settings_and_an_unset_prior_are_refused_with_the_whole_message
         log_prior(torch.zeros(3))
     assert str(error.value) == (
         "class_counts are all zero: the module was not set up from data (or loaded from a checkpoint "
-        "without counts); logit adjustment needs the training counts")
+        "without counts); logit adjustment needs the training counts"
+    )
 
 
 def test_each_training_batch_draws_its_dropout_masks_from_its_place_in_the_run():

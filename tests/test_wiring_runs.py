@@ -25,8 +25,15 @@ from imbalanced.reporting.end_of_run import PLOT_FILES, RARE_EVENT_PLOT_FILES
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 QUIET_APP = ["+trainer.enable_progress_bar=false"]  # eval.py / predict.py (no callbacks group)
 # without dropout: the resume test below relies on this seeded run's fifth epoch scoring below its best
-RUN = ["data.n_samples=900", "trainer.max_epochs=4", "posthoc_tau=1", "class_weights=none",
-       "optimizer.lr=0.003", "model.backbone.dropout=0.0", *QUIET]
+RUN = [
+    "data.n_samples=900",
+    "trainer.max_epochs=4",
+    "posthoc_tau=1",
+    "class_weights=none",
+    "optimizer.lr=0.003",
+    "model.backbone.dropout=0.0",
+    *QUIET,
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +50,9 @@ def run(tmp_path_factory):
 def _epoch_values(run_dir, name, epochs):
     """The value logged at each training epoch (after fit, train.py validates the best model again)."""
     rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
-    return {int(row["epoch"]): float(row[name]) for row in rows
-            if row.get(name) and int(row["epoch"]) < epochs}
+    return {
+        int(row["epoch"]): float(row[name]) for row in rows if row.get(name) and int(row["epoch"]) < epochs
+    }
 
 
 @pytest.mark.slow
@@ -68,13 +76,26 @@ def test_posthoc_tau_is_saved_and_eval_overrides_it(run, tmp_path, monkeypatch, 
     metrics = read_json(run["dir"] / "metrics.json")
     best = run["dir"] / metrics["tested_checkpoint"]  # the refit model (a table refits)
     assert torch.load(best, weights_only=True)["posthoc_tau"] == 1.0
-    assert run_app("eval.py", f"ckpt_path={best}", *QUIET_APP, run_dir=tmp_path / "same",
-                   monkeypatch=monkeypatch) == 0
+    assert (
+        run_app(
+            "eval.py", f"ckpt_path={best}", *QUIET_APP, run_dir=tmp_path / "same", monkeypatch=monkeypatch
+        )
+        == 0
+    )
     same = read_json(tmp_path / "same" / "metrics.json")
     for key in ("test/accuracy", "test/balanced_accuracy", "test/macro_f1"):
         assert same[key] == pytest.approx(metrics[key], abs=1e-6)
-    assert run_app("eval.py", f"ckpt_path={best}", "posthoc_tau=0", *QUIET_APP, run_dir=tmp_path / "off",
-                   monkeypatch=monkeypatch) == 0
+    assert (
+        run_app(
+            "eval.py",
+            f"ckpt_path={best}",
+            "posthoc_tau=0",
+            *QUIET_APP,
+            run_dir=tmp_path / "off",
+            monkeypatch=monkeypatch,
+        )
+        == 0
+    )
     off = read_json(tmp_path / "off" / "metrics.json")
     assert off["test/per_class_recall"] != same["test/per_class_recall"]
     # predict.py: tau=0 moves predictions towards the frequent classes
@@ -82,8 +103,18 @@ def test_posthoc_tau_is_saved_and_eval_overrides_it(run, tmp_path, monkeypatch, 
     predictions = {}
     for tau in ("null", "0"):
         out = tmp_path / f"predict_{tau}"
-        assert run_app("predict.py", f"ckpt_path={best}", f"data.path={table}", f"posthoc_tau={tau}",
-                       *QUIET_APP, run_dir=out, monkeypatch=monkeypatch) == 0
+        assert (
+            run_app(
+                "predict.py",
+                f"ckpt_path={best}",
+                f"data.path={table}",
+                f"posthoc_tau={tau}",
+                *QUIET_APP,
+                run_dir=out,
+                monkeypatch=monkeypatch,
+            )
+            == 0
+        )
         predictions[tau] = [row["prediction"] for row in csv.DictReader((out / "predictions.csv").open())]
     assert predictions["null"] != predictions["0"]
     capsys.readouterr()
@@ -97,7 +128,7 @@ def test_the_core_run_files_need_no_optional_extra(run):
     lines = run["stdout"].splitlines()
     start = lines.index("per-class test results (most to least frequent in training)")
     assert lines[start + 1].split() == ["class", "train", "n", "weight", "recall", "F1"]
-    table = [line.split() for line in lines[start + 3:start + 3 + len(weights["counts"])]]
+    table = [line.split() for line in lines[start + 3 : start + 3 + len(weights["counts"])]]
     # the tested model's training rows: training + validation (the refit)
     tested = weights["refit_with_validation"]
     assert [int(row[1]) for row in table] == sorted(tested["counts"], reverse=True)
@@ -119,15 +150,29 @@ def test_the_core_run_files_need_no_optional_extra(run):
 def test_resume_carries_the_best_over_and_refuses_another_split(run, tmp_path, monkeypatch, capsys):
     last = run["dir"] / "checkpoints" / "last.ckpt"
     old_best = next((run["dir"] / "checkpoints").glob("best-*.ckpt"))
-    old_state = next(v for v in torch.load(last, weights_only=True)["callbacks"].values()
-                     if "best_model_score" in v)
+    old_state = next(
+        v for v in torch.load(last, weights_only=True)["callbacks"].values() if "best_model_score" in v
+    )
     settings = [s for s in RUN if not s.startswith("trainer.max_epochs")]
-    code = run_app("train.py", *settings, "trainer.max_epochs=5", "optimizer.lr=0.0", f"ckpt_path={last}",
-                   run_dir=tmp_path / "resumed", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        *settings,
+        "trainer.max_epochs=5",
+        "optimizer.lr=0.0",
+        f"ckpt_path={last}",
+        run_dir=tmp_path / "resumed",
+        monkeypatch=monkeypatch,
+    )
     # optimizer.lr differs from the run's: refused (the restored optimizer state would ignore it)
     assert code == 2 and "optimizer" in capsys.readouterr().err
-    code = run_app("train.py", *settings, "trainer.max_epochs=5", f"ckpt_path={last}",
-                   run_dir=tmp_path / "resumed", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        *settings,
+        "trainer.max_epochs=5",
+        f"ckpt_path={last}",
+        run_dir=tmp_path / "resumed",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
     new_dir = tmp_path / "resumed" / "checkpoints"
     new_last = torch.load(new_dir / "last.ckpt", weights_only=True)
@@ -139,11 +184,25 @@ def test_resume_carries_the_best_over_and_refuses_another_split(run, tmp_path, m
     assert (new_dir / old_best.name).read_bytes() == old_best.read_bytes()
     capsys.readouterr()
     # the checkpoint's posthoc_tau would silently win over a new value: refused
-    code = run_app("train.py", *settings, "trainer.max_epochs=5", "posthoc_tau=0.5", f"ckpt_path={last}",
-                   run_dir=tmp_path / "other_tau", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        *settings,
+        "trainer.max_epochs=5",
+        "posthoc_tau=0.5",
+        f"ckpt_path={last}",
+        run_dir=tmp_path / "other_tau",
+        monkeypatch=monkeypatch,
+    )
     assert code == 2 and "error: posthoc_tau=0.5 differs from the checkpoint's 1.0" in capsys.readouterr().err
-    code = run_app("train.py", *settings, "trainer.max_epochs=5", "data.seed=1", f"ckpt_path={last}",
-                   run_dir=tmp_path / "other_split", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        *settings,
+        "trainer.max_epochs=5",
+        "data.seed=1",
+        f"ckpt_path={last}",
+        run_dir=tmp_path / "other_split",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2 and f"error: ckpt_path={last} was trained with" in err
 
@@ -176,14 +235,21 @@ class _PoisonAtEpoch(L.Callback):
 
 def test_a_nan_loss_after_a_checkpoint_leaves_the_finite_checkpoint(tmp_path):
     dataset = _PoisonedAfterFirstEpoch()
-    model = ImbalancedClassifier(num_classes=3, backbone={"_target_": "imbalanced.models.MLP",
-                                                          "hidden_sizes": [8], "in_features": 5})
+    model = ImbalancedClassifier(
+        num_classes=3, backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [8], "in_features": 5}
+    )
     checkpoints = tmp_path / "checkpoints"
     trainer = L.Trainer(
-        max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[ModelCheckpoint(dirpath=checkpoints, save_last=True),
-                   NonFiniteLossGuard(), GracefulInterrupt(dirpath=str(checkpoints)),
-                   _PoisonAtEpoch(dataset, epoch=1)],
+        max_epochs=3,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[
+            ModelCheckpoint(dirpath=checkpoints, save_last=True),
+            NonFiniteLossGuard(),
+            GracefulInterrupt(dirpath=str(checkpoints)),
+            _PoisonAtEpoch(dataset, epoch=1),
+        ],
     )
     with pytest.raises(NonFiniteLossError, match="training loss is nan at epoch 1"):
         trainer.fit(model, train_dataloaders=DataLoader(dataset, batch_size=16))
@@ -201,11 +267,20 @@ def test_a_nan_loss_after_a_checkpoint_leaves_the_finite_checkpoint(tmp_path):
 def test_model_mlp_cosine_trains_a_normed_linear_head(tmp_path, monkeypatch):
     from imbalanced.models.cosine import NormedLinear
 
-    code = run_app("train.py", "model=mlp_cosine", "loss=ldam", "data.n_samples=300", "trainer.max_epochs=1",
-                   *QUIET, run_dir=tmp_path / "run", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "model=mlp_cosine",
+        "loss=ldam",
+        "data.n_samples=300",
+        "trainer.max_epochs=1",
+        *QUIET,
+        run_dir=tmp_path / "run",
+        monkeypatch=monkeypatch,
+    )
     assert code == 0
-    model = ImbalancedClassifier.load_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt",
-                                                      map_location="cpu")
+    model = ImbalancedClassifier.load_from_checkpoint(
+        tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu"
+    )
     heads = [m for m in model.backbone.modules() if isinstance(m, NormedLinear)]
     assert len(heads) == 1
     with torch.no_grad():
@@ -225,8 +300,15 @@ def test_compile_setting_compiles_the_backbone():
 
 def test_weights_that_overflow_on_the_last_step_are_not_checkpointed(tmp_path, monkeypatch, capsys):
     """One step per epoch at lr=1e12: the loss of that step is finite, the weights after it are not."""
-    code = run_app("train.py", "data.n_samples=300", "trainer.max_epochs=1", "optimizer.lr=1e12", *QUIET,
-                   run_dir=tmp_path, monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "data.n_samples=300",
+        "trainer.max_epochs=1",
+        "optimizer.lr=1e12",
+        *QUIET,
+        run_dir=tmp_path,
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code == 2
     (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
@@ -245,12 +327,19 @@ class _OverflowAfterLastBatch(L.Callback):
 
 def test_non_finite_weights_without_validation_are_not_checkpointed(tmp_path):
     dataset = _PoisonedAfterFirstEpoch()
-    model = ImbalancedClassifier(num_classes=3, backbone={"_target_": "imbalanced.models.MLP",
-                                                          "hidden_sizes": [8], "in_features": 5})
+    model = ImbalancedClassifier(
+        num_classes=3, backbone={"_target_": "imbalanced.models.MLP", "hidden_sizes": [8], "in_features": 5}
+    )
     trainer = L.Trainer(
-        max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True), NonFiniteLossGuard(),
-                   _OverflowAfterLastBatch()],
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[
+            ModelCheckpoint(dirpath=tmp_path, save_last=True),
+            NonFiniteLossGuard(),
+            _OverflowAfterLastBatch(),
+        ],
     )
     with pytest.raises(NonFiniteLossError, match="the model weights became NaN/inf at epoch 0"):
         trainer.fit(model, train_dataloaders=DataLoader(dataset, batch_size=16))
@@ -260,8 +349,17 @@ def test_non_finite_weights_without_validation_are_not_checkpointed(tmp_path):
 @pytest.mark.slow
 def test_a_multirun_with_a_job_that_fails_while_training(tmp_path, monkeypatch, capsys):
     sweep = tmp_path / "sweep"
-    code = run_app("train.py", "-m", "optimizer.lr=0.003,1e12", "data.n_samples=300", "trainer.max_epochs=1",
-                   *QUIET, f"hydra.sweep.dir={sweep}", run_dir=tmp_path / "unused", monkeypatch=monkeypatch)
+    code = run_app(
+        "train.py",
+        "-m",
+        "optimizer.lr=0.003,1e12",
+        "data.n_samples=300",
+        "trainer.max_epochs=1",
+        *QUIET,
+        f"hydra.sweep.dir={sweep}",
+        run_dir=tmp_path / "unused",
+        monkeypatch=monkeypatch,
+    )
     err = capsys.readouterr().err
     assert code != 0
     assert "Traceback" not in err

@@ -34,8 +34,9 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_int(key: str, value: Any, minimum: int | None = None, maximum: int | None = None,
-              extra: Iterable[Any] = ()) -> int:
+def check_int(
+    key: str, value: Any, minimum: int | None = None, maximum: int | None = None, extra: Iterable[Any] = ()
+) -> int:
     """An integer (integral floats such as 1e3 are accepted) within [minimum, maximum]."""
     extra = tuple(extra)
     if value in extra and not isinstance(value, bool):
@@ -50,8 +51,14 @@ def check_int(key: str, value: Any, minimum: int | None = None, maximum: int | N
     return int(value)
 
 
-def check_number(key: str, value: Any, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False) -> float:
+def check_number(
+    key: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """A finite number in the interval given (open or closed at each end)."""
     left = "(" if low_open else "["
     right = ")" if high_open or high is None else "]"

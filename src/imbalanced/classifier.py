@@ -195,8 +195,9 @@ class ImbalancedClassifier(L.LightningModule):
         return loss
 
     def _mixed_training_step(self, x: Tensor, y_a: Tensor, y_b: Tensor, lam: float) -> Tensor:
-        loss, sums, shares = mixed_loss(self.criterion, self(x), y_a, y_b, lam, self.class_weights,
-                                        self.class_counts)
+        loss, sums, shares = mixed_loss(
+            self.criterion, self(x), y_a, y_b, lam, self.class_weights, self.class_counts
+        )
         if self.criterion.reduction == "none":
             self._loss_sums = self._loss_sums.to(sums.device) + sums
             self._loss_counts = self._loss_counts.to(shares.device) + shares
@@ -303,7 +304,8 @@ class ImbalancedClassifier(L.LightningModule):
             columns = [torch.cat([out[i] for out in self._test_outputs]) for i in range(3)]
             probabilities, raw, labels = gather_rows(self, *columns)
             self.test_outputs = {
-                "probabilities": probabilities.cpu().numpy(), "raw_probabilities": raw.cpu().numpy(),
+                "probabilities": probabilities.cpu().numpy(),
+                "raw_probabilities": raw.cpu().numpy(),
                 "labels": labels.cpu().numpy(),
             }
         self._test_outputs = []

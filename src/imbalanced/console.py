@@ -71,7 +71,8 @@ def tidy_lightning_logging() -> None:
                 lightning_logger.removeHandler(handler)
     for handler in root.handlers:
         if type(handler) is logging.StreamHandler and not any(
-                isinstance(f, HideKnownInfo) for f in handler.filters):  # the terminal, not the file
+            isinstance(f, HideKnownInfo) for f in handler.filters
+        ):  # the terminal, not the file
             handler.addFilter(HideKnownInfo())
     silence_known_warnings()
     rank_zero = logging.getLogger(LIGHTNING_RANK_ZERO_LOGGER)

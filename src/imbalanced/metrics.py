@@ -52,7 +52,15 @@ def per_class_f1_key(stage: str, index: int) -> str:
 
 # ---- rare events ---------------------------------------------------------------------------------
 RARE_EVENT_METRICS = (
-    "average_precision", "roc_auc", "ece", "ece_raw", "brier", "brier_raw", "precision", "recall", "f1",
+    "average_precision",
+    "roc_auc",
+    "ece",
+    "ece_raw",
+    "brier",
+    "brier_raw",
+    "precision",
+    "recall",
+    "f1",
 )
 ECE_BINS = 15
 
@@ -115,7 +123,11 @@ class RareEventMetrics(nn.Module):
         self.brier_raw = BrierScore()
 
     def update(
-        self, probabilities: Tensor, raw_probabilities: Tensor, decisions: Tensor, target: Tensor,
+        self,
+        probabilities: Tensor,
+        raw_probabilities: Tensor,
+        decisions: Tensor,
+        target: Tensor,
         positive: int,
     ) -> None:
         probabilities, raw_probabilities = probabilities.float(), raw_probabilities.float()

@@ -39,7 +39,11 @@ from imbalanced.errors import UserError
 # workload trains a third more samples/s on a CPU, docs/speed.md); a resumed checkpoint keeps the
 # setting it was saved with (torch restores param-group options from the optimizer state).
 DEFAULT_OPTIMIZER = {
-    "_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "weight_decay": 1e-4, "fused": True,
+    "_target_": "torch.optim.AdamW",
+    "_partial_": True,
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "fused": True,
 }
 SCHEDULE_KEYS = ("warmup_epochs", "interval", "monitor")
 RUN_LENGTH_KEYS = ("T_max", "total_steps", "total_iters")
@@ -72,8 +76,7 @@ def build_optimizer(config: Mapping[str, Any] | None, parameters: Iterable[Any])
         if not config.get("fused") or "fused" not in str(error):
             raise
         raise UserError(
-            f"optimizer.fused=true is not supported for these parameters ({error}); set "
-            "optimizer.fused=false"
+            f"optimizer.fused=true is not supported for these parameters ({error}); set optimizer.fused=false"
         ) from error
     except (ValueError, TypeError) as error:  # torch's own checks: "Invalid weight_decay value: -1.0"
         raise UserError(
@@ -98,7 +101,9 @@ class RunLength:
 
 
 def build_scheduler(
-    config: Mapping[str, Any] | None, optimizer: Optimizer, run_length: Callable[[], RunLength],
+    config: Mapping[str, Any] | None,
+    optimizer: Optimizer,
+    run_length: Callable[[], RunLength],
 ) -> dict[str, Any] | None:
     """Lightning's `lr_scheduler` dict for `config`, or None (constant learning rate).
 
@@ -191,8 +196,9 @@ class LinearWarmup(LRScheduler):
             self.scheduler.load_state_dict(wrapped)
 
 
-def check_optimization(optimizer: Mapping[str, Any] | None, scheduler: Mapping[str, Any] | None,
-                       max_epochs: Any) -> None:
+def check_optimization(
+    optimizer: Mapping[str, Any] | None, scheduler: Mapping[str, Any] | None, max_epochs: Any
+) -> None:
     """Build both on one CPU parameter: their settings fail here, before any data is loaded."""
     parameter = torch.nn.Parameter(torch.zeros(1))
     built = build_optimizer(optimizer, [parameter])

@@ -40,8 +40,13 @@ class SparseLossLog:
         every = max(int(getattr(trainer, "log_every_n_steps", 1) or 1), 1) if trainer is not None else 1
         # Lightning writes step metrics when (optimizer steps so far + 1) % log_every_n_steps == 0.
         if trainer is not None and (module.global_step + 1) % every == 0:
-            module.log(f"{self.name}_step", self._window / self._window_steps, on_step=True,
-                       on_epoch=False, prog_bar=True)
+            module.log(
+                f"{self.name}_step",
+                self._window / self._window_steps,
+                on_step=True,
+                on_epoch=False,
+                prog_bar=True,
+            )
             self._window = torch.zeros_like(self._window)
             self._window_steps = 0
 
@@ -49,8 +54,14 @@ class SparseLossLog:
         """Log the epoch mean (one all-reduce across ranks) and start a new epoch."""
         if not self._epoch_steps or self._epoch is None:
             return
-        module.log(f"{self.name}_epoch", self._epoch / self._epoch_steps, on_step=False, on_epoch=True,
-                   prog_bar=True, sync_dist=True)
+        module.log(
+            f"{self.name}_epoch",
+            self._epoch / self._epoch_steps,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            sync_dist=True,
+        )
         self._epoch = torch.zeros_like(self._epoch)
         self._window = torch.zeros_like(self._epoch)
         self._epoch_steps = self._window_steps = 0

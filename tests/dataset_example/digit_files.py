@@ -50,8 +50,9 @@ class DigitFilesDataModule(DatasetDataModule):
                 for path, image in zip(paths, images, strict=True):
                     np.save(path, image)
             datasets[name] = ImageFiles(paths, labels)
-        return DatasetSplits(datasets["train"], datasets["val"], datasets["test"],
-                             class_names=source.class_names)
+        return DatasetSplits(
+            datasets["train"], datasets["val"], datasets["test"], class_names=source.class_names
+        )
 
     # ---- the data-to-model contract: the CNN's input channels and a fixed 0..255 -> 0..1 scaling ----
     def backbone_inputs(self) -> dict[str, Any]:

@@ -38,9 +38,12 @@ class TinyCNN(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, channels: int = 16) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(in_channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.classifier = nn.Linear(channels, num_classes)
 
@@ -53,7 +56,10 @@ class DigitImagesDataModule(InMemoryDataModule):
     `imbalance_ratio` (class 0 the head), balanced val/test splits held out first."""
 
     def __init__(
-        self, imbalance_ratio: float = 10.0, val_per_class: int = 15, test_per_class: int = 30,
+        self,
+        imbalance_ratio: float = 10.0,
+        val_per_class: int = 15,
+        test_per_class: int = 30,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

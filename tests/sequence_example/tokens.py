@@ -59,8 +59,9 @@ def read_lines(path: str, setting: str, vocab_size: int, labelled: bool) -> tupl
         try:
             ids = [int(token) for token in text.split()]
         except ValueError:
-            raise UserError(f"{setting}={path}: line {number} holds a token that is not an integer id "
-                            f"({text[:40]!r})") from None
+            raise UserError(
+                f"{setting}={path}: line {number} holds a token that is not an integer id ({text[:40]!r})"
+            ) from None
         if not ids or min(ids) < 1 or max(ids) >= vocab_size:
             raise UserError(f"{setting}={path}: line {number} needs 1 or more ids in 1..{vocab_size - 1}")
         sequences.append(torch.tensor(ids, dtype=torch.long))
@@ -69,8 +70,14 @@ def read_lines(path: str, setting: str, vocab_size: int, labelled: bool) -> tupl
 
 
 class TokenSequenceDataModule(DatasetDataModule):
-    def __init__(self, path: str, vocab_size: int = 64, val_fraction: float = 0.2,
-                 test_fraction: float = 0.2, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        path: str,
+        vocab_size: int = 64,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.path = str(path)
         self.vocab_size = int(vocab_size)
@@ -81,10 +88,13 @@ class TokenSequenceDataModule(DatasetDataModule):
         class_names = sorted(set(names))
         labels = np.array([class_names.index(name) for name in names], dtype=np.int64)
         rows = np.arange(len(labels))
-        train, _, val, _, test, _ = stratified_split(rows, labels, self.val_fraction, self.test_fraction,
-                                                     self.seed)
-        split = {name: Sequences([sequences[i] for i in index], labels[index])
-                 for name, index in (("train", train), ("val", val), ("test", test))}
+        train, _, val, _, test, _ = stratified_split(
+            rows, labels, self.val_fraction, self.test_fraction, self.seed
+        )
+        split = {
+            name: Sequences([sequences[i] for i in index], labels[index])
+            for name, index in (("train", train), ("val", val), ("test", test))
+        }
         return DatasetSplits(split["train"], split["val"], split["test"], class_names=class_names)
 
     def collate_fn(self, name: str) -> Any:
@@ -98,16 +108,28 @@ class TokenSequenceDataModule(DatasetDataModule):
         return {"vocab_size": self.vocab_size}
 
     @classmethod
-    def read_inputs(cls, path: str, *, setting: str, config: Mapping[str, Any], spec: Mapping[str, Any],
-                    class_names: list[str], labelled: bool) -> RawInputs:
+    def read_inputs(
+        cls,
+        path: str,
+        *,
+        setting: str,
+        config: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        class_names: list[str],
+        labelled: bool,
+    ) -> RawInputs:
         sequences, names = read_lines(path, setting, int(spec["vocab_size"]), labelled)
         unknown = sorted(set(names) - set(class_names)) if labelled else []
         if unknown:
             raise UserError(f"{setting}={path} has class(es) {unknown} the model does not know")
         labels = np.array([class_names.index(n) for n in names], dtype=np.int64) if labelled else None
         targets = labels if labels is not None else np.zeros(len(sequences), dtype=np.int64)
-        return RawInputs(Sequences(sequences, targets), labels=labels,
-                         columns={"length": [len(s) for s in sequences]}, collate_fn=pad_batch)
+        return RawInputs(
+            Sequences(sequences, targets),
+            labels=labels,
+            columns={"length": [len(s) for s in sequences]},
+            collate_fn=pad_batch,
+        )
 
 
 class MeanEmbedding(nn.Module):
@@ -124,8 +146,9 @@ class MeanEmbedding(nn.Module):
         return self.head(pooled)
 
 
-def write_examples(path: Path, counts: Mapping[str, int], vocab_size: int = 64, seed: int = 0,
-                   labelled: bool = True) -> Path:
+def write_examples(
+    path: Path, counts: Mapping[str, int], vocab_size: int = 64, seed: int = 0, labelled: bool = True
+) -> Path:
     """A long-tailed file: each class draws half its tokens from a few ids of its own, lengths 3..40."""
     rng = np.random.default_rng(seed)
     lines = []

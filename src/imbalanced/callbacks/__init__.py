@@ -6,6 +6,10 @@ from imbalanced.callbacks.step_seed import StepSeed
 from imbalanced.callbacks.test_stats import TestClassStats
 
 __all__ = [
-    "FixedTrainBatches", "GracefulInterrupt", "NonFiniteLossGuard", "ResumeCheckpoints", "StepSeed",
+    "FixedTrainBatches",
+    "GracefulInterrupt",
+    "NonFiniteLossGuard",
+    "ResumeCheckpoints",
+    "StepSeed",
     "TestClassStats",
 ]

@@ -24,8 +24,9 @@ from imbalanced.reporting.atomic import atomic_write
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     @override
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH,
-                        storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
+    ) -> None:
         if storage_options is not None or not _is_local_file_protocol(path):
             super().save_checkpoint(checkpoint, path, storage_options)
             return

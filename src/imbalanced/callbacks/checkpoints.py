@@ -19,15 +19,17 @@ from typing_extensions import override
 class EveryEpochLastCheckpoint(ModelCheckpoint):
     @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        due = (not self._should_skip_saving_checkpoint(trainer)
-               and self._should_save_on_train_epoch_end(trainer))
+        due = not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(
+            trainer
+        )
         super().on_train_epoch_end(trainer, pl_module)
         self._save_last_if_missed(trainer, due)
 
     @override
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        due = (not self._should_skip_saving_checkpoint(trainer)
-               and not self._should_save_on_train_epoch_end(trainer))
+        due = not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(
+            trainer
+        )
         super().on_validation_end(trainer, pl_module)
         self._save_last_if_missed(trainer, due)
 

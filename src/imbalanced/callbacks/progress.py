@@ -11,15 +11,17 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 
 class RunProgressBar(TQDMProgressBar):
-    def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False,
-                 stage: str = "Epoch") -> None:
+    def __init__(
+        self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False, stage: str = "Epoch"
+    ) -> None:
         super().__init__(refresh_rate=refresh_rate, process_position=process_position, leave=leave)
         self.stage = stage  # the refit sets "Refit epoch" (tasks/refit.py)
 
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)
-        self.train_progress_bar.set_description(epoch_description(self.stage, trainer.current_epoch,
-                                                                  trainer.max_epochs))
+        self.train_progress_bar.set_description(
+            epoch_description(self.stage, trainer.current_epoch, trainer.max_epochs)
+        )
 
 
 def epoch_description(stage: str, current_epoch: int, max_epochs: int | None) -> str:

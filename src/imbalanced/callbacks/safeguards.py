@@ -70,12 +70,14 @@ class NonFiniteLossGuard(Callback):
     def __init__(self) -> None:
         self._batch: Any = None
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         self._batch = batch  # a reference only, for the diagnosis below
 
-    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           loss: torch.Tensor) -> None:
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
+    ) -> None:
         if _any_rank(trainer, not _is_finite(loss.detach())):
             value = loss.detach().float().item()
             raise NonFiniteLossError(
@@ -106,31 +108,43 @@ class NonFiniteLossGuard(Callback):
         inputs = self._batch[0] if isinstance(self._batch, (tuple, list)) else None
         targets = self._batch[1] if isinstance(self._batch, (tuple, list)) and len(self._batch) > 1 else None
         weights = getattr(pl_module, "class_weights", None)
-        if isinstance(targets, torch.Tensor) and isinstance(weights, torch.Tensor) and targets.numel() \
-                and float(weights[targets.to(weights.device)].sum()) == 0.0:
+        if (
+            isinstance(targets, torch.Tensor)
+            and isinstance(weights, torch.Tensor)
+            and targets.numel()
+            and float(weights[targets.to(weights.device)].sum()) == 0.0
+        ):
             zero = sorted({int(t) for t in targets.unique().tolist()})
             names = getattr(pl_module, "class_names", None) or zero
-            return (f"every sample of this batch has class weight 0 (classes "
-                    f"{[names[i] for i in zero]}), so a weighted mean is 0/0; give those classes a "
-                    "weight > 0 (class_weights.weights) or drop them from the data")
+            return (
+                f"every sample of this batch has class weight 0 (classes "
+                f"{[names[i] for i in zero]}), so a weighted mean is 0/0; give those classes a "
+                "weight > 0 (class_weights.weights) or drop them from the data"
+            )
         if isinstance(inputs, torch.Tensor) and not bool(torch.isfinite(inputs).all()):
-            return ("bad data: this batch has NaN/inf input values; clean the input or impute "
-                    "missing values")
+            return "bad data: this batch has NaN/inf input values; clean the input or impute missing values"
         if any(not bool(torch.isfinite(p).all()) for p in pl_module.parameters()):
-            return (f"the weights diverged in earlier steps: the learning rate optimizer.lr={lr:g} "
-                    "is likely too high (try 10x lower)")
+            return (
+                f"the weights diverged in earlier steps: the learning rate optimizer.lr={lr:g} "
+                "is likely too high (try 10x lower)"
+            )
         largest = max((float(p.detach().abs().max()) for p in pl_module.parameters()), default=0.0)
         if trainer.global_step > 0 and largest > 1e4:
-            return (f"the weights grew to |w|={largest:.3g} in {trainer.global_step} step(s): the "
-                    f"learning rate optimizer.lr={lr:g} is likely too high (try 10x lower)")
+            return (
+                f"the weights grew to |w|={largest:.3g} in {trainer.global_step} step(s): the "
+                f"learning rate optimizer.lr={lr:g} is likely too high (try 10x lower)"
+            )
         weights = getattr(pl_module, "class_weights", None)
         if isinstance(weights, torch.Tensor) and weights.numel():
             low, high = float(weights.min()), float(weights.max())
             if not math.isfinite(high) or (low > 0 and high / low > 1e6) or high > 1e6:
-                return (f"extreme class weights (min {low:g}, max {high:g}); use a milder "
-                        "class_weights strategy")
-        return (f"the learning rate optimizer.lr={lr:g} may be too high, or the class weights "
-                "too extreme; the inputs of this batch are finite")
+                return (
+                    f"extreme class weights (min {low:g}, max {high:g}); use a milder class_weights strategy"
+                )
+        return (
+            f"the learning rate optimizer.lr={lr:g} may be too high, or the class weights "
+            "too extreme; the inputs of this batch are finite"
+        )
 
 
 def _exit_code(signum: int) -> int:
@@ -189,15 +203,23 @@ class GracefulInterrupt(Callback):
         trainer = self._trainer
         if trainer is not None and (trainer.validating or trainer.sanity_checking):
             raise self._stopped_in_validation(trainer)  # a validation can be long: no batch to finish
-        log.warning("received %s: saving a checkpoint after this batch (Ctrl-C again to abort now)",
-                    signal.Signals(signum).name)
+        log.warning(
+            "received %s: saving a checkpoint after this batch (Ctrl-C again to abort now)",
+            signal.Signals(signum).name,
+        )
 
     def _stopped_in_validation(self, trainer: L.Trainer) -> TrainingInterrupted:
         """Stop now: the end-of-epoch last.ckpt (written before each validation's epoch) resumes."""
         signum = self._requested or signal.SIGTERM
         last = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
-        saved = (f"the last checkpoint saved is {last}; resume with: python train.py ckpt_path={last} "
-                 "[same overrides]") if last and Path(last).is_file() else "no checkpoint was saved yet"
+        saved = (
+            (
+                f"the last checkpoint saved is {last}; resume with: python train.py ckpt_path={last} "
+                "[same overrides]"
+            )
+            if last and Path(last).is_file()
+            else "no checkpoint was saved yet"
+        )
         return TrainingInterrupted(
             f"training interrupted by {signal.Signals(signum).name} during the validation of epoch "
             f"{trainer.current_epoch}; {saved}",
@@ -238,8 +260,9 @@ class GracefulInterrupt(Callback):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._restore_handlers()
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         self._restore_handlers()  # Lightning skips the teardown hooks when a run raises
 
     def _restore_handlers(self) -> None:
@@ -249,8 +272,9 @@ class GracefulInterrupt(Callback):
         self._trainer = None
 
     # ---- stop after a finished batch ------------------------------------------------------
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._position = {"epoch": trainer.current_epoch, "batches_done": batch_idx + 1}
         if not _any_rank(trainer, self._requested is not None):
             return
@@ -284,8 +308,9 @@ class GracefulInterrupt(Callback):
 class ResumeCheckpoints(Callback):
     """Carry ModelCheckpoint's best-so-far over when a run resumes into a new directory."""
 
-    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         states = checkpoint.get("callbacks", {})
         for callback in trainer.checkpoint_callbacks:
             if not isinstance(callback, ModelCheckpoint) or callback.dirpath is None:

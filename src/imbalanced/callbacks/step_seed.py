@@ -27,8 +27,9 @@ class StepSeed(L.Callback):
     def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         seed = step_seed(self.seed, trainer.global_rank, trainer.current_epoch, batch_idx)
         # the CPU generator directly: torch.manual_seed visits every backend, ~100 µs per step
         torch.default_generator.manual_seed(seed)

@@ -60,7 +60,9 @@ def check_finite_features(splits: Splits) -> None:
         if finite.ndim == 2:
             bad = np.flatnonzero(~finite.all(axis=0))
             names = list(splits.feature_names) or [f"x{i}" for i in range(finite.shape[1])]
-            where = f"column(s) {({names[i]: int((~finite[:, i]).sum()) for i in bad[:10]})} (column: count)"
+            where = (
+                f"column(s) { ({names[i]: int((~finite[:, i]).sum()) for i in bad[:10]}) } (column: count)"
+            )
         raise UserError(
             f"the {name} split has NaN/inf inputs as float32 in {where}; values beyond +-3.4e38 overflow "
             "float32. Rescale or clean those columns"
@@ -96,11 +98,14 @@ class InMemoryDataModule(LoaderDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, seed, sampler, backend, num_workers, pin_memory,
-                         persistent_workers)
+        super().__init__(
+            batch_size, eval_batch_size, seed, sampler, backend, num_workers, pin_memory, persistent_workers
+        )
         if on_device and self.backend != "in_memory":
-            raise UserError("data.on_device=true needs data.backend=in_memory (the dataloader backend "
-                            "collates batches on the CPU; use data.pin_memory=true to speed up the copy)")
+            raise UserError(
+                "data.on_device=true needs data.backend=in_memory (the dataloader backend "
+                "collates batches on the CPU; use data.pin_memory=true to speed up the copy)"
+            )
         weight_cfg = class_weights or {"strategy": "none"}
         if OmegaConf.is_config(weight_cfg):  # Hydra hands over DictConfig/ListConfig values
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)

@@ -37,7 +37,9 @@ class ClassStatistics:
 
     @classmethod
     def from_labels(
-        cls, labels: Sequence[int] | np.ndarray, class_names: Sequence[str],
+        cls,
+        labels: Sequence[int] | np.ndarray,
+        class_names: Sequence[str],
         weight_settings: Mapping[str, Any] | None = None,
     ) -> ClassStatistics:
         """Count the integer `labels` (0..C-1) of the training split and weight the classes.
@@ -49,8 +51,11 @@ class ClassStatistics:
         counts = class_counts(np.asarray(labels), len(names)).astype(np.int64)
         weights = compute_class_weights(counts, settings, class_names=names)
         return cls(
-            class_names=names, counts=counts, weights=np.asarray(weights, dtype=np.float64),
-            strategy=strategy_name(settings), settings=strategy_settings(settings),
+            class_names=names,
+            counts=counts,
+            weights=np.asarray(weights, dtype=np.float64),
+            strategy=strategy_name(settings),
+            settings=strategy_settings(settings),
         )
 
     @property

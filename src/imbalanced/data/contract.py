@@ -75,5 +75,10 @@ class RawInputs:
         if isinstance(self.dataset, TensorBatchDataset):
             plan = IndexBatchSampler(len(self.dataset), batch_size, shuffle=False, pad=False)
             return batch_loader(self.dataset, plan)
-        return DataLoader(self.dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                          collate_fn=self.collate_fn)
+        return DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            collate_fn=self.collate_fn,
+        )

@@ -40,9 +40,15 @@ class LoaderSettings:
         workers = self.num_workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise UserError(f"data.num_workers={workers!r} is invalid; allowed: an integer >= 0")
-        given = [f"data.{key}={str(value).lower()}" for key, value in
-                 (("num_workers", workers), ("pin_memory", self.pin_memory),
-                  ("persistent_workers", self.persistent_workers)) if value]
+        given = [
+            f"data.{key}={str(value).lower()}"
+            for key, value in (
+                ("num_workers", workers),
+                ("pin_memory", self.pin_memory),
+                ("persistent_workers", self.persistent_workers),
+            )
+            if value
+        ]
         if self.backend == "in_memory" and given:
             raise UserError(
                 f"{' '.join(given)} applies to data.backend=dataloader only (data.backend=in_memory "
@@ -128,11 +134,21 @@ class SampleSampler(DistributedSampler):
         self.plan.skip_batches = value
 
 
-def sample_loader(dataset: Dataset, plan: IndexBatchSampler, settings: LoaderSettings,
-                  collate_fn: Callable[[list[Any]], Any] | None = None) -> DataLoader:
+def sample_loader(
+    dataset: Dataset,
+    plan: IndexBatchSampler,
+    settings: LoaderSettings,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+) -> DataLoader:
     """A standard DataLoader over `dataset` that yields the batches of `plan`."""
-    return DataLoader(dataset, batch_size=plan.batch_size, sampler=SampleSampler(plan), drop_last=False,
-                      collate_fn=collate_fn, **settings.loader_kwargs())
+    return DataLoader(
+        dataset,
+        batch_size=plan.batch_size,
+        sampler=SampleSampler(plan),
+        drop_last=False,
+        collate_fn=collate_fn,
+        **settings.loader_kwargs(),
+    )
 
 
 class TransformedDataset(Dataset):

@@ -89,10 +89,13 @@ class DatasetDataModule(LoaderDataModule):
         eval_transform: Callable[[Any], Any] | None = None,
     ) -> None:
         if backend != "dataloader":
-            raise UserError(f"data.backend={backend!r} is invalid for {type(self).__name__}; allowed: "
-                            "dataloader (in_memory needs the data as in-memory tensors)")
-        super().__init__(batch_size, eval_batch_size, seed, sampler, backend, num_workers, pin_memory,
-                         persistent_workers)
+            raise UserError(
+                f"data.backend={backend!r} is invalid for {type(self).__name__}; allowed: "
+                "dataloader (in_memory needs the data as in-memory tensors)"
+            )
+        super().__init__(
+            batch_size, eval_batch_size, seed, sampler, backend, num_workers, pin_memory, persistent_workers
+        )
         weight_cfg = class_weights or {"strategy": "none"}
         if OmegaConf.is_config(weight_cfg):  # Hydra hands over DictConfig values
             weight_cfg = OmegaConf.to_container(weight_cfg, resolve=True)
@@ -133,8 +136,12 @@ class DatasetDataModule(LoaderDataModule):
             arrays[f"x_{name}"] = np.array(samples if samples is not None else [], dtype=object)
             arrays[f"y_{name}"] = self._labels[name].numpy()
         if unnamed:
-            log.info("%s: the %s split(s) keep no list of their samples (paths, files or samples), so "
-                     "the data fingerprint covers their labels only", type(self).__name__, "/".join(unnamed))
+            log.info(
+                "%s: the %s split(s) keep no list of their samples (paths, files or samples), so "
+                "the data fingerprint covers their labels only",
+                type(self).__name__,
+                "/".join(unnamed),
+            )
         return split_fingerprint(SimpleNamespace(**arrays))
 
     @staticmethod
@@ -150,8 +157,9 @@ class DatasetDataModule(LoaderDataModule):
         if len(labels) != len(dataset):  # type: ignore[arg-type]
             raise UserError(f"the {name} split has {len(dataset)} samples but {len(labels)} labels")  # type: ignore[arg-type]
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-            raise UserError(f"the {name} split has labels outside 0..{num_classes - 1} "
-                            f"({num_classes} class names)")
+            raise UserError(
+                f"the {name} split has labels outside 0..{num_classes - 1} ({num_classes} class names)"
+            )
         return labels
 
     def _require(self) -> DatasetSplits:

@@ -71,8 +71,12 @@ class DigitsDataModule(FeatureTableDataModule):
             parts["train"].append(members[held_out : held_out + train_sizes[c]])
         index = {name: rng.permutation(np.concatenate(chunks)) for name, chunks in parts.items()}
         return Splits(
-            x[index["train"]], y[index["train"]], x[index["val"]], y[index["val"]],
-            x[index["test"]], y[index["test"]],
+            x[index["train"]],
+            y[index["train"]],
+            x[index["val"]],
+            y[index["val"]],
+            x[index["test"]],
+            y[index["test"]],
             class_names=[str(c) for c in range(num_classes)],
             feature_names=[f"pixel_{r}_{c}" for r in range(8) for c in range(8)],
         )

@@ -34,7 +34,10 @@ class FeatureEncoding:
     # ---- fitting ------------------------------------------------------------------------
     @classmethod
     def fit(
-        cls, frame: pd.DataFrame, categorical: str = "onehot", max_categories: int = 100,
+        cls,
+        frame: pd.DataFrame,
+        categorical: str = "onehot",
+        max_categories: int = 100,
         source: str = "data.path",
     ) -> FeatureEncoding:
         """Learn the columns and the categories of each text column from `frame` (training split)."""
@@ -65,8 +68,11 @@ class FeatureEncoding:
 
     # ---- serialization ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"columns": list(self.columns), "numeric": list(self.numeric),
-                "categorical": {k: list(v) for k, v in self.categorical.items()}}
+        return {
+            "columns": list(self.columns),
+            "numeric": list(self.numeric),
+            "categorical": {k: list(v) for k, v in self.categorical.items()},
+        }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any]) -> FeatureEncoding:
@@ -98,8 +104,9 @@ class FeatureEncoding:
         missing = [c for c in self.columns if c not in set(present)]
         extra = [c for c in present if c not in set(self.columns)]
         if missing or extra:
-            problems = _join_problems((missing, f"missing column(s) {missing}"),
-                                      (extra, f"extra column(s) {extra}"))
+            problems = _join_problems(
+                (missing, f"missing column(s) {missing}"), (extra, f"extra column(s) {extra}")
+            )
             raise UserError(
                 f"{source}: the columns do not match the features the model was trained on: "
                 f"{problems}. Expected the feature columns {self.columns}"

@@ -80,8 +80,14 @@ class FeatureTableDataModule(InMemoryDataModule):
 
     @classmethod
     def read_inputs(
-        cls, path: str, *, setting: str, config: Mapping[str, Any], spec: Mapping[str, Any],
-        class_names: list[str], labelled: bool,
+        cls,
+        path: str,
+        *,
+        setting: str,
+        config: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        class_names: list[str],
+        labelled: bool,
     ) -> RawInputs:
         """A table file (CSV, Parquet, ...) with the training feature columns, encoded as in
         training; the label column (`data.target`) is read when `labelled`, otherwise ignored, as
@@ -92,16 +98,21 @@ class FeatureTableDataModule(InMemoryDataModule):
         every column of the file (a list keeps those named); none by default, so a wide table does
         not make a wide output (its rows are in the input's order)."""
         if not spec.get("encoding"):
-            raise UserError(f"{setting}={path}: this checkpoint holds no column encoding, so it cannot "
-                            "read a table (it predates eval.py data.test_path and predict.py)")
+            raise UserError(
+                f"{setting}={path}: this checkpoint holds no column encoding, so it cannot "
+                "read a table (it predates eval.py data.test_path and predict.py)"
+            )
         frame = read_table(path, setting)
         encoding = FeatureEncoding.from_dict(spec["encoding"])
         target = config.get("target")
         ids = column_names(config.get("id"))
         carried = carried_columns(frame, ids, config.get("keep_columns"), setting, path)
         # carried columns are known to the user, not extra features; one that is a feature stays one
-        ignored = [str(c) for c in ([target] if target else []) + list(config.get("drop_columns") or [])
-                   + carried if str(c) not in encoding.columns]
+        ignored = [
+            str(c)
+            for c in ([target] if target else []) + list(config.get("drop_columns") or []) + carried
+            if str(c) not in encoding.columns
+        ]
         features = encoding.transform(frame, f"{setting}={path}", ignored=ignored)
         labels = None
         if labelled:
@@ -129,6 +140,8 @@ def carried_columns(frame: Any, ids: list[str], keep: Any, setting: str, path: s
     wanted = list(dict.fromkeys(ids + kept))
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        raise UserError(f"{setting}={path} has no column(s) {missing} (named by data.id / "
-                        f"data.keep_columns); its columns: {[str(c) for c in frame.columns]}")
+        raise UserError(
+            f"{setting}={path} has no column(s) {missing} (named by data.id / "
+            f"data.keep_columns); its columns: {[str(c) for c in frame.columns]}"
+        )
     return wanted

@@ -29,5 +29,7 @@ def describe_groups(groups: list[list[str]]) -> str:
     return "[" + ", ".join("[" + ", ".join(ascii(v) for v in group) + "]" for group in groups) + "]"
 
 
-LOOK_ALIKE_REASON = ("differ only by surrounding whitespace or Unicode normalization (an accented letter "
-                     "written as one code point or as letter + combining accent)")
+LOOK_ALIKE_REASON = (
+    "differ only by surrounding whitespace or Unicode normalization (an accented letter "
+    "written as one code point or as letter + combining accent)"
+)

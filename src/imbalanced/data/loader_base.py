@@ -72,11 +72,13 @@ class LoaderDataModule(L.LightningDataModule):
         self.seed = check_int("data.seed", seed, minimum=0, maximum=SEED_MAX)
         # training sampler: p(class) ∝ n^q (data/sampling.py); None keeps plain shuffling
         self.sampler_q = validate_sampler_settings(
-            sampler if sampler is None or isinstance(sampler, Mapping)
+            sampler
+            if sampler is None or isinstance(sampler, Mapping)
             else OmegaConf.to_container(sampler, resolve=True)
         )
-        self.loader_settings = LoaderSettings(str(backend), num_workers, bool(pin_memory),
-                                              bool(persistent_workers))
+        self.loader_settings = LoaderSettings(
+            str(backend), num_workers, bool(pin_memory), bool(persistent_workers)
+        )
         self._resume_skip: tuple[int, int] | None = None
         self.fixed_train_order = False  # debug=overfit (FixedTrainBatches): the same batches every epoch
 
@@ -124,8 +126,14 @@ class LoaderDataModule(L.LightningDataModule):
 
     @classmethod
     def read_inputs(
-        cls, path: str, *, setting: str, config: Mapping[str, Any], spec: Mapping[str, Any],
-        class_names: list[str], labelled: bool,
+        cls,
+        path: str,
+        *,
+        setting: str,
+        config: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        class_names: list[str],
+        labelled: bool,
     ) -> RawInputs:
         """Read a user's file or folder `path` (given as `setting`) into model inputs, for a
         checkpoint whose data config is `config` and input spec `spec`. `labelled`: eval.py needs
@@ -193,14 +201,34 @@ class LoaderDataModule(L.LightningDataModule):
         rank, world_size = self._rank_and_world()
         labels = self.split_labels(name)
         if not train:
-            return IndexBatchSampler(len(labels), self.eval_batch_size, shuffle=False, seed=self.seed,
-                                     rank=rank, world_size=world_size, pad=False)
+            return IndexBatchSampler(
+                len(labels),
+                self.eval_batch_size,
+                shuffle=False,
+                seed=self.seed,
+                rank=rank,
+                world_size=world_size,
+                pad=False,
+            )
         if self.sampler_q is not None:
-            plan = ClassAwareBatchSampler(labels.cpu(), self.batch_size, q=self.sampler_q, seed=self.seed,
-                                          rank=rank, world_size=world_size)
+            plan = ClassAwareBatchSampler(
+                labels.cpu(),
+                self.batch_size,
+                q=self.sampler_q,
+                seed=self.seed,
+                rank=rank,
+                world_size=world_size,
+            )
         else:
-            plan = IndexBatchSampler(len(labels), self.batch_size, shuffle=True, seed=self.seed, rank=rank,
-                                     world_size=world_size, pad=True)
+            plan = IndexBatchSampler(
+                len(labels),
+                self.batch_size,
+                shuffle=True,
+                seed=self.seed,
+                rank=rank,
+                world_size=world_size,
+                pad=True,
+            )
         # Lightning creates the first iterator of a fit before its set_epoch call, and a DataLoader with
         # workers draws its first indices right then: start at the (resumed) epoch and position.
         epoch = int(getattr(self.trainer, "current_epoch", 0) or 0)
@@ -220,8 +248,10 @@ class LoaderDataModule(L.LightningDataModule):
         plan = self.batch_plan(name, train)
         if self.backend == "in_memory":
             if self.transform(name) is not None:
-                raise UserError(f"{type(self).__name__} has a transform for the {name} split, which "
-                                "data.backend=in_memory cannot apply; use data.backend=dataloader")
+                raise UserError(
+                    f"{type(self).__name__} has a transform for the {name} split, which "
+                    "data.backend=in_memory cannot apply; use data.backend=dataloader"
+                )
             return batch_loader(self.batch_dataset(name), plan)
         dataset = self.split_dataset(name)
         transform = self.transform(name)

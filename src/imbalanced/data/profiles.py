@@ -18,7 +18,10 @@ def check_profile(num_classes: int, imbalance_ratio: float, profile: str, step_f
 
 
 def long_tail_counts(
-    n_max: int, num_classes: int, imbalance_ratio: float, profile: str = "exponential",
+    n_max: int,
+    num_classes: int,
+    imbalance_ratio: float,
+    profile: str = "exponential",
     step_fraction: float = 0.5,
 ) -> np.ndarray:
     """Per-class counts with class 0 the largest (n_max) and the rarest n_max / imbalance_ratio.

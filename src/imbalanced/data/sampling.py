@@ -72,7 +72,8 @@ class ClassAwareBatchSampler(IndexBatchSampler):
         # shuffle=False (`debug=overfit`'s FixedTrainBatches): the same draw, epoch 0's, every epoch
         generator = torch.Generator().manual_seed(self.seed + (self.epoch if self.shuffle else 0))
         classes = torch.multinomial(self.class_p, self.dataset_size, replacement=True, generator=generator)
-        offsets = (torch.rand(self.dataset_size, generator=generator, dtype=torch.float64)
-                   * self.counts[classes]).long()
+        offsets = (
+            torch.rand(self.dataset_size, generator=generator, dtype=torch.float64) * self.counts[classes]
+        ).long()
         offsets = torch.minimum(offsets, self.counts[classes] - 1)
         return self.by_class[self.starts[classes] + offsets]

@@ -24,7 +24,11 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
 
 
 def stratified_split(
-    x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
     min_train_rows: int = 0,
 ) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_val, y_val, x_test, y_test), stratified by label and seeded; then
@@ -36,7 +40,10 @@ def stratified_split(
     rows = np.arange(len(y))
     rest, test = train_test_split(rows, test_size=test_fraction, stratify=y, random_state=seed)
     train, val = train_test_split(
-        rest, test_size=val_fraction / (1.0 - test_fraction), stratify=y[rest], random_state=seed,
+        rest,
+        test_size=val_fraction / (1.0 - test_fraction),
+        stratify=y[rest],
+        random_state=seed,
     )
     train, val = spare_rare_classes(y, train, val, min_train_rows)
     return x[train], y[train], x[val], y[val], x[test], y[test]

@@ -63,7 +63,10 @@ class SyntheticDataModule(FeatureTableDataModule):
         """Per-class sample counts of the whole generated set."""
         try:
             shape = long_tail_counts(
-                10**6, self.num_classes_requested, self.imbalance_ratio, self.profile,
+                10**6,
+                self.num_classes_requested,
+                self.imbalance_ratio,
+                self.profile,
                 self.step_fraction,
             )
         except ValueError as error:
@@ -101,7 +104,6 @@ class SyntheticDataModule(FeatureTableDataModule):
         )
         keep = np.concatenate([np.flatnonzero(y == c)[:size] for c, size in enumerate(sizes)])
         x, y = x[keep].astype(np.float32), y[keep].astype(np.int64)
-        parts = stratified_split(x, y, self.val_fraction, self.test_fraction, self.seed,
-                                 self.min_train_rows)
+        parts = stratified_split(x, y, self.val_fraction, self.test_fraction, self.seed, self.min_train_rows)
         names = [f"class_{i}" for i in range(self.num_classes_requested)]
         return Splits(*parts, class_names=names, feature_names=[f"x{i}" for i in range(self.n_features)])

@@ -131,23 +131,38 @@ class TabularDataModule(FeatureTableDataModule):
         encode = self.encoding.transform
         x_train, y_train = encode(features.iloc[train_idx], source), y[train_idx]
         x_val, y_val = (
-            self._fixed("val", class_names, ignored) if val_idx is None
+            self._fixed("val", class_names, ignored)
+            if val_idx is None
             else (encode(features.iloc[val_idx], source), y[val_idx])
         )
         x_test, y_test = (
-            self._fixed("test", class_names, ignored) if test_idx is None
+            self._fixed("test", class_names, ignored)
+            if test_idx is None
             else (encode(features.iloc[test_idx], source), y[test_idx])
         )
-        return Splits(x_train, y_train, x_val, y_val, x_test, y_test, class_names=class_names,
-                      feature_names=self.encoding.feature_names)
+        return Splits(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            x_test,
+            y_test,
+            class_names=class_names,
+            feature_names=self.encoding.feature_names,
+        )
 
     def _split(
         self, y: np.ndarray, class_names: list[str]
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Row indices (train, val, test) of data.path; None for a split given by a fixed file."""
-        auto = {name: frac for name, frac, path in (
-            ("val", self.val_fraction, self.val_path), ("test", self.test_fraction, self.test_path)
-        ) if path is None}
+        auto = {
+            name: frac
+            for name, frac, path in (
+                ("val", self.val_fraction, self.val_path),
+                ("test", self.test_fraction, self.test_path),
+            )
+            if path is None
+        }
         counts = np.bincount(y, minlength=len(class_names))
         needed = 1 + len(auto)
         rare = {class_names[i]: int(n) for i, n in enumerate(counts) if n < needed}
@@ -193,4 +208,3 @@ class TabularDataModule(FeatureTableDataModule):
         assert self.encoding is not None
         x = self.encoding.transform(frame, f"{setting}={path}", ignored=ignored)
         return x, encode_labels(labels, class_names, setting, path)
-

@@ -41,12 +41,15 @@ def _overlap(a: str, b: str) -> bool:
     return False
 
 
-def check_test_is_not_train(config: Mapping[str, Any], allow: bool = False,
-                            trained_on: Mapping[str, Any] | None = None) -> None:
+def check_test_is_not_train(
+    config: Mapping[str, Any], allow: bool = False, trained_on: Mapping[str, Any] | None = None
+) -> None:
     """UserError if a test source of the data `config` is one of its training sources, or of
     `trained_on` (eval.py: the data config saved in the checkpoint); a warning when `allow`."""
-    training = [(f"data.{key}", (trained_on or {}).get(key), "the checkpoint's training data ")
-                for key in TRAIN_SOURCES]
+    training = [
+        (f"data.{key}", (trained_on or {}).get(key), "the checkpoint's training data ")
+        for key in TRAIN_SOURCES
+    ]
     training += [(f"data.{key}", config.get(key), "") for key in TRAIN_SOURCES]
     for test_key in TEST_SOURCES:
         test = _real(config.get(test_key))
@@ -56,11 +59,15 @@ def check_test_is_not_train(config: Mapping[str, Any], allow: bool = False,
             train = _real(value)
             if train is None or not _overlap(test, train):
                 continue
-            message = (f"data.{test_key}={config.get(test_key)} is {whose}{train_key}={value} (resolved: "
-                       f"{test}); every test row would be a training row, so the test metrics would be "
-                       "training metrics")
+            message = (
+                f"data.{test_key}={config.get(test_key)} is {whose}{train_key}={value} (resolved: "
+                f"{test}); every test row would be a training row, so the test metrics would be "
+                "training metrics"
+            )
             if allow:
                 log.warning("%s (scored anyway: allow_test_overlap=true)", message)
                 return
-            raise UserError(f"{message}. allowed: test data kept apart from training, or "
-                            "allow_test_overlap=true to score it anyway")
+            raise UserError(
+                f"{message}. allowed: test data kept apart from training, or "
+                "allow_test_overlap=true to score it anyway"
+            )

@@ -52,8 +52,12 @@ class DecisionSettings:
 
 
 def _positive_number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise UserError(f"{key}={value!r} is invalid; allowed: a finite number > 0")
     return float(value)
 
@@ -169,12 +173,18 @@ def choose_threshold(
         else:
             index = int(np.argmax(np.nan_to_num(precision, nan=-1.0)))
             reachable = False
-            note = (f"validation reaches at most precision {precision[index]:.4f} "
-                    f"(at recall {recall[index]:.4f})")
+            note = (
+                f"validation reaches at most precision {precision[index]:.4f} (at recall {recall[index]:.4f})"
+            )
     else:
         raise ValueError(f"no threshold for rule {rule!r}")
     best_precision = None if np.isnan(precision[index]) else float(precision[index])
     return ThresholdChoice(
-        cut=float(points["cut"][index]), precision=best_precision, recall=float(recall[index]),
-        f1=float(f1[index]), cost=float(cost[index]), reachable=reachable, note=note,
+        cut=float(points["cut"][index]),
+        precision=best_precision,
+        recall=float(recall[index]),
+        f1=float(f1[index]),
+        cost=float(cost[index]),
+        reachable=reachable,
+        note=note,
     )

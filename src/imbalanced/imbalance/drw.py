@@ -35,8 +35,11 @@ class DeferredReweighting(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.strategy_weights is None:  # fresh run (a resumed one restored them from its state)
             self.strategy_weights = pl_module.class_weights.detach().clone().cpu()
-        log.info("DRW: uniform class weights until epoch %d, then %s", self.start_epoch,
-                 self.strategy_weights.tolist())
+        log.info(
+            "DRW: uniform class weights until epoch %d, then %s",
+            self.start_epoch,
+            self.strategy_weights.tolist(),
+        )
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         weights = self.weights_for_epoch(trainer.current_epoch, self.strategy_weights)

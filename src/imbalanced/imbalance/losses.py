@@ -69,9 +69,7 @@ class ImbalanceLoss(nn.Module):
         """Whether the loss itself corrects for the class prior (no re-weighting needed)."""
         return False
 
-    def forward(
-        self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor
-    ) -> Tensor:
+    def forward(self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor) -> Tensor:
         sample_weights = class_weights[targets]
         weighted = self.per_sample(logits, targets, class_counts) * sample_weights
         if self.reduction == "none":
@@ -102,9 +100,7 @@ class CrossEntropy(ImbalanceLoss):
     def per_sample(self, logits: Tensor, targets: Tensor, class_counts: Tensor) -> Tensor:
         return F.cross_entropy(logits, targets, reduction="none")
 
-    def forward(
-        self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor
-    ) -> Tensor:
+    def forward(self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor) -> Tensor:
         if self.reduction == "none":
             return super().forward(logits, targets, class_weights, class_counts)
         # Logits may be bf16 under mixed precision; the weights stay float32.
@@ -134,9 +130,7 @@ class BinaryCrossEntropy(ImbalanceLoss):
         margin = _two_class_margin(logits)
         return F.binary_cross_entropy_with_logits(margin, targets.float(), reduction="none")
 
-    def forward(
-        self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor
-    ) -> Tensor:
+    def forward(self, logits: Tensor, targets: Tensor, class_weights: Tensor, class_counts: Tensor) -> Tensor:
         weights = class_weights.float()
         margin = _two_class_margin(logits)
         weighted = weights[0] * F.binary_cross_entropy_with_logits(
@@ -294,10 +288,14 @@ def build_loss(config: Mapping[str, Any] | None) -> ImbalanceLoss:
     config = config or DEFAULT_LOSS
     target = config.get("_target_")
     if not target:
-        raise UserError("loss has no _target_; allowed: a loss=OPTION of configs/loss/ or a "
-                        "loss._target_ naming an ImbalanceLoss subclass")
+        raise UserError(
+            "loss has no _target_; allowed: a loss=OPTION of configs/loss/ or a "
+            "loss._target_ naming an ImbalanceLoss subclass"
+        )
     loss = get_class(str(target))(**{k: v for k, v in config.items() if not str(k).startswith("_")})
     if not isinstance(loss, ImbalanceLoss):
-        raise UserError(f"loss._target_={target} is not an ImbalanceLoss; allowed: a subclass of "
-                        "imbalanced.imbalance.losses.ImbalanceLoss (it declares how it treats the prior)")
+        raise UserError(
+            f"loss._target_={target} is not an ImbalanceLoss; allowed: a subclass of "
+            "imbalanced.imbalance.losses.ImbalanceLoss (it declares how it treats the prior)"
+        )
     return loss

@@ -22,8 +22,13 @@ from imbalanced.imbalance.losses import ImbalanceLoss, _nonzero
 
 
 def mixed_loss(
-    criterion: ImbalanceLoss, logits: Tensor, y_a: Tensor, y_b: Tensor, lam: float,
-    class_weights: Tensor, class_counts: Tensor,
+    criterion: ImbalanceLoss,
+    logits: Tensor,
+    y_a: Tensor,
+    y_b: Tensor,
+    lam: float,
+    class_weights: Tensor,
+    class_counts: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(training scalar, per-class loss sums, per-class sample shares) of a mixed batch."""
     w_a, w_b = class_weights.float()[y_a], class_weights.float()[y_b]

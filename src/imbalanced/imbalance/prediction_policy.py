@@ -75,8 +75,14 @@ class PredictionPolicy:
         self.configured = True
 
     # ---- fitting on validation ---------------------------------------------------------------
-    def fit(self, logits: Tensor, labels: Tensor, class_counts: Tensor, class_weights: Tensor,
-            loss: ImbalanceLoss | None) -> None:
+    def fit(
+        self,
+        logits: Tensor,
+        labels: Tensor,
+        class_counts: Tensor,
+        class_weights: Tensor,
+        loss: ImbalanceLoss | None,
+    ) -> None:
         """Fit calibration and the binary cut on the validation logits of all ranks; `loss` (the
         training criterion) declares the prior shift it trained into the logits."""
         logits, labels = logits.detach().float().cpu(), labels.detach().long().cpu()
@@ -104,16 +110,22 @@ class PredictionPolicy:
             return
         self.cut, self.rule_used = choice.cut, rule
         self.validation = {
-            "precision": choice.precision, "recall": choice.recall, "f1": choice.f1,
-            "cost": choice.cost, "reachable": choice.reachable, "note": choice.note,
+            "precision": choice.precision,
+            "recall": choice.recall,
+            "f1": choice.f1,
+            "cost": choice.cost,
+            "reachable": choice.reachable,
+            "note": choice.note,
         }
 
     def unreachable_message(self) -> str | None:
         """One line when the operating point asked for was not reached on validation."""
         if self.validation.get("reachable", True):
             return None
-        return (f"decision.rule={self.settings.rule} decision.target={self.settings.target} is not "
-                f"reachable: {self.validation['note']}; lower decision.target")
+        return (
+            f"decision.rule={self.settings.rule} decision.target={self.settings.target} is not "
+            f"reachable: {self.validation['note']}; lower decision.target"
+        )
 
     # ---- applying ----------------------------------------------------------------------------
     def margin(self, logits: Tensor) -> Tensor:

@@ -38,9 +38,7 @@ def rare_event_settings(cfg: DictConfig) -> RareEventConfig:
     decision = decision_settings(OmegaConf.to_container(node, resolve=True) if node is not None else None)
     calibration = cfg.get("calibration", "auto")
     if calibration not in CALIBRATIONS:
-        raise UserError(
-            f"calibration={calibration!r} is invalid; allowed: one of {', '.join(CALIBRATIONS)}"
-        )
+        raise UserError(f"calibration={calibration!r} is invalid; allowed: one of {', '.join(CALIBRATIONS)}")
     sampler = cfg.get("sampler")
     q = sampler.get("q") if sampler is not None else None
     binary_loss = loss_setting(cfg) if configured_loss(cfg).binary_only else None
@@ -74,8 +72,10 @@ def apply_prediction_overrides(model: Any, cfg: DictConfig) -> None:
         return
     calibration = cfg.get("calibration")
     if calibration not in (None, "none"):
-        raise UserError(f"calibration={calibration!r} is invalid here; allowed: null (as saved in the "
-                        "checkpoint, fitted on validation in training) or none (raw softmax)")
+        raise UserError(
+            f"calibration={calibration!r} is invalid here; allowed: null (as saved in the "
+            "checkpoint, fitted on validation in training) or none (raw softmax)"
+        )
     if calibration == "none":
         policy.calibration = "none"
     decision = cfg.get("decision")
@@ -94,8 +94,11 @@ def refit_decision(
     rule = node.get("rule") if node is not None else None
     if rule is None:
         return
-    given = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
-             if k in ("rule", "cost_fn", "cost_fp", "target") and v is not None}
+    given = {
+        k: v
+        for k, v in OmegaConf.to_container(node, resolve=True).items()
+        if k in ("rule", "cost_fn", "cost_fp", "target") and v is not None
+    }
     if node.get("threshold") is not None:
         raise UserError("decision.threshold and decision.rule are both set; give one of them")
     settings = decision_settings(given)

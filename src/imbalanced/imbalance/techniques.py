@@ -66,8 +66,12 @@ def drw_start_epoch(cfg: DictConfig) -> int | None:
 
 def posthoc_tau(cfg: DictConfig) -> float:
     value = cfg.get("posthoc_tau", 0.0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise UserError(f"posthoc_tau={value!r} must be a number >= 0 (0 disables, 1 is Menon et al.'s)")
     return float(value)
 
@@ -119,8 +123,9 @@ def choose_class_weights(cfg: DictConfig) -> ClassWeightChoice:
     requested = strategy_name(config)
     if requested != AUTO:
         return ClassWeightChoice(config, requested, requested, "set explicitly")
-    strategy, reason = auto_strategy(configured_loss(cfg), drw_start_epoch(cfg), posthoc_tau(cfg),
-                                     sampler_q(cfg))
+    strategy, reason = auto_strategy(
+        configured_loss(cfg), drw_start_epoch(cfg), posthoc_tau(cfg), sampler_q(cfg)
+    )
     return ClassWeightChoice(built_in_config(strategy), AUTO, strategy, reason)
 
 
@@ -136,18 +141,26 @@ def check_techniques(cfg: DictConfig) -> None:
     balancing_sampler = q is not None and q < 1
     problems: list[str] = []
     if prior_loss and reweights and drw is None:
-        problems.append(f"loss {type(loss).__name__} already corrects for the class prior; "
-                        f"class_weights={strategy} corrects again (use class_weights=auto or none)")
+        problems.append(
+            f"loss {type(loss).__name__} already corrects for the class prior; "
+            f"class_weights={strategy} corrects again (use class_weights=auto or none)"
+        )
     if balancing_sampler and reweights:
-        problems.append(f"sampler.q={q} already rebalances the classes; class_weights={strategy} "
-                        "corrects again (use class_weights=auto or none)")
+        problems.append(
+            f"sampler.q={q} already rebalances the classes; class_weights={strategy} "
+            "corrects again (use class_weights=auto or none)"
+        )
     if tau > 0 and (prior_loss or balancing_sampler or reweights):
-        problems.append(f"posthoc_tau={tau} corrects the prior of a model already trained with a "
-                        "prior correction (loss, class weights or sampler); train with plain cross "
-                        "entropy, class_weights=none and sampler=none")
+        problems.append(
+            f"posthoc_tau={tau} corrects the prior of a model already trained with a "
+            "prior correction (loss, class weights or sampler); train with plain cross "
+            "entropy, class_weights=none and sampler=none"
+        )
     if drw is not None and strategy == "none":
-        problems.append("drw_start_epoch is set but class_weights=none: DRW switches to uniform "
-                        "weights, i.e. it does nothing (use e.g. class_weights=effective_number)")
+        problems.append(
+            "drw_start_epoch is set but class_weights=none: DRW switches to uniform "
+            "weights, i.e. it does nothing (use e.g. class_weights=effective_number)"
+        )
     for problem in problems:
         warnings.warn(problem, ImbalanceWarning, stacklevel=2)
 

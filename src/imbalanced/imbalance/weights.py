@@ -150,8 +150,13 @@ def auto(counts: np.ndarray) -> np.ndarray:
 
 
 BUILT_IN: dict[str, Callable[..., Any]] = {
-    "none": none, "balanced": balanced, "inverse": inverse, "inverse_sqrt": inverse_sqrt,
-    "effective_number": effective_number, "manual": manual, AUTO: auto,
+    "none": none,
+    "balanced": balanced,
+    "inverse": inverse,
+    "inverse_sqrt": inverse_sqrt,
+    "effective_number": effective_number,
+    "manual": manual,
+    AUTO: auto,
 }
 
 
@@ -253,8 +258,12 @@ def compute_class_weights(
             "class_weights=none or class_weights=manual."
         ) from None
     weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != counts.shape or not np.all(np.isfinite(weights)) or np.any(weights < 0) \
-            or not np.any(weights > 0):
+    if (
+        weights.shape != counts.shape
+        or not np.all(np.isfinite(weights))
+        or np.any(weights < 0)
+        or not np.any(weights > 0)
+    ):
         raise ClassWeightError(
             f"class_weights={name} gave weights {np.round(weights, 6).tolist()} for {len(counts)} "
             "classes; allowed: one finite weight >= 0 per class, at least one > 0"

@@ -26,8 +26,9 @@ class MLP(nn.Module):
         if isinstance(hidden_sizes, (str, bytes)) or not all(
             is_number(h) and float(h) == int(h) and h >= 1 for h in hidden_sizes
         ):
-            raise fail("model.backbone.hidden_sizes", list(hidden_sizes),
-                       "a list of integers >= 1, e.g. [256,256]")
+            raise fail(
+                "model.backbone.hidden_sizes", list(hidden_sizes), "a list of integers >= 1, e.g. [256,256]"
+            )
         check_number("model.backbone.dropout", dropout, 0.0, 1.0, high_open=True)
         layers: list[nn.Module] = []
         width = in_features

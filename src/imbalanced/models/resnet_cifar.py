@@ -46,8 +46,14 @@ class BasicBlock(nn.Module):
 class CifarResNet(nn.Module):
     """`model=resnet32` (depth 32); `model.backbone.head=cosine` (or `model=resnet32_cosine`) for LDAM."""
 
-    def __init__(self, in_channels: int, num_classes: int, depth: int = 32, head: str = "linear",
-                 widths: tuple[int, int, int] = (16, 32, 64)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        depth: int = 32,
+        head: str = "linear",
+        widths: tuple[int, int, int] = (16, 32, 64),
+    ) -> None:
         super().__init__()
         check_int("model.backbone.depth", depth, minimum=8)
         if (depth - 2) % 6:
@@ -55,8 +61,9 @@ class CifarResNet(nn.Module):
         check_int("model.backbone.in_channels", in_channels, minimum=1)
         blocks = (depth - 2) // 6
         widths = tuple(int(w) for w in widths)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+        )
         stages, planes = [], widths[0]
         for index, width in enumerate(widths):
             layers = []

@@ -15,15 +15,26 @@ from imbalanced.models.heads import classifier_head
 
 
 class SmallCNN(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, channels: Sequence[int] = (32, 64),
-                 dropout: float = 0.0, head: str = "linear") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        channels: Sequence[int] = (32, 64),
+        dropout: float = 0.0,
+        head: str = "linear",
+    ) -> None:
         super().__init__()
         check_int("model.backbone.in_channels", in_channels, minimum=1)
-        if isinstance(channels, (str, bytes)) or not channels or not all(
-            is_number(c) and float(c) == int(c) and c >= 1 for c in channels
+        if (
+            isinstance(channels, (str, bytes))
+            or not channels
+            or not all(is_number(c) and float(c) == int(c) and c >= 1 for c in channels)
         ):
-            raise fail("model.backbone.channels", list(channels) if channels else channels,
-                       "a non-empty list of integers >= 1, e.g. [32,64]")
+            raise fail(
+                "model.backbone.channels",
+                list(channels) if channels else channels,
+                "a non-empty list of integers >= 1, e.g. [32,64]",
+            )
         check_number("model.backbone.dropout", dropout, 0.0, 1.0, high_open=True)
         layers: list[nn.Module] = []
         width = in_channels

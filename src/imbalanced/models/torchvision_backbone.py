@@ -40,17 +40,26 @@ def _classification_models() -> list[str]:
 
 
 class TorchvisionBackbone(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, arch: str = "resnet18",
-                 weights: str | None = None, options: Mapping[str, Any] | None = None,
-                 image_size: Sequence[int] | int | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        arch: str = "resnet18",
+        weights: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        image_size: Sequence[int] | int | None = None,
+    ) -> None:
         super().__init__()
         check_int("model.backbone.in_channels", in_channels, minimum=1)
         names = _classification_models()
         if arch not in names:
             close = [n for n in names if str(arch).lower()[:4] in n][:8] or names[:8]
-            raise fail("model.backbone.arch", arch,
-                       f"a torchvision.models classification architecture, e.g. {', '.join(close)} "
-                       f"({len(names)} in all: torchvision.models.list_models())")
+            raise fail(
+                "model.backbone.arch",
+                arch,
+                f"a torchvision.models classification architecture, e.g. {', '.join(close)} "
+                f"({len(names)} in all: torchvision.models.list_models())",
+            )
         import torchvision.models as models
 
         kwargs = dict(options or {})
@@ -62,8 +71,9 @@ class TorchvisionBackbone(nn.Module):
         try:
             self.net = models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
         except (TypeError, ValueError) as error:
-            raise UserError(f"model.backbone.arch={arch} cannot be built with options {kwargs}: "
-                            f"{error}") from None
+            raise UserError(
+                f"model.backbone.arch={arch} cannot be built with options {kwargs}: {error}"
+            ) from None
         self.adapter: nn.Module | None = (
             None if in_channels in (1, 3) else nn.Conv2d(in_channels, 3, kernel_size=1)
         )
@@ -89,8 +99,10 @@ class TorchvisionBackbone(nn.Module):
             state = torch.load(Path(self.weights).expanduser(), map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - not a torch file, or Python objects beyond tensors
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            raise UserError(f"model.backbone.weights={self.weights} is not readable as tensors with "
-                            f"weights_only=True ({first})") from None
+            raise UserError(
+                f"model.backbone.weights={self.weights} is not readable as tensors with "
+                f"weights_only=True ({first})"
+            ) from None
         if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
             state = state["state_dict"]
         if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -105,6 +117,9 @@ class TorchvisionBackbone(nn.Module):
         kept = [k for k, v in state.items() if own[k].shape != v.shape]
         self.net.load_state_dict({k: v for k, v in state.items() if k not in kept}, strict=False)
         missing = [k for k in own if k not in state]
-        log.info("loaded %s: %d tensors; freshly initialized: %s", self.weights,
-                 len(state) - len(kept), ", ".join(kept + missing) or "none")
-
+        log.info(
+            "loaded %s: %d tensors; freshly initialized: %s",
+            self.weights,
+            len(state) - len(kept),
+            ", ".join(kept + missing) or "none",
+        )

@@ -71,8 +71,10 @@ def _chmod_as_open(path: str) -> None:
 
 def _not_written(path: Path, error: OSError) -> UserError:
     kept = " (the previous file is kept)" if path.exists() else ""
-    return UserError(f"cannot write {path}: {error.strerror or error}{kept}; free disk space or choose a "
-                     "writable place, then run again")
+    return UserError(
+        f"cannot write {path}: {error.strerror or error}{kept}; free disk space or choose a "
+        "writable place, then run again"
+    )
 
 
 def _sync_folder(folder: Path) -> None:

@@ -34,9 +34,11 @@ def escape_formula(cell: object) -> str:
     return text
 
 
-def write_csv(path: str | Path, header: Sequence[object], rows: Iterable[Sequence[object]],
-              escape_formulas: bool = True) -> Path:
+def write_csv(
+    path: str | Path, header: Sequence[object], rows: Iterable[Sequence[object]], escape_formulas: bool = True
+) -> Path:
     """Write a CSV atomically with the csv module's quoting; text cells escaped (see above)."""
+
     def cell(value: object) -> object:
         return escape_formula(value) if escape_formulas and isinstance(value, str) else value
 

@@ -112,8 +112,11 @@ def write_plots(
 
 
 def write_rare_event_plots(
-    output_dir: Path, test_outputs: Mapping[str, np.ndarray], class_names: Sequence[str],
-    counts: Sequence[float], report: Mapping[str, Any],
+    output_dir: Path,
+    test_outputs: Mapping[str, np.ndarray],
+    class_names: Sequence[str],
+    counts: Sequence[float],
+    report: Mapping[str, Any],
 ) -> dict[str, Any]:
     """`pr_curve.png` and `reliability.png` from the test probabilities of all ranks."""
     positive_name = report.get("positive_class")
@@ -122,7 +125,11 @@ def write_rare_event_plots(
     labels = test_outputs["labels"]
     figures = {
         "pr_curve.png": plots.pr_curve_figure(
-            test_outputs["probabilities"], labels, class_names, counts, positive,
+            test_outputs["probabilities"],
+            labels,
+            class_names,
+            counts,
+            positive,
             report.get("decision_threshold"),
         ),
         "reliability.png": plots.reliability_figure(

@@ -66,16 +66,23 @@ def confusion_matrix_figure(confusion: np.ndarray, class_names: Sequence[str], t
     step = _tick_step(size)
     fontsize = 9 if size <= 20 else 7 if size <= 40 else 6
     shown = list(range(0, size, step))
-    axes.set_xticks(shown, labels=[str(class_names[i]) for i in shown], fontsize=fontsize,
-                    rotation=0 if size <= 8 else 45 if size <= 20 else 90,
-                    ha="center" if size <= 8 or size > 20 else "right")
+    axes.set_xticks(
+        shown,
+        labels=[str(class_names[i]) for i in shown],
+        fontsize=fontsize,
+        rotation=0 if size <= 8 else 45 if size <= 20 else 90,
+        ha="center" if size <= 8 or size > 20 else "right",
+    )
     totals = np.asarray(confusion).sum(axis=1)
-    axes.set_yticks(shown, labels=[f"{class_names[i]} (n={int(totals[i])})" for i in shown],
-                    fontsize=fontsize)
+    axes.set_yticks(
+        shown, labels=[f"{class_names[i]} (n={int(totals[i])})" for i in shown], fontsize=fontsize
+    )
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")  # short: a 2-class matrix is shorter than a long title; n is per row
-    axes.set_title((title or "confusion matrix (normalized by true class)")
-                   + (f"\n(one label per {step} classes)" if step > 1 else ""))
+    axes.set_title(
+        (title or "confusion matrix (normalized by true class)")
+        + (f"\n(one label per {step} classes)" if step > 1 else "")
+    )
     if size <= 20:
         for row in range(size):
             for column in range(size):
@@ -136,8 +143,15 @@ def class_distribution_figure(
     top.set_title("training class distribution")
     total = float(np.sum(counts)) or 1.0
     top.set_ylim(0, max(ordered_counts or [1]) * 1.15)
-    top.text(0.99, 0.95, f"imbalance ratio {max(counts) / max(min(counts), 1):.1f}  (N={int(total)})",
-             transform=top.transAxes, ha="right", va="top", fontsize=8)
+    top.text(
+        0.99,
+        0.95,
+        f"imbalance ratio {max(counts) / max(min(counts), 1):.1f}  (N={int(total)})",
+        transform=top.transAxes,
+        ha="right",
+        va="top",
+        fontsize=8,
+    )
     ordered_weights = [float(weights[i]) for i in order]
     weight_bars = bottom.bar(positions, ordered_weights, color="tab:orange")
     bottom.bar_label(weight_bars, labels=[f"{w:.3g}" for w in ordered_weights], fontsize=7)
@@ -149,8 +163,9 @@ def class_distribution_figure(
     return figure
 
 
-def pr_curve_classes(probabilities: np.ndarray, labels: np.ndarray, counts: Sequence[float],
-                     rarest: int = 5, worst: int = 3) -> list[int]:
+def pr_curve_classes(
+    probabilities: np.ndarray, labels: np.ndarray, counts: Sequence[float], rarest: int = 5, worst: int = 3
+) -> list[int]:
     """The classes a multiclass PR plot shows (at most `rarest + worst`): the `rarest` training
     classes, then the `worst` others by test average precision; classes absent from the test split
     are left out (no curve)."""
@@ -165,8 +180,13 @@ def pr_curve_classes(probabilities: np.ndarray, labels: np.ndarray, counts: Sequ
 
 
 def pr_curve_figure(
-    probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], counts: Sequence[float],
-    positive: int | None = None, threshold: float | None = None, max_classes: int = 5,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    counts: Sequence[float],
+    positive: int | None = None,
+    threshold: float | None = None,
+    max_classes: int = 5,
 ) -> Figure:
     """Precision-recall on the test split. Binary: the positive (minority) class with the decision
     threshold marked; multiclass: one-vs-rest curves of the `max_classes` rarest training classes and
@@ -174,8 +194,11 @@ def pr_curve_figure(
     classes), each named in the legend, which sits below the axes so it never hides a curve."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    classes = [positive] if positive is not None else pr_curve_classes(probabilities, labels, counts,
-                                                                       rarest=max_classes)
+    classes = (
+        [positive]
+        if positive is not None
+        else pr_curve_classes(probabilities, labels, counts, rarest=max_classes)
+    )
     figure = _figure(6.4, 4.6 + 0.22 * len(classes))
     axes = figure.add_subplot()
     rare = set(list(frequency_order(counts)[::-1][:max_classes]))
@@ -187,24 +210,37 @@ def pr_curve_figure(
         precision, recall, _ = precision_recall_curve(truth, scores)
         ap = average_precision_score(truth, scores)
         why = "" if positive is not None else (", rare" if index in rare else ", low AP")
-        axes.step(recall, precision, where="post", label=f"{class_names[index]} (AP {ap:.3f}, "
-                  f"{truth.mean():.2%} of test{why})")
+        axes.step(
+            recall,
+            precision,
+            where="post",
+            label=f"{class_names[index]} (AP {ap:.3f}, {truth.mean():.2%} of test{why})",
+        )
         if positive is not None:
             axes.axhline(truth.mean(), color="0.6", linestyle=":", label="chance (prevalence)")
             if threshold is not None:
                 flagged = scores >= threshold
                 hit = (flagged & truth).sum()
                 point_precision = hit / flagged.sum() if flagged.any() else 1.0
-                axes.plot(hit / truth.sum(), point_precision, "o", color="tab:red", markersize=8,
-                          label=f"decision threshold {threshold:.3g}")
+                axes.plot(
+                    hit / truth.sum(),
+                    point_precision,
+                    "o",
+                    color="tab:red",
+                    markersize=8,
+                    label=f"decision threshold {threshold:.3g}",
+                )
     axes.set_xlim(0.0, 1.0)
     axes.set_ylim(0.0, 1.05)
     axes.set_xlabel("recall")
     axes.set_ylabel("precision")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, ncols=1, frameon=False)
-    title = "precision-recall (test), minority class" if positive is not None else (
-        "precision-recall (test), one-vs-rest: rarest classes and lowest AP")
+    title = (
+        "precision-recall (test), minority class"
+        if positive is not None
+        else ("precision-recall (test), one-vs-rest: rarest classes and lowest AP")
+    )
     axes.set_title(title)
     return figure
 
@@ -221,8 +257,12 @@ def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 
         mean_conf = np.bincount(which, confidence, minlength=bins) / count
         accuracy = np.bincount(which, correct, minlength=bins) / count
     gaps = np.nan_to_num(np.abs(mean_conf - accuracy)) * count
-    return {"confidence": mean_conf, "accuracy": accuracy, "count": count,
-            "ece": float(gaps.sum() / max(count.sum(), 1.0))}
+    return {
+        "confidence": mean_conf,
+        "accuracy": accuracy,
+        "count": count,
+        "ece": float(gaps.sum() / max(count.sum(), 1.0)),
+    }
 
 
 def reliability_figure(
@@ -240,8 +280,13 @@ def reliability_figure(
     for offset, (name, values, color) in enumerate(series):
         stats = reliability_bins(values, labels, bins)
         seen = stats["count"] > 0
-        top.plot(stats["confidence"][seen], stats["accuracy"][seen], "o-", color=color,
-                 label=f"{name} (ECE {stats['ece']:.4f})")
+        top.plot(
+            stats["confidence"][seen],
+            stats["accuracy"][seen],
+            "o-",
+            color=color,
+            label=f"{name} (ECE {stats['ece']:.4f})",
+        )
         centres = np.linspace(width / 2, 1 - width / 2, bins) + (offset - 0.5) * width * 0.4
         bottom.bar(centres, stats["count"], width=width * 0.4, color=color)
     top.set_xlim(0.0, 1.0)

@@ -46,7 +46,8 @@ def group_recalls(
 
 
 def metrics_report(
-    results: Mapping[str, Mapping[str, Any]], class_names: Sequence[str],
+    results: Mapping[str, Mapping[str, Any]],
+    class_names: Sequence[str],
     class_counts: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Flat metrics.json content from logged results per stage ({"val": {...}, "test": {...}}).
@@ -57,8 +58,9 @@ def metrics_report(
     report: dict[str, Any] = {"class_names": list(class_names)}
     groups = frequency_groups(class_counts) if class_counts is not None else None
     if groups is not None:
-        report.update({f"{name}_classes": [class_names[i] for i in members]
-                       for name, members in groups.items()})
+        report.update(
+            {f"{name}_classes": [class_names[i] for i in members] for name, members in groups.items()}
+        )
     for stage, logged in results.items():
         for name in SCALAR_METRICS + RARE_EVENT_METRICS:
             key = f"{stage}/{name}"

@@ -105,9 +105,7 @@ def collect_rows(sweep_dir: Path, metrics: Sequence[str] = DEFAULT_METRICS) -> l
 def sort_rows(rows: list[dict[str, Any]], sort_by: str, mode: str = "max") -> list[dict[str, Any]]:
     """Best first by `sort_by`; jobs without the metric (failed) last, in job order."""
     sign = -1.0 if mode == "max" else 1.0
-    return sorted(
-        rows, key=lambda row: (row.get(sort_by) is None, sign * (row.get(sort_by) or 0.0))
-    )
+    return sorted(rows, key=lambda row: (row.get(sort_by) is None, sign * (row.get(sort_by) or 0.0)))
 
 
 def override_columns(rows: Sequence[Mapping[str, Any]], fallback_to_all: bool = True) -> list[str]:
@@ -134,8 +132,15 @@ def table(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> tuple[li
     for rank, row in enumerate(rows, start=1):
         overrides = " ".join(f"{k}={v}" for k, v in row["overrides"].items())
         body.append(
-            [str(rank), row["job"], *(row["overrides"].get(k, "") for k in keys), row["status"],
-             *(_format(row.get(m)) for m in metrics), overrides, row["error"]]
+            [
+                str(rank),
+                row["job"],
+                *(row["overrides"].get(k, "") for k in keys),
+                row["status"],
+                *(_format(row.get(m)) for m in metrics),
+                overrides,
+                row["error"],
+            ]
         )
     return header, body
 
@@ -153,8 +158,12 @@ def to_markdown(header: Sequence[str], body: Sequence[Sequence[str]], title: str
         return cell.replace("|", "\\|").replace("\n", " ")
 
     shown = [i for i, name in enumerate(header) if name != "overrides"]  # columns already show them
-    lines = [f"# {title}", "", "| " + " | ".join(header[i] for i in shown) + " |",
-             "|" + "|".join("---" for _ in shown) + "|"]
+    lines = [
+        f"# {title}",
+        "",
+        "| " + " | ".join(header[i] for i in shown) + " |",
+        "|" + "|".join("---" for _ in shown) + "|",
+    ]
     lines += ["| " + " | ".join(escape(line[i]) for i in shown) + " |" for line in body]
     return "\n".join(lines) + "\n"
 
@@ -168,7 +177,8 @@ def comparison_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
     keys = override_columns(rows, fallback_to_all=False)
     labels = [
         textwrap.fill(
-            f"#{row['job']} " + " ".join(f"{k}={row['overrides'].get(k, '')}" for k in keys)
+            f"#{row['job']} "
+            + " ".join(f"{k}={row['overrides'].get(k, '')}" for k in keys)
             + (" (failed)" if row["status"] != "ok" else ""),
             width=48,
         )
@@ -184,10 +194,15 @@ def comparison_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
     height = 0.8 / max(len(shown), 1)
     for index, metric in enumerate(shown):
         values = [np.nan if row.get(metric) is None else row[metric] for row in rows]
-        bars = axes.barh(positions + (len(shown) / 2 - index - 0.5) * height, values, height=height,
-                         label=metric if index == 0 else metric.removeprefix("test/"))
-        axes.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.3f}" for v in values], fontsize=6,
-                       padding=2)
+        bars = axes.barh(
+            positions + (len(shown) / 2 - index - 0.5) * height,
+            values,
+            height=height,
+            label=metric if index == 0 else metric.removeprefix("test/"),
+        )
+        axes.bar_label(
+            bars, labels=["" if np.isnan(v) else f"{v:.3f}" for v in values], fontsize=6, padding=2
+        )
     axes.set_yticks(positions, labels=labels, fontsize=8)
     axes.set_xlim(0.0, 1.0)
     axes.set_xlabel(f"score (ranked by {metrics[0]})")
@@ -206,8 +221,12 @@ def ranking_metric(sort_by: str | None) -> str:
     if not sort_by:
         return DEFAULT_SORT_BY
     if str(sort_by).startswith("test/"):
-        log.warning("the sweep summary does not rank by %s (that would select on the test set); it ranks "
-                    "by %s and shows the test metrics beside it", sort_by, DEFAULT_SORT_BY)
+        log.warning(
+            "the sweep summary does not rank by %s (that would select on the test set); it ranks "
+            "by %s and shows the test metrics beside it",
+            sort_by,
+            DEFAULT_SORT_BY,
+        )
         return DEFAULT_SORT_BY
     return str(sort_by)
 
@@ -228,8 +247,10 @@ def write_summary(
     header, body = table(rows, metrics)
     _write_text(sweep_dir / "summary.csv", to_csv(header, body))
     failed = sum(row["status"] != "ok" for row in rows)
-    title = (f"Sweep summary: {len(rows)} jobs, {failed} failed, best first by {sort_by} "
-             "(validation; the test metrics are shown, never used to rank)")
+    title = (
+        f"Sweep summary: {len(rows)} jobs, {failed} failed, best first by {sort_by} "
+        "(validation; the test metrics are shown, never used to rank)"
+    )
     _write_text(sweep_dir / "summary.md", to_markdown(header, body, title))
     if plot and rows:
         figure = comparison_figure(rows, metrics)

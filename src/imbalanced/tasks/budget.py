@@ -32,8 +32,9 @@ def budget_epochs(steps_per_epoch: int, min_steps: int, min_epochs: int, max_epo
     check_int("budget.min_epochs", min_epochs, minimum=1)
     check_int("budget.max_epochs", max_epochs, minimum=1)
     if min_epochs > max_epochs:
-        raise UserError(f"budget.min_epochs={min_epochs} is invalid; allowed: at most "
-                        f"budget.max_epochs={max_epochs}")
+        raise UserError(
+            f"budget.min_epochs={min_epochs} is invalid; allowed: at most budget.max_epochs={max_epochs}"
+        )
     wanted = math.ceil(min_steps / max(int(steps_per_epoch), 1))
     return int(min(max(wanted, min_epochs), max_epochs))
 
@@ -41,8 +42,11 @@ def budget_epochs(steps_per_epoch: int, min_steps: int, min_epochs: int, max_epo
 def uses_budget(cfg: DictConfig) -> bool:
     """True when neither trainer.max_epochs nor trainer.max_steps was given."""
     max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
-    return (OmegaConf.select(cfg, "trainer.max_epochs", default=None) is None
-            and (max_steps is None or max_steps == -1) and cfg.get("budget") is not None)
+    return (
+        OmegaConf.select(cfg, "trainer.max_epochs", default=None) is None
+        and (max_steps is None or max_steps == -1)
+        and cfg.get("budget") is not None
+    )
 
 
 def check_budget(cfg: DictConfig) -> None:
@@ -65,8 +69,12 @@ def apply_budget(cfg: DictConfig, datamodule: Any, refit: bool = False) -> int |
         if max_steps is not None and max_steps != -1:
             log.info("training: at most %d steps (trainer.max_steps)%s", max_steps, then)
         elif epochs is not None:
-            log.info("training: %d epochs x %d steps (trainer.max_epochs)%s", epochs,
-                     len(datamodule.train_dataloader()), then)
+            log.info(
+                "training: %d epochs x %d steps (trainer.max_epochs)%s",
+                epochs,
+                len(datamodule.train_dataloader()),
+                then,
+            )
         return None
     steps = len(datamodule.train_dataloader())
     settings = _settings(cfg)
@@ -76,17 +84,29 @@ def apply_budget(cfg: DictConfig, datamodule: Any, refit: bool = False) -> int |
         settings["min_steps"], setting = int(declared), "data.budget_steps"
     epochs = budget_epochs(steps, **settings)
     cfg.trainer.max_epochs = epochs
-    log.info("training budget: %d epochs x %d steps (%s=%d; to train longer: trainer.max_epochs=N or %s=N)%s",
-             epochs, steps, setting, settings["min_steps"], setting, then)
+    log.info(
+        "training budget: %d epochs x %d steps (%s=%d; to train longer: trainer.max_epochs=N or %s=N)%s",
+        epochs,
+        steps,
+        setting,
+        settings["min_steps"],
+        setting,
+        then,
+    )
     return epochs
 
 
 def refit_plan(cfg: DictConfig) -> str:
     """The budget line's tail for `refit_with_validation` (tasks/refit.py)."""
-    length = ("as many epochs as the best checkpoint's" if cfg.get("test_checkpoint", "last") == "best"
-              else "the same epochs")
-    return (f"; then a refit: a fresh model trains {length} on training + validation rows and is the "
-            "one tested (refit_with_validation=false skips it)")
+    length = (
+        "as many epochs as the best checkpoint's"
+        if cfg.get("test_checkpoint", "last") == "best"
+        else "the same epochs"
+    )
+    return (
+        f"; then a refit: a fresh model trains {length} on training + validation rows and is the "
+        "one tested (refit_with_validation=false skips it)"
+    )
 
 
 def _settings(cfg: DictConfig) -> dict[str, Any]:

@@ -39,8 +39,17 @@ from imbalanced.tasks.budget import uses_budget
 
 HYDRA_KEYS = {"_target_", "_recursive_", "_convert_", "_partial_", "_args_"}
 PRECISIONS = (
-    "32-true", "16-mixed", "bf16-mixed", "64-true",
-    "32", "16", "64", "bf16", 32, 16, 64,  # Lightning's aliases: "16"/"bf16" are the mixed ones
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "64-true",
+    "32",
+    "16",
+    "64",
+    "bf16",
+    32,
+    16,
+    64,  # Lightning's aliases: "16"/"bf16" are the mixed ones
 )
 # `*-true` half precision casts every float buffer: the class counts (exact integers) would be
 # rounded above 2048 (fp16) or 256 (bf16), and the weights with them; mixed keeps them float32.
@@ -137,7 +146,8 @@ def _check_backbone(backbone: DictConfig) -> None:
     stand_ins = {"in_features": 2, "num_classes": 2}
     try:
         required = {
-            p.name for p in inspect.signature(target).parameters.values()
+            p.name
+            for p in inspect.signature(target).parameters.values()
             if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         }
     except (TypeError, ValueError):
@@ -306,8 +316,10 @@ def _check_launch(cfg: DictConfig) -> None:
             "`for s in 0 1; do python train.py trainer=ddp_cpu seed=$s; done`, or sweep on a cluster "
             "with hydra/launcher=submitit_slurm (every rank started by SLURM)"
         )
-    if _cluster_launched() and mode != "MULTIRUN" and not any(
-        o.startswith("hydra.run.dir=") for o in hydra_overrides
+    if (
+        _cluster_launched()
+        and mode != "MULTIRUN"
+        and not any(o.startswith("hydra.run.dir=") for o in hydra_overrides)
     ):
         raise UserError(
             "hydra.run.dir is not set on a multi-process launch (WORLD_SIZE/SLURM_NTASKS > 1); "
@@ -336,8 +348,14 @@ def _added_top_level_keys(hydra_cfg: Any) -> list[Any]:
 
     groups = set(hydra_cfg.runtime.choices)
     overrides = OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task))
-    return [o for o in overrides if (o.is_add() or o.is_force_add()) and "." not in o.key_or_group
-            and o.package is None and o.key_or_group not in groups]
+    return [
+        o
+        for o in overrides
+        if (o.is_add() or o.is_force_add())
+        and "." not in o.key_or_group
+        and o.package is None
+        and o.key_or_group not in groups
+    ]
 
 
 def _check_unread_keys() -> None:

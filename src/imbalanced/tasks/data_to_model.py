@@ -43,8 +43,11 @@ def _required_parameters(target: Any) -> set[str]:
         parameters = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
         return set()
-    return {p.name for p in parameters
-            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def _group(cfg: DictConfig, name: str) -> dict[str, Any] | None:

@@ -89,9 +89,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         num_samples = len(datamodule.split_labels("test"))  # from the labels, no sample loaded
         source = "test split of the checkpoint's data config"
 
-    report = metrics_report(
-        {"test": results}, model.class_names, class_counts=model.class_counts.tolist()
-    )
+    report = metrics_report({"test": results}, model.class_names, class_counts=model.class_counts.tolist())
     report.update(model.prediction_policy.report(model.class_names, model.class_counts, model.posthoc_tau))
     report.update({"test/num_samples": num_samples, "test_data": source, "ckpt_path": str(cfg.ckpt_path)})
     path = write_json(Path(cfg.paths.output_dir) / "metrics.json", report)

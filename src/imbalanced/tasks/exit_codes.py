@@ -117,8 +117,7 @@ def _unknown_option(missing: str, options: list[str], arguments: list[str]) -> s
     given = _argument_for(group, arguments) or f"{group}={name}"
     closest = difflib.get_close_matches(name, options, n=1)
     hint = f" (closest: {group}={closest[0]})" if closest else ""
-    return (f"{given} is not an option of the config group `{group}`; allowed: "
-            f"{', '.join(options)}{hint}")
+    return f"{given} is not an option of the config group `{group}`; allowed: {', '.join(options)}{hint}"
 
 
 def _unknown_key(key: str, parent: Any, arguments: list[str]) -> str:
@@ -147,9 +146,11 @@ def _unparsable_override(error: Exception, arguments: list[str]) -> str:
             break
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     what = f"the override {bad!r}" if bad else "an override"
-    return (f"{what} cannot be parsed ({reason}); allowed: key=value, +key=value, ~key, "
-            "group=option; quote values holding [ ] { } ( ) , = or spaces "
-            "(https://hydra.cc/docs/advanced/override_grammar/basic/)")
+    return (
+        f"{what} cannot be parsed ({reason}); allowed: key=value, +key=value, ~key, "
+        "group=option; quote values holding [ ] { } ( ) , = or spaces "
+        "(https://hydra.cc/docs/advanced/override_grammar/basic/)"
+    )
 
 
 def _argument_for(key: str, arguments: list[str]) -> str | None:

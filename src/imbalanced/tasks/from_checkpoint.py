@@ -95,12 +95,16 @@ def data_class(model: ImbalancedClassifier) -> type[LoaderDataModule]:
     when the checkpoint was loaded): it reads raw inputs for this checkpoint."""
     target = saved_data_config(model).get("_target_")
     if not target:
-        raise UserError("this checkpoint holds no data config (it predates eval.py and predict.py), so "
-                        "it cannot read raw inputs")
+        raise UserError(
+            "this checkpoint holds no data config (it predates eval.py and predict.py), so "
+            "it cannot read raw inputs"
+        )
     found = import_target("the checkpoint's data config", target)
     if not (isinstance(found, type) and issubclass(found, LoaderDataModule)):
-        raise UserError(f"the checkpoint's data config names {target}, which is not a datamodule of "
-                        "this template (a LoaderDataModule subclass)")
+        raise UserError(
+            f"the checkpoint's data config names {target}, which is not a datamodule of "
+            "this template (a LoaderDataModule subclass)"
+        )
     return found
 
 
@@ -109,8 +113,12 @@ def read_raw_inputs(
 ) -> RawInputs:
     """`path` (a file or folder given as `setting`) read by the checkpoint's datamodule class."""
     inputs = data_class(model).read_inputs(
-        str(path), setting=setting, config=config, spec=dict(saved_data(model).get("inputs") or {}),
-        class_names=model.class_names, labelled=labelled,
+        str(path),
+        setting=setting,
+        config=config,
+        spec=dict(saved_data(model).get("inputs") or {}),
+        class_names=model.class_names,
+        labelled=labelled,
     )
     if labelled and inputs.labels is None:
         raise UserError(f"{setting}={path}: the data gave no labels to evaluate against")
@@ -138,8 +146,9 @@ def rebuild_datamodule(model: ImbalancedClassifier, overrides: Mapping[str, Any]
     saved_inputs = saved_data(model).get("inputs") or {}
     rebuilt_inputs = datamodule.contract().input_spec
     if rebuilt_inputs != saved_inputs:
-        changed = sorted(k for k in set(saved_inputs) | set(rebuilt_inputs)
-                         if saved_inputs.get(k) != rebuilt_inputs.get(k))
+        changed = sorted(
+            k for k in set(saved_inputs) | set(rebuilt_inputs) if saved_inputs.get(k) != rebuilt_inputs.get(k)
+        )
         raise UserError(
             f"the data's input spec ({', '.join(changed)}) differs from the checkpoint's, so the model "
             "would read its inputs differently; check the data.* overrides"
@@ -151,7 +160,12 @@ def build_single_device_trainer(cfg: DictConfig, callbacks: list[L.Callback] | N
     """eval/predict run on one device of the configured accelerator, without loggers (and without
     callbacks but the given ones)."""
     return instantiate(
-        cfg.trainer, devices=1, num_nodes=1, strategy="auto", logger=False, callbacks=callbacks or [],
+        cfg.trainer,
+        devices=1,
+        num_nodes=1,
+        strategy="auto",
+        logger=False,
+        callbacks=callbacks or [],
         enable_checkpointing=False,
     )
 

@@ -20,7 +20,7 @@ def moved_override(argument: str) -> str | None:
     key = override.split("=", 1)[0]
     for old, group in MOVED.items():
         if key == old or key.startswith(old + "."):
-            new = group + override[len(old):]
+            new = group + override[len(old) :]
             return (
                 f"{key} moved to the `{group}` config group; use {new} instead of {argument} "
                 f"({group}=OPTION picks one of configs/{group}/, e.g. optimizer=sgd scheduler=cosine)"

@@ -22,9 +22,13 @@ def check_output_file(setting: str, value: str | Path, inputs: Iterable[tuple[st
     written (its folder cannot be created, or holds no writable place); the path otherwise."""
     output = Path(str(value)).expanduser()
     for name, path in inputs:
-        if path is not None and str(path) and (
-            output.resolve() == Path(str(path)).expanduser().resolve()
-            or _same_file(output, Path(str(path)).expanduser())
+        if (
+            path is not None
+            and str(path)
+            and (
+                output.resolve() == Path(str(path)).expanduser().resolve()
+                or _same_file(output, Path(str(path)).expanduser())
+            )
         ):
             raise UserError(
                 f"{setting}={value} is the input file {name}={path}; writing it would destroy the "
@@ -59,5 +63,7 @@ def check_not_among(setting: str, value: str | Path, paths: Iterable[str], sourc
     """UserError if the output file `value` is one of the input files `paths` (listed by `source`)."""
     output = os.path.realpath(Path(str(value)).expanduser())
     if any(os.path.realpath(p) == output for p in paths):
-        raise UserError(f"{setting}={value} is one of the input files listed by {source}; writing it would "
-                        "destroy that input. allowed: another file")
+        raise UserError(
+            f"{setting}={value} is one of the input files listed by {source}; writing it would "
+            "destroy that input. allowed: another file"
+        )

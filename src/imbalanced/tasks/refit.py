@@ -88,8 +88,9 @@ def _without_validation_and_resume(callbacks: list[Callback]) -> list[Callback]:
     return [c for c in callbacks if not isinstance(c, dropped)]
 
 
-def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: int,
-                          callbacks: list[Callback]) -> tuple[Any, str | None, dict[str, int]]:
+def refit_with_validation(
+    cfg: DictConfig, datamodule: Any, first: Any, epochs: int, callbacks: list[Callback]
+) -> tuple[Any, str | None, dict[str, int]]:
     """Train a fresh model on training + validation for `epochs`; (model, checkpoint path, report:
     its epochs and training rows).
 
@@ -101,8 +102,9 @@ def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: 
     """
     datamodule.merge_validation_into_training()
     train_rows = int(datamodule.class_statistics.counts.sum())
-    log.info("refit_with_validation: a fresh model, %d epochs on %d training + validation rows",
-             epochs, train_rows)
+    log.info(
+        "refit_with_validation: a fresh model, %d epochs on %d training + validation rows", epochs, train_rows
+    )
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the run's seed line said it once
     model = build_model(cfg, datamodule)
     model.posthoc_tau = first.posthoc_tau
@@ -112,8 +114,13 @@ def refit_with_validation(cfg: DictConfig, datamodule: Any, first: Any, epochs: 
         if isinstance(callback, RunProgressBar):
             callback.stage = "Refit epoch"  # the terminal tells the two trainings apart
     trainer = instantiate(
-        cfg.trainer, max_epochs=epochs, max_steps=-1, limit_val_batches=0, num_sanity_val_steps=0,
-        callbacks=[*_without_validation_and_resume(callbacks), mark], logger=False,
+        cfg.trainer,
+        max_epochs=epochs,
+        max_steps=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[*_without_validation_and_resume(callbacks), mark],
+        logger=False,
         enable_checkpointing=False,
     )
     trainer.fit(model, datamodule=datamodule)

@@ -105,6 +105,8 @@ def check_restored_settings(path: str | Path, saved: Mapping[str, Any], now: Map
             "so these would not apply. allowed: the settings of the run being resumed (see its "
             ".hydra/config.yaml), or a fresh run without ckpt_path"
         )
+
+
 def _check_same_posthoc_tau(cfg: DictConfig, checkpoint: dict[str, Any]) -> None:
     """Loading the checkpoint restores its posthoc_tau over the command line's: refuse a new value
     instead of validating, picking the best and testing with the old one while the record says new."""

@@ -42,8 +42,10 @@ def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, A
     """The checkpoint's content, read with `weights_only=True`; UserError for anything else."""
     file = Path(str(path)).expanduser()
     if file.is_dir():
-        raise UserError(f"{setting}={path} is a folder, not a checkpoint file; give a file such as "
-                        f"{file / 'checkpoints' / 'last.ckpt'}")
+        raise UserError(
+            f"{setting}={path} is a folder, not a checkpoint file; give a file such as "
+            f"{file / 'checkpoints' / 'last.ckpt'}"
+        )
     if not file.is_file():
         raise UserError(f"{setting}={path}: file not found")
     try:
@@ -52,8 +54,14 @@ def read_checkpoint(path: str | Path, setting: str = "ckpt_path") -> dict[str, A
         text = str(error)
         # torch names a refused global on one line: "Unsupported global: GLOBAL x" (not allowed) or
         # "Trying to load unsupported GLOBAL x whose module y is blocked"
-        unsafe = next((line.strip() for line in text.splitlines()
-                       if "GLOBAL" in line and "unsupported" in line.lower()), None)
+        unsafe = next(
+            (
+                line.strip()
+                for line in text.splitlines()
+                if "GLOBAL" in line and "unsupported" in line.lower()
+            ),
+            None,
+        )
         if unsafe is not None:
             raise UserError(
                 f"{setting}={path} is refused: it holds Python objects, not only tensors and plain data "
@@ -164,8 +172,12 @@ def interpolations(value: Any, where: str = "") -> list[str]:
     return found
 
 
-def check_targets(hyperparameters: Mapping[str, Any], trusted: Sequence[str] | None = (),
-                  setting: str = "ckpt_path", path: str | Path = "") -> None:
+def check_targets(
+    hyperparameters: Mapping[str, Any],
+    trusted: Sequence[str] | None = (),
+    setting: str = "ckpt_path",
+    path: str | Path = "",
+) -> None:
     """UserError naming the first interpolation in a checkpoint's hyperparameters, else the first
     `_target_` that the allow-list does not admit."""
     hidden = interpolations(hyperparameters)
@@ -192,6 +204,7 @@ def check_targets(hyperparameters: Mapping[str, Any], trusted: Sequence[str] | N
 def trusted_targets(cfg: Mapping[str, Any]) -> list[str]:
     """`trusted_targets` (exact paths, or prefixes ending in ".") and `trusted_packages` (package
     names, trusted as prefixes) from the config, each a list or one string."""
+
     def listed(key: str) -> list[str]:
         value = cfg.get(key) if cfg is not None else None
         if value is None:

@@ -44,6 +44,10 @@ class SweepErrors(Callback):
         if not self.failed:
             return
         summary = Path(str(config.hydra.sweep.dir)) / "summary.md"
-        print(f"error: {len(self.failed)} job(s) of the sweep failed on their settings: "
-              f"{' | '.join(self.failed)} (see {summary})", file=sys.stderr, flush=True)
+        print(
+            f"error: {len(self.failed)} job(s) of the sweep failed on their settings: "
+            f"{' | '.join(self.failed)} (see {summary})",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.exit(2)

@@ -150,21 +150,26 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
     best = checkpoint_to_test(cfg, trainer)
-    results = {"val": trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False,
-                                       weights_only=True)[0]}
+    results = {
+        "val": trainer.validate(
+            model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+        )[0]
+    }
     unreachable = model.prediction_policy.unreachable_message()
     if unreachable:  # the best checkpoint is kept; eval.py decision.threshold=... can still use it
         raise UserError(unreachable)
     refit_report = None
     if refit:  # a fresh model on train + validation, tested instead
         epochs = trained_epochs(trainer, checkpoint_file(trainer, best))
-        model, best, refit_report = refit_with_validation(cfg, datamodule, model, epochs,
-                                                          build_callbacks(cfg))
+        model, best, refit_report = refit_with_validation(
+            cfg, datamodule, model, epochs, build_callbacks(cfg)
+        )
         merged = datamodule.class_statistics.report()  # the training split's stay the top-level keys
         weight_report["refit_with_validation"] = {"counts": merged["counts"], "weights": merged["weights"]}
         _write(output_dir / "class_weights.json", weight_report, "added the refit's counts and weights to")
-    results["test"] = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False,
-                                   weights_only=True)[0]
+    results["test"] = trainer.test(
+        model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+    )[0]
     statistics = datamodule.class_statistics
     report = metrics_report(results, statistics.class_names, class_counts=statistics.counts)
     if refit_report is not None:

@@ -34,12 +34,12 @@ ERASING_RATIO = (0.3, 3.3)
 class AugmentSettings:
     """`data.augment.*`: what each training image goes through (validation/test images: nothing)."""
 
-    crop_padding: int = 4       # RandomCrop(size, padding=crop_padding); 0 = no crop
-    flip: bool = True           # horizontal flip with probability 0.5
-    autoaugment: bool = False   # AutoAugment, CIFAR10 policy (data.backend=dataloader)
-    erasing: float = 0.0        # RandomErasing probability (0 = off)
-    mix: str = "none"           # none | mixup | cutmix (mixing.py)
-    mix_alpha: float = 1.0      # lambda ~ Beta(alpha, alpha)
+    crop_padding: int = 4  # RandomCrop(size, padding=crop_padding); 0 = no crop
+    flip: bool = True  # horizontal flip with probability 0.5
+    autoaugment: bool = False  # AutoAugment, CIFAR10 policy (data.backend=dataloader)
+    erasing: float = 0.0  # RandomErasing probability (0 = off)
+    mix: str = "none"  # none | mixup | cutmix (mixing.py)
+    mix_alpha: float = 1.0  # lambda ~ Beta(alpha, alpha)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> AugmentSettings:
@@ -49,8 +49,9 @@ class AugmentSettings:
             config = OmegaConf.to_container(config, resolve=True)
         unknown = sorted(set(config) - set(cls.__dataclass_fields__))
         if unknown:
-            raise UserError(f"data.augment.{unknown[0]} is not a setting; allowed: "
-                            f"{', '.join(cls.__dataclass_fields__)}")
+            raise UserError(
+                f"data.augment.{unknown[0]} is not a setting; allowed: {', '.join(cls.__dataclass_fields__)}"
+            )
         return cls(**config)
 
     def __post_init__(self) -> None:
@@ -64,9 +65,11 @@ class AugmentSettings:
 
     def check_backend(self, backend: str) -> None:
         if self.autoaugment and backend != "dataloader":
-            raise UserError("data.augment.autoaugment=true needs data.backend=dataloader (AutoAugment draws "
-                            "a policy per image, in the loader workers); the in-memory path does crop, flip "
-                            "and erasing only")
+            raise UserError(
+                "data.augment.autoaugment=true needs data.backend=dataloader (AutoAugment draws "
+                "a policy per image, in the loader workers); the in-memory path does crop, flip "
+                "and erasing only"
+            )
 
 
 # ---- the fast path: batched ops on the training device ------------------------------------
@@ -80,7 +83,7 @@ def random_crop(images: Tensor, padding: int) -> Tensor:
     dy = torch.randint(0, 2 * padding + 1, (n, 1), device=images.device)
     dx = torch.randint(0, 2 * padding + 1, (n, 1), device=images.device)
     rows = (dy + torch.arange(height, device=images.device))[:, :, None]  # N x H x 1
-    cols = (dx + torch.arange(width, device=images.device))[:, None, :]   # N x 1 x W
+    cols = (dx + torch.arange(width, device=images.device))[:, None, :]  # N x 1 x W
     batch = torch.arange(n, device=images.device)[:, None, None]
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)  # N x C x H x W
 
@@ -108,8 +111,13 @@ def random_erasing(images: Tensor, probability: float) -> Tensor:
     erase = torch.rand(n, device=device) < probability
     r = torch.arange(height, device=device)[None, :, None]
     c = torch.arange(width, device=device)[None, None, :]
-    mask = ((r >= top[:, None, None]) & (r < (top + h)[:, None, None])
-            & (c >= left[:, None, None]) & (c < (left + w)[:, None, None]) & erase[:, None, None])
+    mask = (
+        (r >= top[:, None, None])
+        & (r < (top + h)[:, None, None])
+        & (c >= left[:, None, None])
+        & (c < (left + w)[:, None, None])
+        & erase[:, None, None]
+    )
     return images.masked_fill(mask[:, None], 0)
 
 

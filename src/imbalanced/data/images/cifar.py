@@ -37,8 +37,15 @@ from imbalanced.errors import UserError
 
 # variant -> (folder, train files, test files, meta file, label key, names key, n_max)
 LAYOUTS = {
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
-                "batches.meta", "labels", "label_names", 5000),
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        "batches.meta",
+        "labels",
+        "label_names",
+        5000,
+    ),
     "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_labels", "fine_label_names", 500),
 }
 RATIOS = (10, 50, 100, 200)
@@ -53,9 +60,11 @@ def read_cifar(root: str | Path, variant: str) -> CifarArrays:
     base = Path(root) / folder
     missing = [name for name in [*train_files, *test_files, meta_file] if not (base / name).is_file()]
     if missing:
-        raise UserError(f"data.root={str(root)!r}: {base} lacks {', '.join(missing)}; download CIFAR with "
-                        "data.download=true (once, on a machine with network) or point data.root at the "
-                        "folder that holds it")
+        raise UserError(
+            f"data.root={str(root)!r}: {base} lacks {', '.join(missing)}; download CIFAR with "
+            "data.download=true (once, on a machine with network) or point data.root at the "
+            "folder that holds it"
+        )
 
     def load(name: str) -> dict[str, Any]:
         content = load_batch(base / name)  # data only: a file asking for other objects is refused
@@ -112,8 +121,10 @@ class CifarLTDataModule(InMemoryDataModule):
         counts = np.minimum(counts, available - self.val_per_class)  # the head class gives up its val images
         if (counts < 1).any():
             c = int(np.argmin(counts))
-            raise UserError(f"data.val_per_class={self.val_per_class} leaves no training image of class "
-                            f"{names[c]!r} ({int(available[c])} images in {self.root})")
+            raise UserError(
+                f"data.val_per_class={self.val_per_class} leaves no training image of class "
+                f"{names[c]!r} ({int(available[c])} images in {self.root})"
+            )
         rng = np.random.default_rng(self.seed)
         train, val = [], []
         for c, size in enumerate(counts):
@@ -121,8 +132,15 @@ class CifarLTDataModule(InMemoryDataModule):
             train.append(members[:size])
             val.append(members[size : size + self.val_per_class])  # images the long tail left unused
         train_index, val_index = rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
-        return Splits(x_train[train_index], y_train[train_index], x_train[val_index], y_train[val_index],
-                      x_test, y_test, class_names=names)
+        return Splits(
+            x_train[train_index],
+            y_train[train_index],
+            x_train[val_index],
+            y_train[val_index],
+            x_test,
+            y_test,
+            class_names=names,
+        )
 
     def _download(self) -> None:
         import torchvision  # lazily: the `vision` extra; only the download needs it
@@ -153,8 +171,11 @@ class CifarLTDataModule(InMemoryDataModule):
         return {"in_channels": 3}
 
     def input_transform(self) -> dict[str, Any]:
-        return {"_target_": "imbalanced.data.images.augment.ImageNormalize", "channels": 3,
-                "channels_last": self.channels_last}
+        return {
+            "_target_": "imbalanced.data.images.augment.ImageNormalize",
+            "channels": 3,
+            "channels_last": self.channels_last,
+        }
 
     def input_transform_state(self) -> dict[str, Tensor]:
         train = np.asarray(self._require_splits().x_train)

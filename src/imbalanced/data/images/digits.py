@@ -21,12 +21,23 @@ from imbalanced.data.images.raw_inputs import read_image_inputs
 
 
 class DigitImagesDataModule(InMemoryDataModule):
-    def __init__(self, imbalance_ratio: float = 10.0, val_per_class: int = 20, test_per_class: int = 40,
-                 profile: str = "exponential", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        imbalance_ratio: float = 10.0,
+        val_per_class: int = 20,
+        test_per_class: int = 40,
+        profile: str = "exponential",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         # the table version checks the settings and draws the split
-        self.digits = DigitsDataModule(imbalance_ratio=imbalance_ratio, val_per_class=val_per_class,
-                                       test_per_class=test_per_class, profile=profile, seed=self.seed)
+        self.digits = DigitsDataModule(
+            imbalance_ratio=imbalance_ratio,
+            val_per_class=val_per_class,
+            test_per_class=test_per_class,
+            profile=profile,
+            seed=self.seed,
+        )
 
     def load_splits(self) -> Splits:
         table = self.digits.load_splits()
@@ -34,8 +45,15 @@ class DigitImagesDataModule(InMemoryDataModule):
         def images(x: np.ndarray) -> np.ndarray:  # (N, 64) pixels 0..16 -> (N, 1, 8, 8) uint8 0..255
             return np.round(x * (255 / 16)).astype(np.uint8).reshape(-1, 1, 8, 8)
 
-        return Splits(images(table.x_train), table.y_train, images(table.x_val), table.y_val,
-                      images(table.x_test), table.y_test, class_names=table.class_names)
+        return Splits(
+            images(table.x_train),
+            table.y_train,
+            images(table.x_val),
+            table.y_val,
+            images(table.x_test),
+            table.y_test,
+            class_names=table.class_names,
+        )
 
     # ---- the data-to-model contract (data/base.py) -----------------------------------------
     def backbone_inputs(self) -> dict[str, Any]:

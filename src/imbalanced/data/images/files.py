@@ -102,8 +102,9 @@ class ImageFiles(Dataset):
     """`(uint8 image, label)` per file, decoded when asked for (in DataLoader workers). `targets`
     is the label array the template counts classes from, without decoding a single image."""
 
-    def __init__(self, paths: Sequence[str], targets: Sequence[int] | np.ndarray, channels: int,
-                 size: tuple[int, int]) -> None:
+    def __init__(
+        self, paths: Sequence[str], targets: Sequence[int] | np.ndarray, channels: int, size: tuple[int, int]
+    ) -> None:
         self.paths = [str(p) for p in paths]
         self.targets = np.asarray(targets, dtype=np.int64)
         self.channels = int(channels)

@@ -57,8 +57,11 @@ def _image_size(value: Any) -> tuple[int, int]:
     if is_number(value):
         size = check_int("data.image_size", value, minimum=1)
         return size, size
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(
-        is_number(v) and float(v) == int(v) and v >= 1 for v in value
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) == 2
+        and all(is_number(v) and float(v) == int(v) and v >= 1 for v in value)
     ):
         return int(value[0]), int(value[1])
     raise fail("data.image_size", value, allowed)
@@ -68,14 +71,21 @@ def _statistics(key: str, value: Any, channels: int) -> list[float] | None:
     value = _plain(value)
     if value is None:
         return None
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == channels and all(
-        is_number(v) for v in value
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) == channels
+        and all(is_number(v) for v in value)
     ):
         if key == "data.std" and min(value) <= 0:
             raise fail(key, value, "positive numbers")
         return [float(v) for v in value]
-    raise fail(key, value, f"null (fitted on the training images) or a list of {channels} numbers "
-                           "(data.channels), in [0, 1] units, e.g. ImageNet's [0.485,0.456,0.406]")
+    raise fail(
+        key,
+        value,
+        f"null (fitted on the training images) or a list of {channels} numbers "
+        "(data.channels), in [0, 1] units, e.g. ImageNet's [0.485,0.456,0.406]",
+    )
 
 
 class ImageFolderDataModule(DatasetDataModule):
@@ -104,19 +114,27 @@ class ImageFolderDataModule(DatasetDataModule):
             persistent_workers = isinstance(num_workers, int) and num_workers > 0
         super().__init__(num_workers=num_workers, persistent_workers=persistent_workers, **kwargs)
         if root and train_dir:
-            raise UserError(f"data.root={root} and data.train_dir={train_dir} name the same thing (the "
-                            "training images); give one of them")
+            raise UserError(
+                f"data.root={root} and data.train_dir={train_dir} name the same thing (the "
+                "training images); give one of them"
+            )
         if not (root or train_dir):
-            raise UserError("data.root is not set; give the images: data.root=DIR (DIR/<class>/<image>) "
-                            "or a CSV of path,label, or data.train_dir=DIR")
+            raise UserError(
+                "data.root is not set; give the images: data.root=DIR (DIR/<class>/<image>) "
+                "or a CSV of path,label, or data.train_dir=DIR"
+            )
         self.train_setting = "data.root" if root else "data.train_dir"
         self.train_source = str(root or train_dir)
         self.fixed = {name: str(value) for name, value in (("val", val_dir), ("test", test_dir)) if value}
-        for setting, value in [(self.train_setting, self.train_source),
-                               *((f"data.{n}_dir", v) for n, v in self.fixed.items())]:
+        for setting, value in [
+            (self.train_setting, self.train_source),
+            *((f"data.{n}_dir", v) for n, v in self.fixed.items()),
+        ]:
             if not Path(value).expanduser().exists():  # cheap: the listing waits for setup
-                raise UserError(f"{setting}={value}: no such folder or file "
-                                f"(resolved to {Path(value).expanduser().resolve()})")
+                raise UserError(
+                    f"{setting}={value}: no such folder or file "
+                    f"(resolved to {Path(value).expanduser().resolve()})"
+                )
         self.channels = int(check_choice("data.channels", channels, (1, 3)))
         # None until setup: the images' own size (measured in docs/images-quality.md: upsampling
         # 8x8 digits to 32x32 lost 1 to 4 points and cost 16x the compute)
@@ -130,15 +148,17 @@ class ImageFolderDataModule(DatasetDataModule):
         self.mean = _statistics("data.mean", mean, self.channels)
         self.std = _statistics("data.std", std, self.channels)
         if (self.mean is None) != (self.std is None):
-            raise UserError("data.mean and data.std go together: give both, or neither (fitted on the "
-                            "training images)")
+            raise UserError(
+                "data.mean and data.std go together: give both, or neither (fitted on the training images)"
+            )
         self.stats_images = check_int("data.stats_images", stats_images, minimum=1)
         self.verify_images = bool(verify_images)
         self.skip_unreadable = bool(skip_unreadable)
         self.augment = _plain(augment)
         # replaces budget.min_steps (tasks/budget.py); null keeps it
-        self.budget_min_steps = None if budget_steps is None else check_int("data.budget_steps", budget_steps,
-                                                                            minimum=1)
+        self.budget_min_steps = (
+            None if budget_steps is None else check_int("data.budget_steps", budget_steps, minimum=1)
+        )
         folder_augment_settings(self.augment, self.image_size or (32, 32))  # bad settings fail here
 
     def transform(self, name: str) -> Callable[[Any], Any] | None:
@@ -158,16 +178,22 @@ class ImageFolderDataModule(DatasetDataModule):
         class_names = sorted(set(pool.labels))
         if self.image_size is None and pool.paths:
             self.image_size = image_size_of(pool.paths[0])
-            log.info("data.image_size=null: %dx%d, the size of %s; images of other sizes are resized to it "
-                     "(data.image_size=N sets it)", *self.image_size, pool.paths[0])
+            log.info(
+                "data.image_size=null: %dx%d, the size of %s; images of other sizes are resized to it "
+                "(data.image_size=N sets it)",
+                *self.image_size,
+                pool.paths[0],
+            )
         if len(class_names) < 2:
             raise UserError(f"{pool.source}: only one class {class_names}; a classifier needs at least 2")
         index = {name: i for i, name in enumerate(class_names)}
         for files in fixed.values():
             unknown = sorted(set(files.labels) - set(class_names))
             if unknown:
-                raise UserError(f"{files.source} has class(es) {unknown} that the training images "
-                                f"({pool.source}) lack; the classes are {class_names}")
+                raise UserError(
+                    f"{files.source} has class(es) {unknown} that the training images "
+                    f"({pool.source}) lack; the classes are {class_names}"
+                )
         labels = np.array([index[label] for label in pool.labels], dtype=np.int64)
         rows = self._split(labels, class_names, pool.source)
         paths = np.array(pool.paths, dtype=object)
@@ -175,11 +201,14 @@ class ImageFolderDataModule(DatasetDataModule):
             name: (paths[r], labels[r]) for name, r in rows.items()
         }
         for name, files in fixed.items():
-            parts[name] = (np.array(files.paths, dtype=object),
-                           np.array([index[label] for label in files.labels], dtype=np.int64))
+            parts[name] = (
+                np.array(files.paths, dtype=object),
+                np.array([index[label] for label in files.labels], dtype=np.int64),
+            )
         self._pool_splits = list(rows)  # the splits cut from the pool
-        datasets = {name: ImageFiles(list(x), y, self.channels, self.image_size)
-                    for name, (x, y) in parts.items()}
+        datasets = {
+            name: ImageFiles(list(x), y, self.channels, self.image_size) for name, (x, y) in parts.items()
+        }
         return DatasetSplits(datasets["train"], datasets["val"], datasets["test"], class_names=class_names)
 
     def _readable(self, files: LabelledFiles) -> LabelledFiles:
@@ -205,24 +234,30 @@ class ImageFolderDataModule(DatasetDataModule):
         fractions = ", ".join(f"data.{n}_fraction={getattr(self, f'{n}_fraction')}" for n in automatic)
         try:
             if len(automatic) == 2:
-                train, _, val, _, test, _ = stratified_split(rows, labels, self.val_fraction,
-                                                             self.test_fraction, self.seed)
+                train, _, val, _, test, _ = stratified_split(
+                    rows, labels, self.val_fraction, self.test_fraction, self.seed
+                )
                 split = {"train": train, "val": val, "test": test}
             elif automatic:
                 name = automatic[0]
-                train, held = train_test_split(rows, test_size=getattr(self, f"{name}_fraction"),
-                                               stratify=labels, random_state=self.seed)
+                train, held = train_test_split(
+                    rows, test_size=getattr(self, f"{name}_fraction"), stratify=labels, random_state=self.seed
+                )
                 split = {"train": train, name: held}
             else:
                 split = {"train": rows}
         except ValueError as error:
-            raise UserError(f"{source}: cannot make a stratified split with {fractions}: {error}. Use more "
-                            "images or larger fractions, or give data.val_dir / data.test_dir") from None
+            raise UserError(
+                f"{source}: cannot make a stratified split with {fractions}: {error}. Use more "
+                "images or larger fractions, or give data.val_dir / data.test_dir"
+            ) from None
         absent = [class_names[c] for c in range(len(class_names)) if not np.any(labels[split["train"]] == c)]
         if absent:
-            raise UserError(f"{source}: class(es) {absent} got no training images from the stratified split "
-                            f"with {fractions}; add images, lower the fractions, or give data.val_dir / "
-                            "data.test_dir")
+            raise UserError(
+                f"{source}: class(es) {absent} got no training images from the stratified split "
+                f"with {fractions}; add images, lower the fractions, or give data.val_dir / "
+                "data.test_dir"
+            )
         return {name: np.sort(r) for name, r in split.items()}
 
     def setup(self, stage: str | None = None) -> None:
@@ -235,8 +270,11 @@ class ImageFolderDataModule(DatasetDataModule):
     # ---- the data-to-model contract (data/contract.py) -------------------------------------
     def backbone_inputs(self) -> dict[str, Any]:
         height, width = self.image_size
-        return {"in_channels": self.channels, "image_size": [height, width],
-                "in_features": self.channels * height * width}
+        return {
+            "in_channels": self.channels,
+            "image_size": [height, width],
+            "in_features": self.channels * height * width,
+        }
 
     def input_transform(self) -> dict[str, Any]:
         return normalize_config(self.channels)

@@ -30,13 +30,16 @@ def folder_augment_settings(config: Mapping[str, Any] | None, size: tuple[int, i
     if values.get("crop_padding") is None:
         values["crop_padding"] = max(1, min(size) // 8)
     if values.get("mix", "none") != "none":
-        raise UserError(f"data.augment.mix={values['mix']} is not available for data=image_folder "
-                        "(it mixes whole batches on the in-memory path: data=cifar10_lt)")
+        raise UserError(
+            f"data.augment.mix={values['mix']} is not available for data=image_folder "
+            "(it mixes whole batches on the in-memory path: data=cifar10_lt)"
+        )
     return AugmentSettings.from_config(values)
 
 
-def folder_train_transform(config: Mapping[str, Any] | None,
-                           size: tuple[int, int]) -> Callable[[Tensor], Tensor] | None:
+def folder_train_transform(
+    config: Mapping[str, Any] | None, size: tuple[int, int]
+) -> Callable[[Tensor], Tensor] | None:
     """The per-image training transform, or None when every augmentation is off."""
     settings = folder_augment_settings(config, size)
     if not (settings.crop_padding or settings.flip or settings.autoaugment or settings.erasing):

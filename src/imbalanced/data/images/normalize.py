@@ -40,5 +40,7 @@ def channel_statistics(images: Tensor) -> dict[str, Tensor]:
 
 
 def given_statistics(mean: Sequence[float], std: Sequence[float]) -> dict[str, Tensor]:
-    return {"mean": torch.tensor([float(m) for m in mean])[:, None, None],
-            "std": torch.tensor([float(s) for s in std])[:, None, None]}
+    return {
+        "mean": torch.tensor([float(m) for m in mean])[:, None, None],
+        "std": torch.tensor([float(s) for s in std])[:, None, None],
+    }

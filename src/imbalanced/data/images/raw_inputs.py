@@ -28,21 +28,30 @@ def checked_readable(paths: list[str], skip: bool, source: str) -> list[str]:
         return paths
     shown = "; ".join(f"{path} ({reason})" for path, reason in list(bad.items())[:3])
     if not skip:
-        raise UserError(f"{source}: {len(bad)} file(s) are not readable images: {shown}"
-                        f"{' ...' if len(bad) > 3 else ''}; fix or remove them, or skip them with "
-                        "data.skip_unreadable=true")
+        raise UserError(
+            f"{source}: {len(bad)} file(s) are not readable images: {shown}"
+            f"{' ...' if len(bad) > 3 else ''}; fix or remove them, or skip them with "
+            "data.skip_unreadable=true"
+        )
     log.warning("%s: skipped %d unreadable image(s) (data.skip_unreadable=true): %s", source, len(bad), shown)
     return [p for p in paths if p not in bad]
 
 
 def read_image_inputs(
-    path: str, *, setting: str, config: Mapping[str, Any], spec: Mapping[str, Any],
-    class_names: list[str], labelled: bool,
+    path: str,
+    *,
+    setting: str,
+    config: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    class_names: list[str],
+    labelled: bool,
 ) -> RawInputs:
     images = spec.get("images") or {}
     if not images:
-        raise UserError(f"{setting}={path}: this checkpoint holds no image size and channels, so it "
-                        "cannot read image files")
+        raise UserError(
+            f"{setting}={path}: this checkpoint holds no image size and channels, so it "
+            "cannot read image files"
+        )
     source = f"{setting}={path}"
     if labelled:
         files = labelled_files(setting, path)
@@ -50,8 +59,10 @@ def read_image_inputs(
         index = {name: i for i, name in enumerate(class_names)}
         unknown = sorted(set(files.labels) - set(index))
         if unknown:
-            raise UserError(f"{source} has class(es) {unknown} that the model does not know; its "
-                            f"classes are {list(class_names)}")
+            raise UserError(
+                f"{source} has class(es) {unknown} that the model does not know; its "
+                f"classes are {list(class_names)}"
+            )
         paths = checked_readable(files.paths, bool(config.get("skip_unreadable")), source)
         labels = np.array([index[names[p]] for p in paths], dtype=np.int64)
     else:
@@ -60,6 +71,10 @@ def read_image_inputs(
     if not paths:
         raise UserError(f"{source}: no readable image left")
     size = images["image_size"]
-    dataset = ImageFiles(paths, labels if labels is not None else [0] * len(paths), int(images["channels"]),
-                         (int(size[0]), int(size[1])))
+    dataset = ImageFiles(
+        paths,
+        labels if labels is not None else [0] * len(paths),
+        int(images["channels"]),
+        (int(size[0]), int(size[1])),
+    )
     return RawInputs(dataset, labels=labels, columns={"path": paths}, files=list(paths))

@@ -56,8 +56,10 @@ def labelled_files(setting: str, value: str) -> LabelledFiles:
         return _class_folders(setting, value, path)
     if path.suffix.lower() == ".csv":
         return _csv(setting, value, path)
-    raise UserError(f"{setting}={value} is invalid; allowed: a folder DIR/<class>/<image> or a .csv file "
-                    "with the columns path,label")
+    raise UserError(
+        f"{setting}={value} is invalid; allowed: a folder DIR/<class>/<image> or a .csv file "
+        "with the columns path,label"
+    )
 
 
 @dataclass
@@ -121,13 +123,22 @@ def _walk_images(folder: Path) -> _Listing:
 
 def _warn_skipped(setting: str, listing: _Listing) -> None:
     if listing.others:
-        log.warning("%s: ignored %d file(s) that are not images by extension (%s), e.g. %s", setting,
-                    len(listing.others), KINDS, ", ".join(listing.others[:3]))
+        log.warning(
+            "%s: ignored %d file(s) that are not images by extension (%s), e.g. %s",
+            setting,
+            len(listing.others),
+            KINDS,
+            ", ".join(listing.others[:3]),
+        )
     if listing.skipped_links:
-        log.warning("%s: did not follow %d link(s) that lead out of their folder, into a folder already "
-                    "listed or to an image already listed (each image counts once, under the class folder "
-                    "it is in), e.g. %s", setting, len(listing.skipped_links),
-                    ", ".join(listing.skipped_links[:3]))
+        log.warning(
+            "%s: did not follow %d link(s) that lead out of their folder, into a folder already "
+            "listed or to an image already listed (each image counts once, under the class folder "
+            "it is in), e.g. %s",
+            setting,
+            len(listing.skipped_links),
+            ", ".join(listing.skipped_links[:3]),
+        )
 
 
 def _class_folders(setting: str, value: str, root: Path) -> LabelledFiles:
@@ -145,8 +156,14 @@ def _class_folders(setting: str, value: str, root: Path) -> LabelledFiles:
     labels: list[str] = []
     empty: dict[str, int] = {}
     if loose:  # files directly in the root belong to no class
-        log.warning("%s: ignored %d file(s) directly in the folder, outside every class folder (images "
-                    "belong in %s/<class>/), e.g. %s", setting, len(loose), value, ", ".join(loose[:3]))
+        log.warning(
+            "%s: ignored %d file(s) directly in the folder, outside every class folder (images "
+            "belong in %s/<class>/), e.g. %s",
+            setting,
+            len(loose),
+            value,
+            ", ".join(loose[:3]),
+        )
     total = _Listing()
     for name in classes:
         listing = _walk_images(root / name)
@@ -157,8 +174,9 @@ def _class_folders(setting: str, value: str, root: Path) -> LabelledFiles:
         paths += listing.images
         labels += [name] * len(listing.images)
     if empty:
-        described = ", ".join(f"{name!r} ({n} other file(s))" if n else repr(name)
-                              for name, n in empty.items())
+        described = ", ".join(
+            f"{name!r} ({n} other file(s))" if n else repr(name) for name, n in empty.items()
+        )
         raise UserError(
             f"{setting}={value}: class folder(s) {described} hold no images ({KINDS}); add images or "
             "remove the folder(s)"
@@ -170,8 +188,10 @@ def _class_folders(setting: str, value: str, root: Path) -> LabelledFiles:
 def _check_class_names(setting: str, value: str, names: list[str]) -> None:
     near = look_alike_groups(names)
     if near:
-        raise UserError(f"{setting}={value}: class names {describe_groups(near)} {LOOK_ALIKE_REASON} and "
-                        "would become separate classes; merge or rename those folders")
+        raise UserError(
+            f"{setting}={value}: class names {describe_groups(near)} {LOOK_ALIKE_REASON} and "
+            "would become separate classes; merge or rename those folders"
+        )
 
 
 def _check_class_folders(setting: str, value: str, root: Path, classes: list[str]) -> None:
@@ -180,14 +200,18 @@ def _check_class_folders(setting: str, value: str, root: Path, classes: list[str
     real = {name: os.path.realpath(root / name) for name in classes}
     for name in classes:
         if not _inside(real[name], top) or real[name] == top:
-            raise UserError(f"{setting}={value}: class folder {name!r} is a link to {real[name]}, outside "
-                            f"the folder; links are not followed out of {setting}: copy or move the images "
-                            "into it")
+            raise UserError(
+                f"{setting}={value}: class folder {name!r} is a link to {real[name]}, outside "
+                f"the folder; links are not followed out of {setting}: copy or move the images "
+                "into it"
+            )
         nested = [other for other in classes if other != name and _inside(real[name], real[other])]
         if nested:
             relation = "and {!r} are one folder" if real[name] == real[nested[0]] else "is inside {!r}"
-            raise UserError(f"{setting}={value}: class folder {name!r} {relation.format(nested[0])} "
-                            f"({real[name]}, through a link); its images would count for both classes")
+            raise UserError(
+                f"{setting}={value}: class folder {name!r} {relation.format(nested[0])} "
+                f"({real[name]}, through a link); its images would count for both classes"
+            )
 
 
 def _csv(setting: str, value: str, file: Path) -> LabelledFiles:
@@ -199,25 +223,35 @@ def _csv(setting: str, value: str, file: Path) -> LabelledFiles:
         raise UserError(f"{setting}={value}: cannot be read as a CSV file: {error}") from None
     missing_columns = [c for c in ("path", "label") if c not in frame.columns]
     if missing_columns:
-        raise UserError(f"{setting}={value}: needs the columns path,label; it lacks {missing_columns} "
-                        f"(columns: {list(frame.columns)[:10]})")
+        raise UserError(
+            f"{setting}={value}: needs the columns path,label; it lacks {missing_columns} "
+            f"(columns: {list(frame.columns)[:10]})"
+        )
     if frame.empty:
         raise UserError(f"{setting}={value}: the file has no rows")
-    blank = [i for i, (p, label) in enumerate(zip(frame["path"], frame["label"], strict=True))
-             if not p.strip() or not label.strip()]
+    blank = [
+        i
+        for i, (p, label) in enumerate(zip(frame["path"], frame["label"], strict=True))
+        if not p.strip() or not label.strip()
+    ]
     if blank:
-        raise UserError(f"{setting}={value}: {len(blank)} row(s) with an empty path or label "
-                        f"(data rows {blank[:5]})")
-    paths = [str(p) if Path(p).is_absolute() else str(file.parent / p)
-             for p in (os.path.expanduser(p.strip()) for p in frame["path"])]
+        raise UserError(
+            f"{setting}={value}: {len(blank)} row(s) with an empty path or label (data rows {blank[:5]})"
+        )
+    paths = [
+        str(p) if Path(p).is_absolute() else str(file.parent / p)
+        for p in (os.path.expanduser(p.strip()) for p in frame["path"])
+    ]
     absent = [p for p in paths if not Path(p).is_file()]
     if absent:
         raise UserError(f"{setting}={value}: {len(absent)} listed file(s) do not exist, e.g. {absent[:3]}")
     labels = [label.strip() for label in frame["label"]]
     near = look_alike_groups(set(labels))
     if near:
-        raise UserError(f"{setting}={value}: labels {describe_groups(near)} {LOOK_ALIKE_REASON} and would "
-                        "become separate classes; write each class one way in the label column")
+        raise UserError(
+            f"{setting}={value}: labels {describe_groups(near)} {LOOK_ALIKE_REASON} and would "
+            "become separate classes; write each class one way in the label column"
+        )
     return LabelledFiles(paths, labels, f"{setting}={value}")
 
 
@@ -240,8 +274,10 @@ def image_paths(setting: str, value: str) -> list[str]:
 
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         if "path" not in frame.columns:
-            raise UserError(f"{setting}={value}: a CSV of images needs a `path` column "
-                            f"(columns: {list(frame.columns)[:10]})")
+            raise UserError(
+                f"{setting}={value}: a CSV of images needs a `path` column "
+                f"(columns: {list(frame.columns)[:10]})"
+            )
         lines = [p.strip() for p in frame["path"] if p.strip()]
     if not lines:
         raise UserError(f"{setting}={value}: the file lists no image paths")
