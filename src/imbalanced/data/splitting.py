@@ -77,3 +77,56 @@ def spare_rare_classes(
     if not moved:
         return train_rows, val_rows
     return np.concatenate([train_rows, *moved]), val_rows[keep]
+
+
+def split_file_rows(
+    y: np.ndarray,
+    class_names: list[str],
+    automatic: dict[str, float],
+    seed: int,
+    min_train_rows: int,
+    path: str,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Row indices (train, val, test) of a user's file `data.path`, stratified and seeded.
+
+    `automatic` maps the splits cut from the file ("val", "test") to their fractions of it; a split
+    left out is given by a fixed file and comes back as None. Each class needs one row per split cut
+    (a UserError names the classes that lack them), and validation gives rows back to classes with
+    fewer than `min_train_rows` training rows (`spare_rare_classes`).
+    """
+    counts = np.bincount(y, minlength=len(class_names))
+    needed = 1 + len(automatic)
+    rare = {class_names[i]: int(n) for i, n in enumerate(counts) if n < needed}
+    if rare:
+        splits = " and ".join(["train", *automatic])
+        raise UserError(
+            f"data.path={path}: class(es) {rare} (class: rows) are too rare for a "
+            f"stratified {'/'.join(['train', *automatic])} split: each class needs at least "
+            f"{needed} rows (one for each of {splits}). Add rows, drop or merge these classes, "
+            "or give fixed splits with data.val_path / data.test_path"
+        )
+    rows = np.arange(len(y))
+    parts: dict[str, np.ndarray | None] = {"val": None, "test": None}
+    rest, rest_fraction = rows, 1.0
+    settings = ", ".join(f"data.{k}_fraction={v}" for k, v in automatic.items())
+    try:
+        for name, fraction in automatic.items():
+            rest, parts[name] = train_test_split(
+                rest, test_size=fraction / rest_fraction, stratify=y[rest], random_state=seed
+            )
+            rest_fraction -= fraction
+    except ValueError as error:
+        raise UserError(
+            f"data.path={path}: cannot make a stratified split with {settings}: {error}. "
+            "Use more rows or larger fractions, or give data.val_path / data.test_path"
+        ) from None
+    if parts["val"] is not None:
+        rest, parts["val"] = spare_rare_classes(y, rest, parts["val"], min_train_rows)
+    absent = [class_names[c] for c in range(len(class_names)) if not np.any(y[rest] == c)]
+    if absent:  # rounding gave all of a tiny class to val/test
+        raise UserError(
+            f"data.path={path}: class(es) {absent} got no training rows from the stratified "
+            f"split with {settings}; add rows of these classes, lower the fractions, or give "
+            "data.val_path / data.test_path"
+        )
+    return rest, parts["val"], parts["test"]

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
-from sklearn.model_selection import train_test_split
 
 from imbalanced.checks import check_choice, check_file, check_int
 from imbalanced.data.base import Splits
@@ -34,7 +33,7 @@ from imbalanced.data.splitting import (
     check_fraction,
     check_fractions,
     check_min_train_rows,
-    spare_rare_classes,
+    split_file_rows,
 )
 from imbalanced.data.table import class_names_of, encode_labels, read_table, require_target
 from imbalanced.errors import UserError
@@ -155,50 +154,15 @@ class TabularDataModule(FeatureTableDataModule):
         self, y: np.ndarray, class_names: list[str]
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Row indices (train, val, test) of data.path; None for a split given by a fixed file."""
-        auto = {
-            name: frac
-            for name, frac, path in (
+        automatic = {
+            name: fraction
+            for name, fraction, path in (
                 ("val", self.val_fraction, self.val_path),
                 ("test", self.test_fraction, self.test_path),
             )
             if path is None
         }
-        counts = np.bincount(y, minlength=len(class_names))
-        needed = 1 + len(auto)
-        rare = {class_names[i]: int(n) for i, n in enumerate(counts) if n < needed}
-        if rare:
-            splits = " and ".join(["train", *auto])
-            raise UserError(
-                f"data.path={self.path}: class(es) {rare} (class: rows) are too rare for a "
-                f"stratified {'/'.join(['train', *auto])} split: each class needs at least "
-                f"{needed} rows (one for each of {splits}). Add rows, drop or merge these classes, "
-                "or give fixed splits with data.val_path / data.test_path"
-            )
-        rows = np.arange(len(y))
-        parts: dict[str, np.ndarray | None] = {"val": None, "test": None}
-        rest, rest_fraction = rows, 1.0
-        try:
-            for name, frac in auto.items():
-                rest, parts[name] = train_test_split(
-                    rest, test_size=frac / rest_fraction, stratify=y[rest], random_state=self.seed
-                )
-                rest_fraction -= frac
-        except ValueError as error:
-            raise UserError(
-                f"data.path={self.path}: cannot make a stratified split with "
-                f"{', '.join(f'data.{k}_fraction={v}' for k, v in auto.items())}: {error}. "
-                "Use more rows or larger fractions, or give data.val_path / data.test_path"
-            ) from None
-        if parts["val"] is not None:
-            rest, parts["val"] = spare_rare_classes(y, rest, parts["val"], self.min_train_rows)
-        absent = [class_names[c] for c in range(len(class_names)) if not np.any(y[rest] == c)]
-        if absent:  # rounding gave all of a tiny class to val/test
-            raise UserError(
-                f"data.path={self.path}: class(es) {absent} got no training rows from the stratified "
-                f"split with {', '.join(f'data.{k}_fraction={v}' for k, v in auto.items())}; add "
-                "rows of these classes, lower the fractions, or give data.val_path / data.test_path"
-            )
-        return rest, parts["val"], parts["test"]
+        return split_file_rows(y, class_names, automatic, self.seed, self.min_train_rows, str(self.path))
 
     def _fixed(self, name: str, class_names: list[str], ignored: list[str]) -> tuple[np.ndarray, np.ndarray]:
         setting = f"data.{name}_path"
