@@ -47,7 +47,8 @@ def test_csv_jsonl_and_parquet_give_the_same_stratified_split_and_training_count
         assert other.data_fingerprint == csv.data_fingerprint
     names = csv.class_names
     per_split = {
-        name: np.bincount(csv.split_labels(name).numpy(), minlength=len(names)) for name in ("train", "val", "test")
+        name: np.bincount(csv.split_labels(name).numpy(), minlength=len(names))
+        for name in ("train", "val", "test")
     }
     np.testing.assert_array_equal(sum(per_split.values()), [COUNTS[n] for n in names])
     np.testing.assert_array_equal(csv.class_statistics.counts, per_split["train"])  # counted on training

@@ -37,11 +37,26 @@ def _jsonl_not_object(frame, path):
 
 
 BAD = {
-    "missing text column": (_csv, "data.text=body", "tickets.csv", "error: data.text=body: no such column in data.path="),
-    "empty texts": (_empty_text, None, "tickets.csv", "the text column 'text' is empty in 1 row(s) (data rows 9)"),
+    "missing text column": (
+        _csv,
+        "data.text=body",
+        "tickets.csv",
+        "error: data.text=body: no such column in data.path=",
+    ),
+    "empty texts": (
+        _empty_text,
+        None,
+        "tickets.csv",
+        "the text column 'text' is empty in 1 row(s) (data rows 9)",
+    ),
     "numbers, not text": (_number_column, None, "tickets.csv", "data.text=text: the column of data.path="),
     "undecodable bytes": (_bad_byte, None, "tickets.csv", "line 4 is not valid UTF-8 (byte 0xff)"),
-    "a JSON line that is not an object": (_jsonl_not_object, None, "t.jsonl", "line 2 is a JSON list, not an object"),
+    "a JSON line that is not an object": (
+        _jsonl_not_object,
+        None,
+        "t.jsonl",
+        "line 2 is a JSON list, not an object",
+    ),
 }
 
 
@@ -76,7 +91,12 @@ def test_a_missing_setting_names_it(tmp_path, monkeypatch, capsys):
     make_texts(COUNTS).to_csv(path, index=False)
     capsys.readouterr()
     code = run_app(
-        "train.py", "data=text", f"data.path={path}", "data.target=label", run_dir=tmp_path / "r", monkeypatch=monkeypatch
+        "train.py",
+        "data=text",
+        f"data.path={path}",
+        "data.target=label",
+        run_dir=tmp_path / "r",
+        monkeypatch=monkeypatch,
     )
     assert code == 2
     err = capsys.readouterr().err
