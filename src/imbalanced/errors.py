@@ -25,10 +25,14 @@ class TrainingInterrupted(Exception):
 @contextmanager
 def unwrap_user_errors() -> Iterator[None]:
     """Hydra's `instantiate` wraps what a constructor raises; a `UserError` (a setting the
-    constructor refused) comes out as itself, so the user sees its one line."""
+    constructor refused) comes out as itself, so the user sees its one line, also from an object
+    that another constructor instantiates (a wrap per level)."""
     try:
         yield
     except InstantiationException as error:
-        if isinstance(error.__cause__, UserError):
-            raise error.__cause__ from None
+        cause = error.__cause__
+        while isinstance(cause, InstantiationException):  # e.g. a backbone built by the model
+            cause = cause.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
         raise
