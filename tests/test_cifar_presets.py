@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from conftest import CONFIG_DIR
 from imbalanced.optimization import RunLength, build_optimizer, build_scheduler
-from imbalanced.tasks.config_checks import check_config
+from imbalanced.runs.config_checks import check_config
 
 PRESETS = [
     f"{data}_lt_{method}"

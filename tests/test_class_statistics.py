@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 from sklearn.utils.class_weight import compute_class_weight
 
 from imbalanced.classifier import ImbalancedClassifier
-from imbalanced.data.base import InMemoryDataModule, Splits
 from imbalanced.data.class_statistics import ClassStatistics
+from imbalanced.data.in_memory import InMemoryDataModule, Splits
 from imbalanced.errors import UserError
 
 LABELS = np.array([0] * 30 + [1] * 10 + [2] * 3)
@@ -68,7 +68,7 @@ def test_in_memory_base_keeps_any_dtype_and_shape():
 
 
 def _checkpoint(cfg, datamodule):
-    from imbalanced.tasks.train import build_model
+    from imbalanced.from_config import build_model
 
     model = build_model(cfg, datamodule)
     model.load_data_contract(datamodule.contract())
@@ -82,8 +82,8 @@ def _checkpoint(cfg, datamodule):
 
 
 def test_resume_checks_the_completed_backbone_and_the_fitted_input_transform(compose_cfg, tmp_path):
-    from imbalanced.tasks.resume import check_resume
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
+    from imbalanced.runs.resume import check_resume
 
     cfg = compose_cfg("data.n_samples=600", "ckpt_path=last.ckpt", f"hydra.run.dir={tmp_path}")
     datamodule = build_datamodule(cfg)
@@ -109,8 +109,8 @@ def test_resume_checks_the_completed_backbone_and_the_fitted_input_transform(com
 
 
 def test_resume_names_what_a_file_lacks_and_checks_the_split_without_hyperparameters(compose_cfg, tmp_path):
-    from imbalanced.tasks.resume import check_resume
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
+    from imbalanced.runs.resume import check_resume
 
     cfg = compose_cfg("data.n_samples=600", "ckpt_path=old/last.ckpt", f"hydra.run.dir={tmp_path}")
     datamodule = build_datamodule(cfg)
@@ -136,8 +136,8 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
     from types import SimpleNamespace
 
     from imbalanced.data.contract import DataContract
-    from imbalanced.tasks.resume import check_resume
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
+    from imbalanced.runs.resume import check_resume
 
     def setup(*overrides: str):
         cfg = compose_cfg(
@@ -176,8 +176,8 @@ def test_resume_with_other_class_weights_is_refused_naming_both(compose_cfg, tmp
 
 
 def test_resume_refuses_another_posthoc_tau_optimizer_or_scheduler_kind(compose_cfg, tmp_path):
-    from imbalanced.tasks.resume import check_resume
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
+    from imbalanced.runs.resume import check_resume
 
     def cfg_with(*overrides: str):
         return compose_cfg(

@@ -12,9 +12,9 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from conftest import FAST, read_json, run_cli
 from imbalanced.classifier import ImbalancedClassifier
-from imbalanced.data.synthetic import SyntheticDataModule
+from imbalanced.data.tables.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
-from imbalanced.tasks.config_checks import check_config
+from imbalanced.runs.config_checks import check_config
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_manual_weights_with_sum_reduction(tmp_path):
     [
         (
             ["+class_weights.strategy=inverse_square"],
-            "class_weights.strategy='inverse_square' is not a setting of imbalanced.imbalance.weights.auto",
+            "class_weights.strategy='inverse_square' is not a setting of imbalanced.longtail.weights.auto",
         ),
         (["class_weights=effective_number", "class_weights.beta=1.5"], r"beta=1.5 is outside \[0, 1\)"),
         (["class_weights=manual", "class_weights.weights=[1,-1,1,1,1]"], "negative or non-finite"),

@@ -10,10 +10,10 @@ import torch
 from torch.utils.data import Dataset
 
 from imbalanced.data.contract import RawInputs
-from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
-from imbalanced.data.loader_base import LoaderDataModule
-from imbalanced.data.loading import TensorBatchDataset
-from imbalanced.data.synthetic import SyntheticDataModule
+from imbalanced.data.datamodule import LoaderDataModule
+from imbalanced.data.dataset_datamodule import DatasetDataModule, DatasetSplits
+from imbalanced.data.in_memory_batches import TensorBatchDataset
+from imbalanced.data.tables.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
 
 
@@ -68,7 +68,7 @@ def test_data_without_a_reader_says_so_in_one_line():
         )
     assert str(error.value) == (
         "data.path=x.bin: this checkpoint's data "
-        "(imbalanced.data.loader_base.LoaderDataModule) cannot read raw inputs: its "
+        "(imbalanced.data.datamodule.LoaderDataModule) cannot read raw inputs: its "
         "datamodule class does not implement read_inputs"
     )
 

@@ -11,16 +11,16 @@ import pytest
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
 
-from imbalanced.data.dataset_backend import LoaderSettings, SampleSampler, sample_loader
-from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits, labels_of
-from imbalanced.data.loading import IndexBatchSampler
+from imbalanced.data.dataloader_backend import LoaderSettings, SampleSampler, sample_loader
+from imbalanced.data.dataset_datamodule import DatasetDataModule, DatasetSplits, labels_of
+from imbalanced.data.in_memory_batches import IndexBatchSampler
 from imbalanced.errors import UserError
 
 SMALL = ["data.n_samples=600", "data.batch_size=32"]
 
 
 def _datamodule(compose_cfg, *overrides: str, rank: int = 0, world_size: int = 1):
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     datamodule = build_datamodule(compose_cfg(*SMALL, *overrides))
     datamodule.setup("fit")
@@ -82,7 +82,7 @@ def test_lightning_shards_a_plain_loader_and_leaves_the_template_loaders_alone(c
     Lightning's data_connector: it replaces any sampler that is not a DistributedSampler."""
     from lightning.pytorch.trainer.states import RunningStage
 
-    from imbalanced.tasks.train import build_trainer
+    from imbalanced.from_config import build_trainer
 
     trainer = build_trainer(compose_cfg("trainer=ddp_cpu", f"paths.output_dir={tmp_path}"))
     connector = trainer._accelerator_connector
@@ -105,7 +105,7 @@ def test_lightning_shards_a_plain_loader_and_leaves_the_template_loaders_alone(c
 
 @pytest.mark.parametrize("sampler", ["none", "class_balanced"])
 def test_resume_skip_and_overfit_fixed_batches_reach_the_dataloader_sampler(compose_cfg, sampler):
-    from imbalanced.callbacks import FixedTrainBatches
+    from imbalanced.callbacks.fixed_batches import FixedTrainBatches
 
     datamodule = _datamodule(compose_cfg, "data.backend=dataloader", f"sampler={sampler}")
     full = [y for _, y in datamodule.train_dataloader()]
@@ -146,7 +146,7 @@ def test_sample_sampler_length_is_what_it_yields():
     ],
 )
 def test_bad_loader_settings_fail_before_any_data_loads(compose_cfg, overrides, message):
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     with pytest.raises(UserError, match=message):
         build_datamodule(compose_cfg(*overrides))

@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, r
 
 from conftest import FAST, ROOT, read_json, run_cli
 from imbalanced.errors import UserError
-from imbalanced.tasks.config_checks import check_config
+from imbalanced.runs.config_checks import check_config
 
 WEIGHTS_LINE = re.compile(r"rank (\d) class_weights (\[.*\])")
 
@@ -27,7 +27,7 @@ def _test_split_predictions(run_dir, ckpt):
     from omegaconf import OmegaConf
 
     from imbalanced.classifier import ImbalancedClassifier
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     datamodule = build_datamodule(cfg)

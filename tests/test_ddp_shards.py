@@ -46,7 +46,7 @@ def _plan(datamodule, rank: int, world_size: int, epoch: int) -> torch.Tensor:
 def test_ddp_ranks_train_on_disjoint_shares_of_each_epoch(tmp_path, backend, sampler):
     from omegaconf import OmegaConf
 
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     record = tmp_path / "seen"
     result = run_cli(

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from imbalanced.data.digits import DigitsDataModule
 from imbalanced.data.profiles import long_tail_counts
+from imbalanced.data.tables.sklearn_digits import DigitsDataModule
 from imbalanced.errors import UserError
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from imbalanced.classifier import ImbalancedClassifier
-from imbalanced.imbalance.drw import DeferredReweighting
-from imbalanced.tasks.train import build_datamodule, build_model
+from imbalanced.from_config import build_datamodule, build_model
+from imbalanced.longtail.drw import DeferredReweighting
 
 
 class WeightRecorder(L.Callback):

@@ -10,8 +10,8 @@ import pytest
 from inprocess import run_app
 from tiny_run import feature_table
 
-from imbalanced.reporting.atomic import copy_verified, write_text_atomic
-from imbalanced.tasks import run_dir
+from imbalanced.runs import run_dir
+from imbalanced.runs.atomic_writes import copy_verified, write_text_atomic
 
 
 @pytest.fixture

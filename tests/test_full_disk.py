@@ -1,6 +1,6 @@
 """A full disk keeps the previous file and is one `error:` line: checkpoints (written beside their
-target, never through the system temp folder) and predictions alike (reporting/atomic.py,
-callbacks/checkpoint_io.py)."""
+target, never through the system temp folder) and predictions alike (runs/atomic_writes.py,
+runs/checkpoint_io.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from inprocess import run_app
 from tiny_run import feature_table
 
 from imbalanced.errors import UserError
-from imbalanced.reporting import atomic
+from imbalanced.runs import atomic_writes as atomic
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 

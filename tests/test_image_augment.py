@@ -1,5 +1,5 @@
 """Batched image augmentation (the fast path), torchvision v2 per-sample transforms, MixUp/CutMix
-and the losses of mixed targets (imbalance/mixed_targets.py)."""
+and the losses of mixed targets (longtail/mixed_targets.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from imbalanced.data.images.augment import (
     sample_transform,
 )
 from imbalanced.data.images.mixing import mix_batch
-from imbalanced.imbalance.losses import CrossEntropy, LogitAdjusted, log_prior
-from imbalanced.imbalance.mixed_targets import mixed_loss
+from imbalanced.longtail.losses import CrossEntropy, LogitAdjusted, log_prior
+from imbalanced.longtail.mixed_targets import mixed_loss
 
 IMAGES = torch.randint(1, 256, (64, 3, 32, 32), dtype=torch.uint8)  # no zero pixel: padding is visible
 

@@ -133,7 +133,7 @@ def test_only_the_splits_cut_from_the_pool_are_fingerprinted(tree, tmp_path):
 
 
 def test_a_backbone_takes_the_image_settings_it_has_parameters_for(tree, compose_cfg):
-    from imbalanced.tasks.data_to_model import backbone_config
+    from imbalanced.from_config import backbone_config
 
     dm = datamodule(root=str(tree))
     dm.setup("fit")

@@ -63,7 +63,7 @@ def test_bad_augment_settings_fail_at_construction(tree):
 def test_the_folder_budget_replaces_budget_min_steps(tree, caplog):
     from omegaconf import OmegaConf
 
-    from imbalanced.tasks.budget import apply_budget
+    from imbalanced.runs.budget import apply_budget
 
     cfg = OmegaConf.create(
         {"trainer": {"max_epochs": None}, "budget": {"min_steps": 1500, "min_epochs": 1, "max_epochs": 200}}
@@ -71,7 +71,7 @@ def test_the_folder_budget_replaces_budget_min_steps(tree, caplog):
     dm = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0, batch_size=4, budget_steps=10)
     dm.setup("fit")
     batches = len(dm.train_dataloader())
-    with caplog.at_level("INFO", logger="imbalanced.tasks.budget"):
+    with caplog.at_level("INFO", logger="imbalanced.runs.budget"):
         assert apply_budget(cfg, dm) == -(-10 // batches) == cfg.trainer.max_epochs
     assert "to train longer: trainer.max_epochs=N or data.budget_steps=N" in caplog.text
     unset = ImageFolderDataModule(root=str(tree), num_workers=0, seed=0, batch_size=4, budget_steps=None)

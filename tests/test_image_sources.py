@@ -12,7 +12,7 @@ import pytest
 from image_trees import image_tree, write_image
 
 from imbalanced.data.images.sources import image_paths, labelled_files
-from imbalanced.data.table import class_names_of
+from imbalanced.data.tables.table_files import class_names_of
 from imbalanced.errors import UserError
 
 
@@ -110,7 +110,7 @@ def test_an_image_that_fails_to_decode_in_a_worker_is_its_one_line(tmp_path, mon
     from torch.utils.data import DataLoader
 
     from imbalanced.data.images.files import ImageFiles
-    from imbalanced.tasks.exit_codes import run_task
+    from imbalanced.runs.exit_codes import run_task
 
     bad = write_image(tmp_path / "cut.jpg", 10, size=(64, 64))
     bad.write_bytes(bad.read_bytes()[:300])  # a truncated JPEG: its header passes, decoding fails

@@ -15,8 +15,8 @@ from image_trees import image_tree
 from lightning.pytorch.callbacks import Callback
 
 from conftest import FAST, ROOT, read_json
-from imbalanced.callbacks.safeguards import stop_on_signals
 from imbalanced.errors import TrainingInterrupted
+from imbalanced.runs.safeguards import stop_on_signals
 
 QUIET = [*FAST, "callbacks.progress_bar.refresh_rate=0"]
 
@@ -115,7 +115,7 @@ def test_a_signal_outside_trainer_stops_at_once():
 
 def test_the_calibration_fit_runs_on_one_thread(monkeypatch):
     # L-BFGS's many tiny operations on busy cores waited seconds per validation for the thread pool
-    from imbalanced.imbalance import calibration
+    from imbalanced.longtail import calibration
 
     seen: list[int] = []
     cross_entropy = calibration.F.cross_entropy

@@ -1,6 +1,6 @@
 import torch
 
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
+from imbalanced.data.in_memory_batches import IndexBatchSampler, TensorBatchDataset, batch_loader
 
 
 def test_one_epoch_covers_every_sample_once_and_is_seeded():

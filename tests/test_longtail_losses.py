@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import LDAM, BalancedSoftmax, Focal, LogitAdjusted, ldam_margins, log_prior
+from imbalanced.longtail.losses import LDAM, BalancedSoftmax, Focal, LogitAdjusted, ldam_margins, log_prior
 
 C = 5
 COUNTS = torch.tensor([500.0, 200.0, 60.0, 20.0, 5.0])

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from imbalanced.errors import UserError
-from imbalanced.imbalance.calibration import closed_form_prior_shift
-from imbalanced.imbalance.decision import DecisionSettings
-from imbalanced.imbalance.losses import (
+from imbalanced.longtail.calibration import closed_form_prior_shift
+from imbalanced.longtail.decision import DecisionSettings
+from imbalanced.longtail.losses import (
     LDAM,
     BalancedSoftmax,
     BinaryCrossEntropy,
@@ -27,10 +27,10 @@ from imbalanced.imbalance.losses import (
     LogitAdjusted,
     log_prior,
 )
-from imbalanced.imbalance.prediction_policy import PredictionPolicy
-from imbalanced.imbalance.rare_event import check_rare_event_data, rare_event_settings
-from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques, choose_class_weights
-from imbalanced.imbalance.weights import compute_class_weights
+from imbalanced.longtail.prediction_policy import PredictionPolicy
+from imbalanced.longtail.rare_event import check_rare_event_data, rare_event_settings
+from imbalanced.longtail.techniques import ImbalanceWarning, check_techniques, choose_class_weights
+from imbalanced.longtail.weights import compute_class_weights
 
 COUNTS = torch.tensor([700.0, 250.0, 50.0])
 SRC = Path(__file__).resolve().parents[1] / "src" / "imbalanced"
@@ -154,7 +154,7 @@ def test_a_forks_binary_only_loss_is_refused_on_multiclass_data(compose_cfg):
 
 BUILT_IN_LOSSES = ("CrossEntropy", "BinaryCrossEntropy", "Focal", "LogitAdjusted", "BalancedSoftmax", "LDAM")
 READERS = [
-    SRC / "imbalance" / name
+    SRC / "longtail" / name
     for name in ("calibration.py", "decision.py", "techniques.py", "rare_event.py", "prediction_policy.py")
 ]
 
@@ -187,7 +187,7 @@ def test_auto_reads_the_losss_declaration(compose_cfg, overrides, strategy, reas
     choice = choose_class_weights(compose_cfg(*overrides))
     assert (choice.requested, choice.strategy) == ("auto", strategy)
     assert choice.reason.startswith(reason)
-    assert choice.config == {"_target_": f"imbalanced.imbalance.weights.{strategy}", "_partial_": True}
+    assert choice.config == {"_target_": f"imbalanced.longtail.weights.{strategy}", "_partial_": True}
     with warnings.catch_warnings():  # auto never corrects the prior twice
         warnings.simplefilter("error")
         check_techniques(compose_cfg(*overrides))
@@ -199,7 +199,7 @@ def test_an_explicit_strategy_wins(compose_cfg, strategy):
         warnings.simplefilter("ignore", ImbalanceWarning)  # logit_adjusted + balanced warns (below)
         choice = choose_class_weights(compose_cfg("loss=logit_adjusted", f"class_weights={strategy}"))
     assert (choice.requested, choice.strategy, choice.reason) == (strategy, strategy, "set explicitly")
-    assert choice.config["_target_"] == f"imbalanced.imbalance.weights.{strategy}"
+    assert choice.config["_target_"] == f"imbalanced.longtail.weights.{strategy}"
 
 
 def test_an_explicit_double_correction_still_warns(compose_cfg):
@@ -208,7 +208,7 @@ def test_an_explicit_double_correction_still_warns(compose_cfg):
 
 
 def test_the_datamodule_gets_the_strategy_auto_chose(compose_cfg):
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     for overrides, strategy in (([], "balanced"), (["loss=logit_adjusted"], "none")):
         datamodule = build_datamodule(compose_cfg("data.n_samples=600", *overrides))
@@ -221,7 +221,7 @@ def test_the_datamodule_gets_the_strategy_auto_chose(compose_cfg):
 
 def test_auto_left_unresolved_is_refused_naming_the_strategies():
     with pytest.raises(UserError) as error:
-        compute_class_weights([5, 3], {"_target_": "imbalanced.imbalance.weights.auto", "_partial_": True})
+        compute_class_weights([5, 3], {"_target_": "imbalanced.longtail.weights.auto", "_partial_": True})
     assert str(error.value).startswith(
         "class_weights=auto is chosen from the loss by train.py; a datamodule "
         "built elsewhere needs a strategy: none, balanced"
@@ -274,13 +274,13 @@ def test_a_resumed_auto_run_resolves_the_same_weights(tmp_path, monkeypatch):
             {"_target_": "torch.nn.CrossEntropyLoss"},
             "loss._target_=torch.nn.CrossEntropyLoss is not an "
             "ImbalanceLoss; allowed: a subclass of "
-            "imbalanced.imbalance.losses.ImbalanceLoss (it declares "
+            "imbalanced.longtail.losses.ImbalanceLoss (it declares "
             "how it treats the prior)",
         ),
     ],
 )
 def test_a_loss_that_cannot_declare_its_prior_is_refused(config, message):
-    from imbalanced.imbalance.losses import build_loss
+    from imbalanced.longtail.losses import build_loss
 
     with pytest.raises(UserError) as error:
         build_loss(config)

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import CrossEntropy
+from imbalanced.longtail.losses import CrossEntropy
 
 
 @pytest.fixture

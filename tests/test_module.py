@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from imbalanced.classifier import ImbalancedClassifier
-from imbalanced.data.synthetic import SyntheticDataModule
+from imbalanced.data.tables.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
 
 BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [32], "in_features": 6}
-STANDARDIZE = {"_target_": "imbalanced.data.standardize.Standardize", "num_features": 6}
+STANDARDIZE = {"_target_": "imbalanced.data.tables.standardize.Standardize", "num_features": 6}
 
 
 def make_model(**kwargs):

@@ -11,19 +11,18 @@ import torch
 from inprocess import run_app
 from tiny_run import feature_table
 
-from imbalanced.callbacks.safeguards import NonFiniteLossGuard
-from imbalanced.data.base import Splits, check_finite_features
-from imbalanced.data.encoding import FeatureEncoding
-from imbalanced.data.table import class_names_of, read_table
+from imbalanced.data.in_memory import Splits, check_finite_features
+from imbalanced.data.tables.encoding import FeatureEncoding
+from imbalanced.data.tables.table_files import class_names_of, read_table
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import CrossEntropy, Focal
-from imbalanced.tasks.config_checks import check_config
-from imbalanced.tasks.resume import check_restored_settings, check_run_dir, setting_differences
+from imbalanced.longtail.losses import CrossEntropy, Focal
+from imbalanced.runs.resume import check_restored_settings, check_run_dir, setting_differences
+from imbalanced.runs.safeguards import NonFiniteLossGuard
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
 
-# ---- item 3: eval refuses data that changed since training --------------------------------------
+# ---- eval refuses data that changed since training --------------------------------------
 def test_eval_refuses_a_rebuilt_split_that_differs_from_training(
     real_checkpoint, tmp_path, monkeypatch, capsys
 ):
@@ -80,7 +79,7 @@ def test_eval_refuses_a_training_file_whose_rows_were_reordered(tmp_path, monkey
     assert "the file changed since training" in capsys.readouterr().err
 
 
-# ---- item 4: duplicate header names ---------------------------------------------------------------
+# ---- duplicate header names ---------------------------------------------------------------
 @pytest.mark.parametrize("header", ["a,b,label,label", "a,a,label", "label,a,b,a"])
 def test_duplicate_header_names_are_refused(header, tmp_path):
     path = tmp_path / "t.csv"
@@ -97,7 +96,7 @@ def test_distinct_header_names_with_dots_pass(tmp_path):
     assert list(read_table(path).columns) == ["a", "a.1", "label"]
 
 
-# ---- item 5: float32 overflow ---------------------------------------------------------------------
+# ---- float32 overflow ---------------------------------------------------------------------
 def test_values_that_overflow_float32_are_refused_after_the_cast():
     frame = pd.DataFrame({"a": [1.0, 1e39, 2.0], "b": [0.0, 1.0, 2.0]})
     encoding = FeatureEncoding.fit(frame)  # finite in float64: passes the first check
@@ -124,7 +123,7 @@ def test_predict_refuses_an_overflowing_value(real_checkpoint, tmp_path, monkeyp
     assert "column 'x0' has 1 value(s) too large for float32" in capsys.readouterr().err
 
 
-# ---- item 6: eval/predict check their settings as train does ------------------------------------
+# ---- eval/predict check their settings as train does ------------------------------------
 @pytest.mark.parametrize(
     ("script", "override", "message"),
     [
@@ -153,7 +152,7 @@ def test_eval_and_predict_validate_settings_like_train(
     assert message in err and err.count("\n") == 1
 
 
-# ---- item 7: resuming with changed optimizer settings ---------------------------------------------
+# ---- resuming with changed optimizer settings ---------------------------------------------
 def test_resume_with_a_changed_optimizer_setting_is_refused(real_checkpoint, tmp_path, monkeypatch, capsys):
     code = run_app(
         "train.py",
@@ -225,19 +224,29 @@ def test_a_fresh_run_refuses_a_run_directory_that_holds_checkpoints(tmp_path):
     check_run_dir(OmegaConf.merge(fresh, {"ckpt_path": str(last)}))  # resuming that run in place
 
 
-# ---- item 8: labels that differ only by whitespace ------------------------------------------------
+# ---- labels that differ only by whitespace ------------------------------------------------
 def test_labels_differing_only_by_whitespace_are_refused():
     with pytest.raises(UserError, match=r"labels \[\['cat', 'cat '\], \[' dog', 'dog'\]\] differ only by"):
         class_names_of(pd.Series(["cat", "cat ", "dog", " dog", "cat"]))
     assert class_names_of(pd.Series(["cat", "dog"])) == ["cat", "dog"]
 
 
-# ---- item 14: one line instead of a traceback -----------------------------------------------------
+# ---- one line instead of a traceback -----------------------------------------------------
 def test_batch_size_one_with_batch_norm_is_refused_before_training(compose_cfg):
-    cfg = compose_cfg("data.batch_size=1", "model.backbone.batch_norm=true")
-    with pytest.raises(UserError, match="data.batch_size=1 is invalid with model.backbone.batch_norm=true"):
-        check_config(cfg)
-    check_config(compose_cfg("data.batch_size=2", "model.backbone.batch_norm=true"))
+    from imbalanced.from_config import build_datamodule, build_model
+
+    def build(*overrides):
+        cfg = compose_cfg("data.n_samples=300", *overrides)
+        datamodule = build_datamodule(cfg)
+        datamodule.setup("fit")
+        return build_model(cfg, datamodule)
+
+    with pytest.raises(
+        UserError, match=r"data.batch_size=1 is invalid with this backbone \(MLP\), which has Batch"
+    ):
+        build("data.batch_size=1", "model.backbone.batch_norm=true")
+    build("data.batch_size=1", "model.backbone.batch_norm=false")  # no BatchNorm: batches of one train
+    build("data.batch_size=2", "model.backbone.batch_norm=true")
 
 
 def _cut_where_torch_raises(data: bytes, kind: type) -> bytes:
@@ -298,7 +307,7 @@ def test_predict_into_a_directory_fails_before_predicting(real_checkpoint, tmp_p
     assert f"output_path={tmp_path} is a directory" in capsys.readouterr().err
 
 
-# ---- item 15: a batch whose targets all have class weight 0 ---------------------------------------
+# ---- a batch whose targets all have class weight 0 ---------------------------------------
 @pytest.mark.parametrize("loss", [CrossEntropy(), CrossEntropy(reduction="none"), Focal(gamma=2.0)])
 def test_a_batch_of_zero_weight_classes_gives_zero_loss_not_nan(loss):
     logits = torch.randn(4, 3, requires_grad=True)

@@ -21,13 +21,13 @@ from inprocess import run_app
 from lightning.pytorch.callbacks import ModelCheckpoint
 from tiny_run import feature_table
 
-from imbalanced.callbacks.safeguards import ResumeCheckpoints
 from imbalanced.errors import UserError
-from imbalanced.reporting.atomic import atomic_write, copy_verified
-from imbalanced.reporting.csv_cells import escape_formula
 from imbalanced.reporting.end_of_run import write_confusion_csv
 from imbalanced.reporting.run_files import write_json
-from imbalanced.tasks.output_paths import check_not_among, check_output_file
+from imbalanced.runs.atomic_writes import atomic_write, copy_verified
+from imbalanced.runs.csv_cells import escape_formula
+from imbalanced.runs.output_paths import check_not_among, check_output_file
+from imbalanced.runs.safeguards import ResumeCheckpoints
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 
@@ -40,7 +40,7 @@ def _training_run_dir(root: Path) -> Path:
     return run
 
 
-# ---- item 9: eval/predict refuse a directory holding another run's outputs ----------------------
+# ---- eval/predict refuse a directory holding another run's outputs ----------------------
 @pytest.mark.parametrize("script", ["eval.py", "predict.py"])
 def test_eval_and_predict_refuse_a_training_run_dir(script, tmp_path, monkeypatch, capsys):
     run = _training_run_dir(tmp_path)
@@ -81,7 +81,7 @@ def test_a_run_dir_that_cannot_be_created_is_one_error_line(tmp_path, monkeypatc
     assert err.count("\n") == 1
 
 
-# ---- item 13: a second command on a run directory in use is refused -----------------------------
+# ---- a second command on a run directory in use is refused -----------------------------
 def test_a_second_concurrent_run_in_the_same_dir_is_refused(tmp_path, monkeypatch, capsys):
     run = tmp_path / "busy"
     run.mkdir()
@@ -129,7 +129,7 @@ def test_output_file_checks(tmp_path):
     assert check_output_file("output_path", tmp_path / "new" / "out.csv", [("data.path", source)])
 
 
-# ---- item 11: every output is written atomically ------------------------------------------------
+# ---- every output is written atomically ------------------------------------------------
 def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
     path = tmp_path / "metrics.json"
     write_json(path, {"a": 1})
@@ -172,7 +172,7 @@ def test_a_predict_killed_while_writing_leaves_no_partial_file(real_checkpoint, 
     assert list(output.parent.iterdir()) == []
 
 
-# ---- item 12: the resumed run's copy of the best checkpoint is atomic and verified --------------
+# ---- the resumed run's copy of the best checkpoint is atomic and verified --------------
 def test_resume_into_a_new_dir_replaces_a_truncated_copy(tmp_path):
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir()
@@ -208,7 +208,7 @@ def test_copy_verified_refuses_a_copy_that_differs(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ckpt"]
 
 
-# ---- item 16: CSV quoting and spreadsheet formulas ----------------------------------------------
+# ---- CSV quoting and spreadsheet formulas ----------------------------------------------
 def test_confusion_csv_quotes_labels_and_escapes_formulas(tmp_path):
     names = ["a,b", 'say "hi"', "=HYPERLINK(1)", "-1", "+x", "@SUM(A1)"]
     path = write_confusion_csv(tmp_path / "cm.csv", np.eye(6, dtype=int), names)

@@ -90,15 +90,15 @@ def test_test_class_stats_matches_sklearn_on_the_test_split(tmp_path, compose_cf
     import torch
     from sklearn.metrics import confusion_matrix, f1_score
 
-    from imbalanced.callbacks import TestClassStats
-    from imbalanced.tasks.train import build_datamodule, build_model
+    from imbalanced.callbacks.per_class_report import PerClassTestStats
+    from imbalanced.from_config import build_datamodule, build_model
 
     cfg = compose_cfg("data.n_samples=1500", f"hydra.run.dir={tmp_path}")
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     model = build_model(cfg, datamodule)
     model.load_data_contract(datamodule.contract())
-    stats = TestClassStats()
+    stats = PerClassTestStats()
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,

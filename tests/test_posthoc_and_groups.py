@@ -7,8 +7,8 @@ import torch
 
 from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import posthoc_adjust
-from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques
+from imbalanced.longtail.losses import posthoc_adjust
+from imbalanced.longtail.techniques import ImbalanceWarning, check_techniques
 from imbalanced.reporting.run_files import frequency_groups, metrics_report
 
 COUNTS = torch.tensor([900.0, 90.0, 10.0])

@@ -9,10 +9,10 @@ from inprocess import run_app
 from tabular_tables import make_table
 from tiny_run import feature_table
 
-from imbalanced.data.feature_table import FeatureTableDataModule
-from imbalanced.data.tabular import TabularDataModule
+from imbalanced.data.tables.feature_table import FeatureTableDataModule
+from imbalanced.data.tables.tabular import TabularDataModule
 from imbalanced.errors import UserError
-from imbalanced.tasks.train import build_datamodule
+from imbalanced.from_config import build_datamodule
 
 QUIET_APP = ["+trainer.enable_progress_bar=false"]
 

@@ -10,8 +10,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from imbalanced.callbacks.checkpoints import EveryEpochLastCheckpoint
 from imbalanced.errors import UserError
-from imbalanced.tasks.budget import apply_budget, budget_epochs, check_budget, uses_budget
-from imbalanced.tasks.train import build_datamodule, checkpoint_to_test
+from imbalanced.from_config import build_datamodule
+from imbalanced.runs.budget import apply_budget, budget_epochs, check_budget, uses_budget
+from imbalanced.tasks.train import checkpoint_to_test
 
 
 # ---- budget -------------------------------------------------------------------------------------

@@ -16,15 +16,15 @@ from sklearn.metrics import (
 )
 
 from imbalanced.errors import UserError
-from imbalanced.imbalance.calibration import closed_form_prior_shift, fit_calibration
-from imbalanced.imbalance.decision import (
+from imbalanced.longtail.calibration import closed_form_prior_shift, fit_calibration
+from imbalanced.longtail.decision import (
     DecisionSettings,
     check_rule_for_data,
     choose_threshold,
     decision_settings,
     positive_class,
 )
-from imbalanced.imbalance.losses import (
+from imbalanced.longtail.losses import (
     LDAM,
     BalancedSoftmax,
     BinaryCrossEntropy,
@@ -33,7 +33,7 @@ from imbalanced.imbalance.losses import (
     LogitAdjusted,
     log_prior,
 )
-from imbalanced.imbalance.prediction_policy import PredictionPolicy
+from imbalanced.longtail.prediction_policy import PredictionPolicy
 from imbalanced.metrics import RareEventMetrics
 from imbalanced.reporting.plots import reliability_bins
 

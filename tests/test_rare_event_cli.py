@@ -59,7 +59,7 @@ def test_one_rare_event_run_gives_ap_threshold_calibration_and_plots(rare_run):
 def _test_table(rare_run) -> pd.DataFrame:
     from omegaconf import OmegaConf
 
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     datamodule = build_datamodule(OmegaConf.load(rare_run["run"] / ".hydra" / "config.yaml"))
     datamodule.setup("test")
@@ -244,7 +244,7 @@ def test_ddp_binary_run_matches_a_single_process_evaluation(tmp_path, monkeypatc
     from omegaconf import OmegaConf
 
     from imbalanced.classifier import ImbalancedClassifier
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     best = next((tmp_path / "ddp" / "checkpoints").glob("best-*.ckpt"))
     model = ImbalancedClassifier.load_from_checkpoint(best, map_location="cpu").eval()

@@ -11,7 +11,7 @@ from inprocess import run_app
 from readme_commands import readme_commands, readme_yaml
 
 from conftest import read_json
-from imbalanced.tasks.config_checks import check_config
+from imbalanced.runs.config_checks import check_config
 
 FORK = Path(__file__).resolve().parent / "fork_example"
 # words that stand for the reader's own files, machines or extras: those commands cannot run as they are

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from imbalanced.data.loader_base import LoaderDataModule
-from imbalanced.data.standardize import fit_standardization
+from imbalanced.data.datamodule import LoaderDataModule
+from imbalanced.data.tables.standardize import fit_standardization
 from imbalanced.errors import UserError
-from imbalanced.tasks.refit import refit_enabled
-from imbalanced.tasks.train import build_datamodule, train
+from imbalanced.from_config import build_datamodule
+from imbalanced.runs.refit import refit_enabled
+from imbalanced.tasks.train import train
 
 
 def test_merging_validation_recounts_classes_and_rescales(compose_cfg):

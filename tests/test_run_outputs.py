@@ -118,7 +118,7 @@ def test_optuna_search_preset_composes(compose_cfg):
 
 def test_sweep_summary_callback_is_configured(compose_cfg):
     callback = compose_cfg().hydra.callbacks.sweep_summary
-    assert callback._target_ == "imbalanced.reporting.sweep_summary.SweepSummary"
+    assert callback._target_ == "imbalanced.runs.sweep_summary.SweepSummary"
     assert os.path.basename(callback.sort_by) == "balanced_accuracy"
 
 
@@ -126,8 +126,8 @@ def test_fixed_train_batches_makes_every_epoch_see_the_same_batches(compose_cfg,
     """debug=overfit: with the callback the limited batches repeat; without it they change per epoch."""
     import lightning as L
 
-    from imbalanced.callbacks import FixedTrainBatches
-    from imbalanced.tasks.train import build_datamodule, build_model
+    from imbalanced.callbacks.fixed_batches import FixedTrainBatches
+    from imbalanced.from_config import build_datamodule, build_model
 
     class RecordBatches(L.Callback):
         def __init__(self):

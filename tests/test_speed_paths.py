@@ -12,13 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-import imbalanced.data.base as base
+import imbalanced.data.in_memory as base
 from conftest import FAST, ROOT
 from imbalanced.classifier import ImbalancedClassifier
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader, place_dataset
-from imbalanced.data.synthetic import SyntheticDataModule
+from imbalanced.data.in_memory_batches import (
+    IndexBatchSampler,
+    TensorBatchDataset,
+    batch_loader,
+    place_dataset,
+)
+from imbalanced.data.tables.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
-from imbalanced.runtime import apply_runtime_settings, compile_options, strip_compile_prefix
+from imbalanced.runs.runtime import apply_runtime_settings, compile_options, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
 
 # Runs train.py's Hydra entry point with the given argv, then reports which heavy modules got imported.
@@ -223,7 +228,7 @@ def test_batches_already_on_the_device_are_not_walked_again() -> None:
 
 
 def test_non_finite_check_reads_scalars_and_whole_tensors() -> None:
-    from imbalanced.callbacks.safeguards import _is_finite
+    from imbalanced.runs.safeguards import _is_finite
 
     assert _is_finite(torch.tensor(0.5)) and _is_finite(torch.ones(3))
     assert not _is_finite(torch.tensor(float("inf"))) and not _is_finite(torch.tensor([[float("nan")]]))

@@ -10,7 +10,7 @@ import pytest
 from test_plots import assert_png
 
 from conftest import run_cli
-from imbalanced.reporting.sweep_summary import FAILURE_FILE, write_summary
+from imbalanced.runs.sweep_summary import FAILURE_FILE, write_summary
 
 
 def fake_job(sweep: Path, job: str, overrides: list[str], metrics: dict | None, error: str = "") -> None:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from tabular_tables import CLASSES, make_table
 
-from imbalanced.data.encoding import FeatureEncoding
+from imbalanced.data.tables.encoding import FeatureEncoding
 from imbalanced.errors import UserError
-from imbalanced.tasks.train import build_datamodule
+from imbalanced.from_config import build_datamodule
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def test_a_default_run_is_quiet_and_says_what_it_does(tmp_path):
             messages.append(found.group(1) + " " + found.group(3))
     duplicated = sorted({m for m in messages if messages.count(m) > 1})
     assert not duplicated
-    plan = [m for m in messages if m.startswith("imbalanced.tasks.budget ")]
+    plan = [m for m in messages if m.startswith("imbalanced.runs.budget ")]
     assert len(plan) == 1 and "2 epochs x" in plan[0] and "then a refit" in plan[0]
     assert "Refit epoch 2/2: 100%" in result.stdout  # the progress bar tells the two trainings apart
     weights = next(m for m in messages if "class_weights [" in m)

@@ -19,8 +19,8 @@ from inprocess import run_app
 from tiny_run import feature_table
 
 from imbalanced.errors import UserError
-from imbalanced.tasks import safe_loading
-from imbalanced.tasks.safe_loading import (
+from imbalanced.runs import safe_loading
+from imbalanced.runs.safe_loading import (
     _reason,
     check_targets,
     config_dirs,
@@ -109,19 +109,19 @@ def test_a_nested_config_target_in_a_checkpoint_never_runs(
 def test_the_allow_list():
     groups = {"lightning.pytorch.callbacks.ModelCheckpoint"}
     assert is_allowed_target("imbalanced.models.MLP", (), groups)  # re-exported class of the package
-    assert is_allowed_target("imbalanced.imbalance.losses.Focal", (), groups)
+    assert is_allowed_target("imbalanced.longtail.losses.Focal", (), groups)
     assert is_allowed_target("lightning.pytorch.callbacks.ModelCheckpoint", (), groups)
     for target in (
         "os.system",
         "builtins.eval",
-        "imbalanced.tasks.config_checks.os.system",
-        "imbalanced.reporting.atomic.shutil.rmtree",
+        "imbalanced.runs.config_checks.os.system",
+        "imbalanced.runs.atomic_writes.shutil.rmtree",
         "imbalanced.tasks.train.train",
-        "imbalanced.data.tabular.read_table",
+        "imbalanced.data.tables.tabular.read_table",
         "",
         None,
         3,
-        "imbalanced.tasks.resume.Path",  # a foreign class imported by a module of the package
+        "imbalanced.runs.resume.Path",  # a foreign class imported by a module of the package
         "imbalanced.classifier.DEFAULT_LOSS",
     ):  # a constant, not a class
         assert not is_allowed_target(target, (), groups), target

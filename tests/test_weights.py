@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from imbalanced.imbalance.weights import ClassWeightError, class_counts, compute_class_weights
+from imbalanced.longtail.weights import ClassWeightError, class_counts, compute_class_weights
 
 COUNTS = np.array([500, 120, 40, 9])
 
@@ -75,11 +75,11 @@ def test_counts_come_from_labels():
 
 
 def test_config_form_equals_the_named_form():
-    config = {"_target_": "imbalanced.imbalance.weights.effective_number", "beta": 0.99}
+    config = {"_target_": "imbalanced.longtail.weights.effective_number", "beta": 0.99}
     np.testing.assert_array_equal(
         compute_class_weights(COUNTS, config), compute_class_weights(COUNTS, "effective_number", beta=0.99)
     )
-    partial = {"_target_": "imbalanced.imbalance.weights.balanced", "_partial_": True}
+    partial = {"_target_": "imbalanced.longtail.weights.balanced", "_partial_": True}
     np.testing.assert_array_equal(compute_class_weights(COUNTS, partial), compute_class_weights(COUNTS))
 
 
@@ -97,7 +97,7 @@ def test_what_any_strategy_returns_is_checked(strategy, message):
 
 
 def test_a_strategys_empty_class_is_named_with_the_class_name():
-    config = {"_target_": "imbalanced.imbalance.weights.inverse_sqrt", "_partial_": True}
+    config = {"_target_": "imbalanced.longtail.weights.inverse_sqrt", "_partial_": True}
     with pytest.raises(ClassWeightError, match=r"class_weights=inverse_sqrt needs every class .*\['cat'\]"):
         compute_class_weights([10, 0], config, class_names=["dog", "cat"])
 
@@ -141,7 +141,7 @@ def test_a_named_strategy_takes_its_settings_from_the_config_and_the_call():
 
 
 def test_an_empty_class_is_named_by_index_without_class_names_and_by_the_callables_name():
-    from imbalanced.imbalance.weights import inverse
+    from imbalanced.longtail.weights import inverse
 
     with pytest.raises(
         ClassWeightError,
@@ -168,7 +168,7 @@ def test_a_strategy_must_give_one_finite_non_negative_weight_per_class(bad):
 def test_the_empty_class_message_gives_the_whole_advice_and_names_a_nameless_callable():
     import functools
 
-    from imbalanced.imbalance.weights import inverse
+    from imbalanced.longtail.weights import inverse
 
     message = (
         r"^class_weights=custom needs every class in the training split, but class\(es\) \['1'\] have "
@@ -196,7 +196,7 @@ def test_an_unknown_strategy_points_to_the_config_group():
 def test_a_strategy_that_cannot_be_built_gives_pythons_own_reason():
     with pytest.raises(ClassWeightError) as error:
         compute_class_weights(
-            COUNTS, {"_target_": "imbalanced.imbalance.weights.effective_number", "betta": 0.9}
+            COUNTS, {"_target_": "imbalanced.longtail.weights.effective_number", "betta": 0.9}
         )
     message = str(error.value)  # Python's own TypeError text, not Hydra's wrapper around it
     assert message.startswith("class_weights=effective_number cannot be built from {'betta': 0.9}: ")
@@ -212,12 +212,12 @@ def test_a_config_nodes_interpolated_settings_are_resolved():
     """`class_weights.beta: ${...}` in a composed config: the weights and class_weights.json use the value."""
     from omegaconf import OmegaConf
 
-    from imbalanced.imbalance.weights import strategy_name, strategy_settings
+    from imbalanced.longtail.weights import strategy_name, strategy_settings
 
     cfg = OmegaConf.create(
         {
             "beta": 0.5,
-            "class_weights": {"_target_": "imbalanced.imbalance.weights.effective_number", "beta": "${beta}"},
+            "class_weights": {"_target_": "imbalanced.longtail.weights.effective_number", "beta": "${beta}"},
         }
     )
     assert strategy_settings(cfg.class_weights) == {"beta": 0.5}

@@ -16,10 +16,10 @@ from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.sampling import ClassAwareBatchSampler
 from imbalanced.data.splitting import spare_rare_classes, stratified_split
-from imbalanced.data.synthetic import SyntheticDataModule
+from imbalanced.data.tables.synthetic import SyntheticDataModule
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import CrossEntropy, Focal
-from imbalanced.imbalance.weights import compute_class_weights
+from imbalanced.longtail.losses import CrossEntropy, Focal
+from imbalanced.longtail.weights import compute_class_weights
 
 BACKBONE = {"_target_": "imbalanced.models.MLP", "hidden_sizes": [16], "in_features": 5}
 COUNTS = np.array([60, 25, 10, 5])
@@ -53,7 +53,7 @@ def _loss_and_grads(model: ImbalancedClassifier, data) -> tuple[torch.Tensor, li
 def test_reduction_none_with_weight_sum_steps_like_reduction_mean(target):
     """One training step: the same loss and the same gradients (weighted, non-uniform weights)."""
     data = batch()
-    loss = {"_target_": f"imbalanced.imbalance.losses.{target}"}
+    loss = {"_target_": f"imbalanced.longtail.losses.{target}"}
     mean_loss, mean_grads = _loss_and_grads(model_with({**loss, "reduction": "mean"}), data)
     none_loss, none_grads = _loss_and_grads(
         model_with({**loss, "reduction": "none", "normalize": "weight_sum"}), data
@@ -67,7 +67,7 @@ def test_reduction_none_with_batch_size_divides_by_the_number_of_samples():
     data = batch()
     model = model_with(
         {
-            "_target_": "imbalanced.imbalance.losses.CrossEntropy",
+            "_target_": "imbalanced.longtail.losses.CrossEntropy",
             "reduction": "none",
             "normalize": "batch_size",
         }
@@ -81,7 +81,7 @@ def test_reduction_none_with_batch_size_divides_by_the_number_of_samples():
 def test_the_training_step_adjusts_logits_by_the_modules_training_prior():
     """loss=logit_adjusted reads the class_counts buffer: CE(z + tau * log(n_c / N), y), weighted."""
     x, y = batch()
-    model = model_with({"_target_": "imbalanced.imbalance.losses.LogitAdjusted", "tau": 1.0})
+    model = model_with({"_target_": "imbalanced.longtail.losses.LogitAdjusted", "tau": 1.0})
     with torch.no_grad():
         prior = torch.as_tensor(COUNTS / COUNTS.sum(), dtype=torch.float32)
         expected = F.cross_entropy(model(x) + torch.log(prior), y, weight=model.class_weights)
@@ -106,7 +106,7 @@ def test_cross_entropy_sum_and_mean_follow_the_weighted_formula():
 
 def test_bce_per_sample_is_two_class_cross_entropy():
     """What MixUp/CutMix batches train on with loss=bce: sigmoid of the margin = two-class softmax."""
-    from imbalanced.imbalance.losses import BinaryCrossEntropy
+    from imbalanced.longtail.losses import BinaryCrossEntropy
 
     generator = torch.Generator().manual_seed(4)
     logits, y = torch.randn(32, 2, generator=generator) * 3, torch.randint(0, 2, (32,), generator=generator)
@@ -115,7 +115,7 @@ def test_bce_per_sample_is_two_class_cross_entropy():
 
 
 def test_loss_settings_are_refused_by_name_and_any_positive_scale_is_taken():
-    from imbalanced.imbalance.losses import LDAM, LogitAdjusted
+    from imbalanced.longtail.losses import LDAM, LogitAdjusted
 
     cases = [
         (lambda: LogitAdjusted(tau=-1), "loss.tau=-1 is invalid; allowed: a finite number in [0, inf)"),
@@ -131,8 +131,8 @@ def test_loss_settings_are_refused_by_name_and_any_positive_scale_is_taken():
 
 def test_the_training_prior_of_one_sample_classes_and_the_name_of_no_strategy():
     """log pi_c = log(n_c / N) also for n_c = 1; a run without class_weights reports strategy none."""
-    from imbalanced.imbalance.losses import log_prior
-    from imbalanced.imbalance.weights import strategy_name
+    from imbalanced.longtail.losses import log_prior
+    from imbalanced.longtail.weights import strategy_name
 
     torch.testing.assert_close(log_prior(torch.tensor([9.0, 1.0])), torch.log(torch.tensor([0.9, 0.1])))
     torch.testing.assert_close(log_prior(torch.tensor([1.0, 1.0])), torch.log(torch.tensor([0.5, 0.5])))
@@ -145,7 +145,7 @@ def test_the_training_prior_of_one_sample_classes_and_the_name_of_no_strategy():
 def test_class_loss_is_the_mean_weighted_loss_of_each_class():
     """`train/class_loss/<i>` after a one-step epoch = mean over class i's samples of w_i * CE."""
     x, y = batch(n=48)
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"})
+    model = model_with({"_target_": "imbalanced.longtail.losses.CrossEntropy", "reduction": "none"})
     before = copy.deepcopy(model)
     trainer = L.Trainer(
         max_epochs=1,
@@ -168,7 +168,7 @@ def test_a_mixup_batch_trains_on_the_mixed_weighted_loss_and_tracks_each_class_s
     """A MixUp/CutMix batch (x, y_a, y_b, lam): the loss mixes both targets' weighted losses."""
     x, y_a = batch(n=48)
     y_b, lam = y_a.roll(5), 0.25
-    loss = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"}
+    loss = {"_target_": "imbalanced.longtail.losses.CrossEntropy", "reduction": "none"}
     model = model_with(loss)
     before = copy.deepcopy(model)
     with torch.no_grad():
@@ -204,7 +204,7 @@ def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
     y = torch.where(y == 2, 0, y)  # class 2 absent
     y[(y == 3).nonzero()[1:]] = 1  # class 3: one sample
     sgd = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 1e-9}  # two epochs of the same model
-    loss = {"_target_": "imbalanced.imbalance.losses.CrossEntropy", "reduction": "none"}
+    loss = {"_target_": "imbalanced.longtail.losses.CrossEntropy", "reduction": "none"}
     model = ImbalancedClassifier(
         num_classes=4, backbone=BACKBONE, loss=loss, optimizer=sgd, class_statistics=statistics()
     )
@@ -239,7 +239,7 @@ def test_class_loss_is_logged_per_epoch_for_the_classes_the_epoch_saw():
 def test_the_test_epoch_logs_each_classs_recall_under_its_index():
     """`test/recall/<i>` (metrics.json's per-class list) = recall of class i, with the macro averages."""
     x, y = batch(n=64)
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
+    model = model_with({"_target_": "imbalanced.longtail.losses.CrossEntropy"}).eval()
     trainer = L.Trainer(
         logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1
     )
@@ -283,7 +283,7 @@ def test_a_binary_test_epoch_scores_the_minority_class_and_keeps_the_outputs_for
 
 # ---- what predict.py writes: probabilities and decisions of predict_step -------------------------
 def test_predict_step_writes_adjusted_probabilities_and_decisions_for_any_batch_form():
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"}).eval()
+    model = model_with({"_target_": "imbalanced.longtail.losses.CrossEntropy"}).eval()
     model.posthoc_tau = 1.0
     x, y = batch()
     with torch.no_grad():
@@ -341,7 +341,7 @@ def test_a_schedule_without_a_length_takes_the_trainers_run_length(monkeypatch):
 def test_fit_refuses_ranks_whose_class_weights_differ(monkeypatch, caplog):
     from types import SimpleNamespace
 
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    model = model_with({"_target_": "imbalanced.longtail.losses.CrossEntropy"})
     monkeypatch.setattr(model, "_trainer", SimpleNamespace(world_size=2, global_rank=0))
     weights = model.class_weights.clone()
     monkeypatch.setattr(model, "all_gather", lambda tensor: torch.stack([tensor, weights]))
@@ -363,7 +363,7 @@ def test_nan_validation_logits_stop_fit_naming_epoch_step_and_learning_rate(monk
 
     from imbalanced.errors import NonFiniteLossError
 
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    model = model_with({"_target_": "imbalanced.longtail.losses.CrossEntropy"})
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     trainer = SimpleNamespace(world_size=1, optimizers=[optimizer], current_epoch=3, global_step=7)
     monkeypatch.setattr(model, "_trainer", trainer)
@@ -456,7 +456,7 @@ SINGLE_PRIOR = [
 
 @pytest.mark.parametrize(("overrides", "warning"), DOUBLE_PRIOR)
 def test_correcting_the_prior_twice_warns(compose_cfg, overrides, warning):
-    from imbalanced.imbalance.techniques import ImbalanceWarning, check_techniques
+    from imbalanced.longtail.techniques import ImbalanceWarning, check_techniques
 
     with pytest.warns(ImbalanceWarning, match=warning):
         check_techniques(compose_cfg(*overrides))
@@ -466,7 +466,7 @@ def test_correcting_the_prior_twice_warns(compose_cfg, overrides, warning):
 def test_one_prior_correction_does_not_warn(compose_cfg, overrides):
     import warnings
 
-    from imbalanced.imbalance.techniques import check_techniques
+    from imbalanced.longtail.techniques import check_techniques
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -477,7 +477,7 @@ def test_one_prior_correction_does_not_warn(compose_cfg, overrides):
     ("precision", "mixed", "limit"), [("16-true", "16-mixed", 2048), ("bf16-true", "bf16-mixed", 256)]
 )
 def test_half_true_precision_is_refused_with_the_mixed_alternative(compose_cfg, precision, mixed, limit):
-    from imbalanced.tasks.config_checks import check_config
+    from imbalanced.runs.config_checks import check_config
 
     with pytest.raises(
         UserError,
@@ -491,9 +491,9 @@ def test_half_true_precision_is_refused_with_the_mixed_alternative(compose_cfg, 
 def test_drw_writes_uniform_then_the_strategys_weights_into_the_buffer_and_restores_them():
     from types import SimpleNamespace
 
-    from imbalanced.imbalance.drw import DeferredReweighting
+    from imbalanced.longtail.drw import DeferredReweighting
 
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
+    model = model_with({"_target_": "imbalanced.longtail.losses.CrossEntropy"})
     strategy = model.class_weights.clone()
     assert not torch.allclose(strategy, torch.ones(4))
     drw = DeferredReweighting(start_epoch=2)
@@ -527,13 +527,13 @@ def test_drw_logs_its_schedule(caplog):
     import logging
     from types import SimpleNamespace
 
-    from imbalanced.imbalance.drw import DeferredReweighting
+    from imbalanced.longtail.drw import DeferredReweighting
 
-    model = model_with({"_target_": "imbalanced.imbalance.losses.CrossEntropy"})
-    with caplog.at_level(logging.INFO, logger="imbalanced.imbalance.drw"):
+    model = model_with({"_target_": "imbalanced.longtail.losses.CrossEntropy"})
+    with caplog.at_level(logging.INFO, logger="imbalanced.longtail.drw"):
         DeferredReweighting(2).on_fit_start(SimpleNamespace(), model)
     expected = [round(w, 4) for w in model.class_weights.tolist()]
-    (message,) = [r.getMessage() for r in caplog.records if r.name == "imbalanced.imbalance.drw"]
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "imbalanced.longtail.drw"]
     assert message.startswith("DRW: uniform class weights until epoch 2, then [")
     logged = [round(float(w), 4) for w in message.split("[")[1].rstrip("]").split(",")]
     assert logged == expected
@@ -541,7 +541,7 @@ def test_drw_logs_its_schedule(caplog):
 
 # ---- loss defaults (the papers') and LDAM's margins ------------------------------------------------
 def test_loss_defaults_are_the_papers():
-    from imbalanced.imbalance.losses import LDAM, LogitAdjusted, ldam_margins
+    from imbalanced.longtail.losses import LDAM, LogitAdjusted, ldam_margins
 
     assert Focal().gamma == 2.0 and LogitAdjusted().tau == 1.0
     assert LDAM().max_margin == 0.5 and LDAM().scale == 30.0
@@ -551,7 +551,7 @@ def test_loss_defaults_are_the_papers():
 
 
 def test_ldam_per_sample_is_the_margin_shifted_scaled_cross_entropy():
-    from imbalanced.imbalance.losses import LDAM, ldam_margins
+    from imbalanced.longtail.losses import LDAM, ldam_margins
 
     logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
     targets = torch.tensor([0, 1, 2, 2, 1, 0])
@@ -620,7 +620,7 @@ def test_a_class_with_one_training_sample_is_weighted():
 
 
 def test_per_class_loss_sums_cover_classes_absent_from_the_batch():
-    from imbalanced.imbalance.losses import per_class_mean
+    from imbalanced.longtail.losses import per_class_mean
 
     sums, counts = per_class_mean(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0, 0, 1]), num_classes=4)
     torch.testing.assert_close(sums, torch.tensor([3.0, 4.0, 0.0, 0.0]))
@@ -716,7 +716,7 @@ def test_floor_zero_is_the_plain_stratified_split():
 
 
 def test_tabular_floor_and_bad_value(tmp_path):
-    from imbalanced.data.tabular import TabularDataModule
+    from imbalanced.data.tables.tabular import TabularDataModule
 
     rows = ["f,label"] + [f"{i},{'a' if i < 300 else 'b'}" for i in range(320)]
     path = tmp_path / "t.csv"
@@ -768,7 +768,7 @@ def test_a_batch_whose_weights_sum_below_one_is_still_divided_by_its_weight_sum(
 
 
 def test_the_loss_settings_and_an_unset_prior_are_refused_with_the_whole_message():
-    from imbalanced.imbalance.losses import log_prior
+    from imbalanced.longtail.losses import log_prior
 
     with pytest.raises(UserError) as error:
         CrossEntropy(normalize="bogus")
@@ -784,7 +784,7 @@ def test_the_loss_settings_and_an_unset_prior_are_refused_with_the_whole_message
 def test_each_training_batch_draws_its_dropout_masks_from_its_place_in_the_run():
     from types import SimpleNamespace
 
-    from imbalanced.callbacks import StepSeed
+    from imbalanced.callbacks.step_seed import StepSeed
 
     dropout = torch.nn.Dropout(0.5)
     hook = StepSeed(seed=7).on_train_batch_start
@@ -805,7 +805,7 @@ def test_each_training_batch_draws_its_dropout_masks_from_its_place_in_the_run()
 def test_the_default_callbacks_seed_every_training_batch_from_the_run_seed(compose_cfg):
     from hydra.utils import instantiate
 
-    from imbalanced.callbacks import StepSeed
+    from imbalanced.callbacks.step_seed import StepSeed
 
     built = instantiate(compose_cfg("seed=5").callbacks.step_seed)
     assert isinstance(built, StepSeed) and built.seed == 5

@@ -18,9 +18,9 @@ from tiny_run import feature_table
 from torch.utils.data import DataLoader, Dataset
 
 from conftest import read_json
-from imbalanced.callbacks.safeguards import GracefulInterrupt, NonFiniteLossError, NonFiniteLossGuard
 from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.reporting.end_of_run import PLOT_FILES, RARE_EVENT_PLOT_FILES
+from imbalanced.runs.safeguards import GracefulInterrupt, NonFiniteLossError, NonFiniteLossGuard
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 QUIET_APP = ["+trainer.enable_progress_bar=false"]  # eval.py / predict.py (no callbacks group)

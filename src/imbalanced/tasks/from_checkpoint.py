@@ -1,6 +1,6 @@
 """What eval.py and predict.py take from a checkpoint: the model, its data config and input spec.
 
-Both come from one place, the model's `data` hyperparameter (tasks/data_to_model.py): `config` is
+Both come from one place, the model's `data` hyperparameter (from_config.py): `config` is
 the training run's data config (rebuilds its datamodule and seeded split), `inputs` the contract's
 input spec, which the datamodule class's `read_inputs` uses to read a user's files
 (data/contract.py). Scaling needs nothing here: the model applies its own fitted input transform.
@@ -8,7 +8,6 @@ input spec, which the datamodule class's `read_inputs` uses to read a user's fil
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.contract import RawInputs
-from imbalanced.data.loader_base import LoaderDataModule
+from imbalanced.data.datamodule import LoaderDataModule
 from imbalanced.errors import UserError
-from imbalanced.tasks.config_checks import check_target_node, import_target
-from imbalanced.tasks.safe_loading import check_targets, named_targets, read_checkpoint
+from imbalanced.runs.config_checks import check_target_node
+from imbalanced.runs.safe_loading import check_targets, named_targets, read_checkpoint
+from imbalanced.targets import import_dotted, import_target
 
 
 def load_classifier(
@@ -58,10 +58,9 @@ def check_importable(hyperparameters: Mapping[str, Any], ckpt_path: str | Path) 
     """Every (allowed) `_target_` must import: a fork's package that is not installed or not on
     PYTHONPATH is named, instead of failing later as "not a checkpoint"."""
     for where, target in named_targets(hyperparameters):
-        module = str(target).rpartition(".")[0]
         try:
-            importlib.import_module(module)
-        except ImportError as error:
+            import_dotted(target)
+        except (ImportError, AttributeError, ValueError) as error:
             raise UserError(
                 f"ckpt_path={ckpt_path}: its {where}={target} cannot be imported ({error}); the package "
                 "that defines it must be importable: install it, or add its folder to PYTHONPATH"

@@ -33,9 +33,8 @@ from omegaconf import OmegaConf
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
-from imbalanced.checks import check_choice, check_int, fail, is_number
 from imbalanced.data.contract import RawInputs
-from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
+from imbalanced.data.dataset_datamodule import DatasetDataModule, DatasetSplits
 from imbalanced.data.images.files import ImageFiles, image_size_of, load_image
 from imbalanced.data.images.folder_augment import folder_augment_settings, folder_train_transform
 from imbalanced.data.images.normalize import channel_statistics, given_statistics, normalize_config
@@ -43,6 +42,7 @@ from imbalanced.data.images.raw_inputs import checked_readable, read_image_input
 from imbalanced.data.images.sources import LabelledFiles, labelled_files
 from imbalanced.data.splitting import check_fraction, check_fractions, stratified_split
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_choice, check_int, fail, is_number
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class ImageFolderDataModule(DatasetDataModule):
         self.verify_images = bool(verify_images)
         self.skip_unreadable = bool(skip_unreadable)
         self.augment = _plain(augment)
-        # replaces budget.min_steps (tasks/budget.py); null keeps it
+        # replaces budget.min_steps (runs/budget.py); null keeps it
         self.budget_min_steps = (
             None if budget_steps is None else check_int("data.budget_steps", budget_steps, minimum=1)
         )
