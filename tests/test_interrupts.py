@@ -24,13 +24,17 @@ QUIET = [*FAST, "callbacks.progress_bar.refresh_rate=0"]
 class SignalAt(Callback):
     """Test helper: sends `signum` to this process at the start of a validation or test batch."""
 
+    waited = False  # set only when the signal waited for the end of the "long" stage
+
     def __init__(self, stage: str, signum: int, epoch: int = 0) -> None:
         self.stage, self.signum, self.epoch = stage, signum, epoch
+        SignalAt.waited = False
 
     def _maybe(self, trainer) -> None:
         if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
             os.kill(os.getpid(), self.signum)
             time.sleep(30)  # a long validation or test: the signal must not wait for its end
+            SignalAt.waited = True
 
     def on_validation_batch_start(self, trainer, *args) -> None:
         if self.stage == "validate" and trainer.training is False and trainer.state.fn == "fit":
@@ -51,6 +55,7 @@ class SlowValidation(Callback):
         if trainer.current_epoch == 1 and not trainer.sanity_checking:
             self.marker.write_text("validating")
             time.sleep(60)
+            self.marker.write_text("validated")  # only when the signal waited for the validation
 
 
 def _with(name: str, target: str, **settings) -> list[str]:
@@ -68,10 +73,9 @@ def test_sigint_during_validation_stops_at_once_and_names_the_last_checkpoint(co
         *_with("kill", "test_interrupts.SignalAt", stage="validate", signum=int(signal.SIGINT), epoch=1),
     )
     before = signal.getsignal(signal.SIGINT)
-    start = time.monotonic()
     with pytest.raises(TrainingInterrupted, match="SIGINT during the validation of epoch 1") as stop:
         train(cfg)
-    assert time.monotonic() - start < 25  # not after the 30 s "validation"
+    assert not SignalAt.waited  # stopped inside the 30 s "validation", not after it
     assert stop.value.exit_code == 130
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert f"resume with: python train.py ckpt_path={last}" in str(stop.value)
@@ -88,10 +92,9 @@ def test_sigterm_during_the_test_stops_at_once(compose_cfg, tmp_path):
         *_with("kill", "test_interrupts.SignalAt", stage="test", signum=int(signal.SIGTERM), epoch=2),
     )
     before = signal.getsignal(signal.SIGTERM)
-    start = time.monotonic()
     with stop_on_signals(), pytest.raises(TrainingInterrupted, match="stopped by SIGTERM") as stop:
         train(cfg)
-    assert time.monotonic() - start < 25
+    assert not SignalAt.waited  # stopped inside the 30 s "test", not after it
     assert stop.value.exit_code == 143
     assert not (tmp_path / "metrics.json").exists()
     torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -181,9 +184,8 @@ def test_an_external_sigterm_during_validation_ends_the_process_within_seconds(t
         assert time.monotonic() < deadline
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
-    assert time.monotonic() - sent < 15, "the process waited for the validation to end"
+    _, stderr = process.communicate(timeout=120)
+    assert marker.read_text() == "validating", "the process waited for the validation to end"
     assert process.returncode == 143, stderr[-3000:]
     lines = [line for line in stderr.splitlines() if line.startswith("interrupted: ")]
     assert len(lines) == 1 and "SIGTERM during the validation of epoch 1" in lines[0], stderr[-3000:]
