@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from image_trees import write_image
+from image_trees import image_tree, write_image
 
 from imbalanced.data.images.folder import ImageFolderDataModule
 from imbalanced.data.images.folder_augment import folder_augment_settings, folder_train_transform
@@ -90,3 +90,38 @@ def test_augmentation_without_torchvision_is_one_line_naming_the_extra(monkeypat
     assert str(error.value).startswith(
         "data.augment needs torchvision, which is not installed: install the `vision` extra"
     )
+
+
+# ---- tiny folders: a smoke test of one's own images finishes quickly ------------------------------
+def _tiny_folder_overrides(root) -> list[str]:
+    """10 classes x 4 images, a quarter each held out for validation and test: one-batch epochs."""
+    image_tree(root, {f"c{i}": 4 for i in range(10)})
+    return ["data=image_folder", f"data.root={root}", "data.val_fraction=0.26", "data.test_fraction=0.26"]
+
+
+def test_a_tiny_folder_trains_at_most_the_folder_pass_cap(compose_cfg, tmp_path, caplog):
+    from imbalanced.runs.budget import apply_budget
+    from imbalanced.tasks.train import build_datamodule
+
+    cfg = compose_cfg(*_tiny_folder_overrides(tmp_path / "images"), "data.num_workers=0")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    assert len(datamodule.train_dataloader()) == 1  # 400 steps would be 400 one-batch epochs
+    with caplog.at_level("INFO", logger="imbalanced.runs.budget"):
+        assert apply_budget(cfg, datamodule) == cfg.trainer.max_epochs == 40
+    assert "at most data.budget_max_epochs=40 passes" in caplog.text
+    assert "to train longer: trainer.max_epochs=N or data.budget_max_epochs=N" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_tiny_folder_run_trains_the_capped_epochs_and_writes_its_run(tmp_path, monkeypatch):
+    from inprocess import run_app
+
+    from conftest import read_json
+
+    run_dir = tmp_path / "run"
+    overrides = [*_tiny_folder_overrides(tmp_path / "images"), "callbacks.progress_bar.refresh_rate=0"]
+    assert run_app("train.py", *overrides, run_dir=run_dir, monkeypatch=monkeypatch) == 0
+    assert "test/balanced_accuracy" in read_json(run_dir / "metrics.json")
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] + 1 == 40  # the folder's pass cap, not 200 one-batch epochs

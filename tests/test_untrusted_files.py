@@ -106,6 +106,25 @@ def test_a_nested_config_target_in_a_checkpoint_never_runs(
     assert "trusted_targets=[os.system]" in err
 
 
+def test_load_classifier_reads_the_checkpoint_once_with_weights_only(real_checkpoint, monkeypatch):
+    from imbalanced.classifier import ImbalancedClassifier
+    from imbalanced.tasks.from_checkpoint import load_classifier
+
+    expected = ImbalancedClassifier.load_from_checkpoint(
+        real_checkpoint, map_location="cpu", weights_only=True
+    )
+    reads = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(k.get("weights_only")) or load(*a, **k))
+    model = load_classifier(real_checkpoint)
+    assert reads == [True]  # one read of a possibly large file, tensors and plain data only
+    assert not model.training and model.hparams == expected.hparams
+    state, wanted = model.state_dict(), expected.state_dict()
+    assert state.keys() == wanted.keys() and all(torch.equal(state[k], wanted[k]) for k in wanted)
+    assert model.posthoc_tau == expected.posthoc_tau
+    assert model.prediction_policy.state_dict() == expected.prediction_policy.state_dict()
+
+
 def test_the_allow_list():
     groups = {"lightning.pytorch.callbacks.ModelCheckpoint"}
     assert is_allowed_target("imbalanced.models.MLP", (), groups)  # re-exported class of the package

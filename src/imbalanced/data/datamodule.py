@@ -96,6 +96,9 @@ class LoaderDataModule(L.LightningDataModule):
     refit_by_default: bool = False
     # the training budget in optimizer steps this data asks for (runs/budget.py); None: budget.min_steps
     budget_min_steps: int | None = None
+    # the most passes over the training split the budget may ask for (runs/budget.py); None:
+    # budget.max_epochs
+    budget_max_epochs: int | None = None
 
     def contract(self) -> DataContract:
         """What the model and the tasks take from this datamodule (after `setup`)."""

@@ -8,8 +8,12 @@ epoch) and needlessly long on a large one. With `trainer.max_epochs: null` (the 
 
 where `steps_per_epoch` is the number of training batches on one device. A datamodule may declare
 its own step budget (`budget_min_steps`, e.g. `data.budget_steps` of data=image_folder, where a
-convolution step costs far more than a table's step); it then replaces `budget.min_steps`. An
-explicit `trainer.max_epochs` (or `trainer.max_steps`) always wins and the budget is not used.
+convolution step costs far more than a table's step); it then replaces `budget.min_steps`. It may
+also declare a cap on passes over its training split (`budget_max_epochs`, e.g.
+`data.budget_max_epochs` of data=image_folder), which then replaces `budget.max_epochs` and also
+lowers the `budget.min_epochs` floor: a folder smaller than one batch would otherwise spend its
+whole step budget on one-batch epochs, each with its validation and checkpoint. An explicit
+`trainer.max_epochs` (or `trainer.max_steps`) always wins and the budget is not used.
 """
 
 from __future__ import annotations
@@ -77,23 +81,33 @@ def apply_budget(cfg: DictConfig, datamodule: Any, refit: bool = False) -> int |
             )
         return None
     steps = len(datamodule.train_dataloader())
-    settings = _settings(cfg)
-    setting = "budget.min_steps"
-    declared = datamodule.budget_min_steps
-    if declared is not None:
-        settings["min_steps"], setting = int(declared), "data.budget_steps"
+    settings, names = _settings(cfg), {"min_steps": "budget.min_steps", "max_epochs": "budget.max_epochs"}
+    if datamodule.budget_min_steps is not None:
+        settings["min_steps"], names["min_steps"] = int(datamodule.budget_min_steps), "data.budget_steps"
+    cap = getattr(datamodule, "budget_max_epochs", None)
+    if cap is not None:  # the data's own cap on passes wins over the step budget and the epoch floor
+        settings["max_epochs"], names["max_epochs"] = int(cap), "data.budget_max_epochs"
+        settings["min_epochs"] = min(settings["min_epochs"], int(cap))
     epochs = budget_epochs(steps, **settings)
     cfg.trainer.max_epochs = epochs
     log.info(
-        "training budget: %d epochs x %d steps (%s=%d; to train longer: trainer.max_epochs=N or %s=N)%s",
+        "training budget: %d epochs x %d steps (%s)%s",
         epochs,
         steps,
-        setting,
-        settings["min_steps"],
-        setting,
+        _length_reason(epochs, steps, settings, names),
         then,
     )
     return epochs
+
+
+def _length_reason(epochs: int, steps: int, settings: dict[str, Any], names: dict[str, str]) -> str:
+    """Which setting decided the length, and the one that trains longer."""
+    plan = f"{names['min_steps']}={settings['min_steps']}"
+    longer = names["min_steps"]
+    if epochs == settings["max_epochs"] and epochs * steps < settings["min_steps"]:  # the cap decided
+        plan += f", at most {names['max_epochs']}={epochs} passes over the training split"
+        longer = names["max_epochs"]
+    return f"{plan}; to train longer: trainer.max_epochs=N or {longer}=N"
 
 
 def refit_plan(cfg: DictConfig) -> str:

@@ -8,6 +8,7 @@ input spec, which the datamodule class's `read_inputs` uses to read a user's fil
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,11 @@ def load_classifier(
     """
     if ckpt_path is None or str(ckpt_path) in ("", "???"):
         raise UserError("ckpt_path is not set; give a checkpoint: ckpt_path=RUN_DIR/checkpoints/last.ckpt")
-    path = Path(str(ckpt_path)).expanduser()
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(Path(str(ckpt_path)).expanduser())
     check_targets(checkpoint.get("hyper_parameters") or {}, trusted_targets, path=ckpt_path)
     check_importable(checkpoint.get("hyper_parameters") or {}, ckpt_path)
-    del checkpoint
     try:
-        model = ImbalancedClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+        model = classifier_from(checkpoint)
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - any failure means "not one of our checkpoints"
@@ -51,6 +50,19 @@ def load_classifier(
             f"ckpt_path={ckpt_path}: not a checkpoint of this template's ImbalancedClassifier ({first})"
         ) from None
     model.eval()
+    return model
+
+
+def classifier_from(checkpoint: Mapping[str, Any]) -> ImbalancedClassifier:
+    """The model of a checkpoint already read (and checked), as `load_from_checkpoint` builds it,
+    without reading the file again: hyperparameters as init arguments, then the module's own
+    `on_load_checkpoint` and a strict `load_state_dict`. (Lightning's migrations of old checkpoints
+    only touch training state, which a model for eval/predict does not read.)"""
+    hyperparameters = checkpoint.get("hyper_parameters") or {}
+    accepted = inspect.signature(ImbalancedClassifier).parameters
+    model = ImbalancedClassifier(**{k: v for k, v in hyperparameters.items() if k in accepted})
+    model.on_load_checkpoint(checkpoint)
+    model.load_state_dict(checkpoint["state_dict"])
     return model
 
 

@@ -108,6 +108,7 @@ class ImageFolderDataModule(DatasetDataModule):
         persistent_workers: bool | None = None,
         augment: Mapping[str, Any] | None = None,
         budget_steps: int | None = None,
+        budget_max_epochs: int | None = None,
         **kwargs: Any,
     ) -> None:
         if persistent_workers is None:  # keep the decoding workers between epochs when there are any
@@ -158,6 +159,13 @@ class ImageFolderDataModule(DatasetDataModule):
         # replaces budget.min_steps (runs/budget.py); null keeps it
         self.budget_min_steps = (
             None if budget_steps is None else check_int("data.budget_steps", budget_steps, minimum=1)
+        )
+        # caps the passes the budget asks for (a tiny folder's epochs are one batch each); null keeps
+        # budget.max_epochs
+        self.budget_max_epochs = (
+            None
+            if budget_max_epochs is None
+            else check_int("data.budget_max_epochs", budget_max_epochs, minimum=1)
         )
         folder_augment_settings(self.augment, self.image_size or (32, 32))  # bad settings fail here
 
