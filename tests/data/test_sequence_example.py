@@ -16,7 +16,7 @@ from inprocess import run_app
 
 from conftest import read_json
 
-EXAMPLE = Path(__file__).resolve().parent / "sequence_example"
+EXAMPLE = Path(__file__).resolve().parents[1] / "sequence_example"
 SEARCHPATH = f"hydra.searchpath=[file://{EXAMPLE / 'configs'}]"
 COUNTS = {"common": 300, "middle": 90, "rare": 30}
 QUIET = ("+trainer.enable_progress_bar=false",)

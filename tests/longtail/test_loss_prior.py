@@ -33,7 +33,7 @@ from imbalanced.longtail.techniques import ImbalanceWarning, check_techniques, c
 from imbalanced.longtail.weights import compute_class_weights
 
 COUNTS = torch.tensor([700.0, 250.0, 50.0])
-SRC = Path(__file__).resolve().parents[1] / "src" / "imbalanced"
+SRC = Path(__file__).resolve().parents[2] / "src" / "imbalanced"
 
 
 # ---- a fork's own losses ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Every README command a newcomer copies is run by a test, from README.md itself: a stale snippet
-fails here. The fork example's commands run in tests/test_fork_example.py."""
+fails here. The fork example's commands run in tests/tasks/test_fork_example.py."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from readme_commands import readme_commands, readme_yaml
 from conftest import read_json
 from imbalanced.runs.config_checks import check_config
 
-FORK = Path(__file__).resolve().parent / "fork_example"
+FORK = Path(__file__).resolve().parents[1] / "fork_example"
 # commands that need a machine, an extra or a sweep this test does not start
 NOT_HERE = ("trainer=gpu", "-m", "hparams_search=optuna", "logger=tensorboard")
 SMALL = ["data.n_samples=1500", "trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0"]

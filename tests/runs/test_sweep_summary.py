@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_plots import assert_png
+from png_checks import assert_png
 
 from conftest import run_cli
 from imbalanced.runs.sweep_summary import FAILURE_FILE, write_summary

@@ -13,7 +13,7 @@ from inprocess import run_app
 
 from conftest import read_json
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 SEARCHPATH = (
     f"hydra.searchpath=[file://{TESTS / 'dataset_example' / 'configs'},"
     f"file://{TESTS / 'fork_example' / 'configs'}]"

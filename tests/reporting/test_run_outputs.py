@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 from omegaconf import OmegaConf
-from test_plots import assert_png
+from png_checks import assert_png
 
 from conftest import read_json, run_cli
 from imbalanced.reporting.end_of_run import PLOT_FILES, RARE_EVENT_PLOT_FILES

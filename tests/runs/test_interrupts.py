@@ -148,7 +148,11 @@ def _tiny_folder(tmp_path: Path) -> list[str]:
 
 
 def _popen(*overrides: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}", "HYDRA_FULL_ERROR": "0"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT / "src", ROOT / "tests", Path(__file__).parent)),
+        "HYDRA_FULL_ERROR": "0",
+    }
     return subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *overrides],
         cwd=ROOT,

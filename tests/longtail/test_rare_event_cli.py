@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from inprocess import run_app
-from test_plots import assert_png
+from png_checks import assert_png
 
 from conftest import read_json
 from imbalanced.reporting.end_of_run import RARE_EVENT_PLOT_FILES

@@ -18,7 +18,7 @@ from sklearn.metrics import balanced_accuracy_score
 
 from conftest import ROOT, read_json
 
-FORK = Path(__file__).resolve().parent / "fork_example"
+FORK = Path(__file__).resolve().parents[1] / "fork_example"
 SEARCHPATH = f"hydra.searchpath=[file://{FORK / 'configs'}]"
 TEST_KEYS = ("test/accuracy", "test/balanced_accuracy", "test/macro_f1")
 

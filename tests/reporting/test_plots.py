@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from png_checks import assert_png
 
 from imbalanced.reporting import end_of_run as run_report
 from imbalanced.reporting import plots
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["cat", "dog", "owl", "eel"]
 COUNTS = [800, 200, 50, 10]
 WEIGHTS = [0.33, 1.33, 5.3, 26.5]
 RECALL = [0.95, 0.7, 0.4, None]
 F1 = [0.9, 0.6, 0.35, 0.0]
 CONFUSION = np.array([[190, 5, 3, 2], [10, 35, 5, 0], [4, 2, 6, 3], [0, 2, 0, 0]])
-
-
-def assert_png(path: Path, min_bytes: int = 10_000) -> tuple[int, int]:
-    """A real PNG of plausible size that decodes to an RGB(A) image; returns (height, width)."""
-    import matplotlib.image
-
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC, f"{path.name} is not a PNG"
-    assert len(data) > min_bytes, f"{path.name} is only {len(data)} bytes"
-    image = matplotlib.image.imread(path)
-    assert image.ndim == 3 and image.shape[2] in (3, 4)
-    assert image.std() > 0.01, f"{path.name} is a blank image"
-    return image.shape[0], image.shape[1]
 
 
 def test_frequency_order_sorts_most_frequent_first_and_keeps_ties_stable():
