@@ -7,13 +7,13 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
+    from imbalanced.runs.exit_codes import run_task
     from imbalanced.tasks.evaluate import evaluate
-    from imbalanced.tasks.exit_codes import run_task
 
     run_task(evaluate, cfg)
 
 
 if __name__ == "__main__":
-    from imbalanced.tasks.exit_codes import run_app
+    from imbalanced.runs.exit_codes import run_app
 
     run_app(main)  # Hydra's composition errors: one line, exit code 2

@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     # Heavy imports live inside the task so `--help` and `--cfg job` stay fast.
-    from imbalanced.tasks.exit_codes import run_task
+    from imbalanced.runs.exit_codes import run_task
     from imbalanced.tasks.train import train
 
     metrics = run_task(train, cfg)
@@ -15,10 +15,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    import sys
+    from imbalanced.runs.exit_codes import run_app
 
-    from imbalanced.tasks.exit_codes import run_app
-    from imbalanced.tasks.moved_settings import reject_moved_overrides
-
-    reject_moved_overrides(sys.argv[1:])  # model.optimizer.* -> optimizer.*: say so in one line
     run_app(main)  # Hydra's composition errors: one line, exit code 2

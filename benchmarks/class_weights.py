@@ -2,7 +2,7 @@
 
 The template counts classes with one `np.bincount` over the training labels (int64, what every
 datamodule holds) and turns counts into weights with a C-element formula
-(`imbalanced.imbalance.weights`). scikit-learn's `compute_class_weight("balanced", ...)` label-encodes `y`
+(`imbalanced.longtail.weights`). scikit-learn's `compute_class_weight("balanced", ...)` label-encodes `y`
 (a sort, O(N log N), several copies of `y`), so by default it is only run up to 10^7 labels
 (`--sklearn-max`); both results are checked to agree wherever both ran.
 
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from imbalanced.imbalance.weights import class_counts, compute_class_weights  # noqa: E402
+from imbalanced.longtail.weights import class_counts, compute_class_weights  # noqa: E402
 
 
 def long_tail_labels(n: int, num_classes: int, seed: int = 0) -> np.ndarray:
@@ -69,9 +69,9 @@ def getitem_proof() -> None:
     import torch
     from torch.utils.data import Dataset
 
-    import imbalanced.data.base as base
-    from imbalanced.data.base import InMemoryDataModule, Splits
-    from imbalanced.data.synthetic import SyntheticDataModule
+    import imbalanced.data.in_memory as base
+    from imbalanced.data.in_memory import InMemoryDataModule, Splits
+    from imbalanced.data.tables.synthetic import SyntheticDataModule
 
     calls = {"TensorBatchDataset": 0, "source dataset": 0}
 

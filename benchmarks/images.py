@@ -105,7 +105,8 @@ def run_template(cfg) -> tuple[list[float], int, dict]:
     """Seconds of each training epoch of the template's fit, the training-set size, normalization."""
     import lightning as L
 
-    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule, build_model, build_trainer
+    from imbalanced.from_config import build_datamodule, build_model, build_trainer
+    from imbalanced.runs.runtime import apply_runtime_settings
 
     apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, verbose=False)

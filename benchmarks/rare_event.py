@@ -93,9 +93,9 @@ def baselines(cfg, binary: bool) -> dict[str, float]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from imbalanced.imbalance.decision import positive_class
+    from imbalanced.from_config import build_datamodule
+    from imbalanced.longtail.decision import positive_class
     from imbalanced.reporting.plots import reliability_bins
-    from imbalanced.tasks.train import build_datamodule
 
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")

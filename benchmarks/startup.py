@@ -2,7 +2,7 @@
 
 Each command runs in a fresh subprocess `--repeats` times, interleaved; medians are printed with
 their ratio to `python -c "import lightning"` measured in the same run. `--cfg job` and `--help` never
-import torch or lightning (tests/test_speed_paths.py asserts it), so they cost Python + Hydra only.
+import torch or lightning (tests/runs/test_speed_paths.py asserts it), so they cost Python + Hydra only.
 
     python benchmarks/startup.py
 """

@@ -118,7 +118,8 @@ def run_template(
     """Fit as train.py does; returns the samples/s of each epoch (see `_epoch_throughputs`)."""
     import lightning as L
 
-    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule, build_model, build_trainer
+    from imbalanced.from_config import build_datamodule, build_model, build_trainer
+    from imbalanced.runs.runtime import apply_runtime_settings
 
     apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, verbose=False)
@@ -185,7 +186,8 @@ def run_hand_loop(cfg, device_name: str, bf16: bool, profiler=None, unfused: boo
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
-    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule
+    from imbalanced.from_config import build_datamodule
+    from imbalanced.runs.runtime import apply_runtime_settings
 
     apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, verbose=False)

@@ -15,12 +15,12 @@ from torch import Tensor
 from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.contract import DataContract
 from imbalanced.errors import UserError
-from imbalanced.imbalance.losses import DEFAULT_LOSS, ImbalanceLoss, per_class_mean
-from imbalanced.imbalance.mixed_targets import mixed_loss
-from imbalanced.imbalance.prediction_policy import PredictionPolicy, gather_rows
+from imbalanced.longtail.losses import DEFAULT_LOSS, ImbalanceLoss, per_class_mean
+from imbalanced.longtail.mixed_targets import mixed_loss
+from imbalanced.longtail.prediction_policy import PredictionPolicy, gather_rows
 from imbalanced.metrics import RareEventMetrics, classification_metrics, per_class_key
 from imbalanced.optimization import RunLength, build_optimizer, build_scheduler
-from imbalanced.runtime import compile_in_place, strip_compile_prefix
+from imbalanced.runs.runtime import compile_in_place, strip_compile_prefix
 from imbalanced.sparse_logging import SparseLossLog
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class ImbalancedClassifier(L.LightningModule):
         # they override it
         self.posthoc_tau: float = 0.0
         # calibrated probabilities and the (binary) decision threshold, refitted on validation at
-        # every validation epoch of `fit` and saved in checkpoints (imbalance/prediction_policy.py)
+        # every validation epoch of `fit` and saved in checkpoints (longtail/prediction_policy.py)
         self.prediction_policy = PredictionPolicy(num_classes)
         self.val_rare_metrics = RareEventMetrics(num_classes, prefix="val/")
         self.test_rare_metrics = RareEventMetrics(num_classes, prefix="test/")
@@ -284,7 +284,7 @@ class ImbalancedClassifier(L.LightningModule):
             self._val_outputs = []
             every_logit, every_label = gather_rows(self, logits, labels)  # the whole split, all ranks
             if not bool(torch.isfinite(every_logit).all()):  # before ModelCheckpoint saves this model
-                from imbalanced.callbacks.safeguards import non_finite_model_error
+                from imbalanced.runs.safeguards import non_finite_model_error
 
                 raise non_finite_model_error(self.trainer, self, "the model gives NaN/inf validation logits")
             self.prediction_policy.fit(

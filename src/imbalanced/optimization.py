@@ -32,8 +32,8 @@ from hydra.utils import instantiate
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from imbalanced.checks import check_choice, check_int, check_number
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_choice, check_int, check_number
 
 # `fused`: one kernel per parameter group instead of a Python loop over the parameters (the default
 # workload trains a third more samples/s on a CPU, docs/speed.md); a resumed checkpoint keeps the
@@ -46,6 +46,8 @@ DEFAULT_OPTIMIZER = {
     "fused": True,
 }
 SCHEDULE_KEYS = ("warmup_epochs", "interval", "monitor")
+# a config group's keys that no `_target_` takes: the config check accepts them beside its parameters
+KEYS_READ_BY_THE_TEMPLATE = {"scheduler": SCHEDULE_KEYS}
 RUN_LENGTH_KEYS = ("T_max", "total_steps", "total_iters")
 INTERVALS = ("epoch", "step")
 

@@ -1,1 +1,1 @@
-"""A fork's datamodule over a torch Dataset that reads one file per sample (tests/test_dataset_example.py)."""
+"""A fork's datamodule over a torch Dataset, one file per sample (tests/data/test_dataset_example.py)."""

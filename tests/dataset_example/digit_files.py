@@ -16,7 +16,7 @@ from fork_example.images import DigitImagesDataModule
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
+from imbalanced.data.dataset_datamodule import DatasetDataModule, DatasetSplits
 
 
 class ImageFiles(Dataset):

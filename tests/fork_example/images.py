@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from imbalanced.data.base import InMemoryDataModule, Splits
+from imbalanced.data.in_memory import InMemoryDataModule, Splits
 from imbalanced.data.profiles import long_tail_counts
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -88,7 +88,7 @@ class DigitImagesDataModule(InMemoryDataModule):
         arrays = [data[index[name]] for name in ("train", "val", "test") for data in (images, labels)]
         return Splits(*arrays, class_names=NAMES)
 
-    # ---- the data-to-model contract (data/base.py) -----------------------------------------
+    # ---- the data-to-model contract (data/in_memory.py) -----------------------------------------
     def backbone_inputs(self) -> dict[str, Any]:
         return {"in_channels": int(self._require_splits().x_train.shape[1])}
 

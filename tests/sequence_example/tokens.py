@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from imbalanced.data.contract import RawInputs
-from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
+from imbalanced.data.dataset_datamodule import DatasetDataModule, DatasetSplits
 from imbalanced.data.splitting import stratified_split
 from imbalanced.errors import UserError
 

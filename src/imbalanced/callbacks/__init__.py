@@ -1,15 +1,1 @@
-"""Lightning callbacks of the template (configs/callbacks/)."""
-
-from imbalanced.callbacks.fixed_batches import FixedTrainBatches
-from imbalanced.callbacks.safeguards import GracefulInterrupt, NonFiniteLossGuard, ResumeCheckpoints
-from imbalanced.callbacks.step_seed import StepSeed
-from imbalanced.callbacks.test_stats import TestClassStats
-
-__all__ = [
-    "FixedTrainBatches",
-    "GracefulInterrupt",
-    "NonFiniteLossGuard",
-    "ResumeCheckpoints",
-    "StepSeed",
-    "TestClassStats",
-]
+"""Lightning callbacks of the template (configs/callbacks/); those that guard a run are in `runs/`."""

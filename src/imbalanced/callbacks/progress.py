@@ -15,7 +15,7 @@ class RunProgressBar(TQDMProgressBar):
         self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False, stage: str = "Epoch"
     ) -> None:
         super().__init__(refresh_rate=refresh_rate, process_position=process_position, leave=leave)
-        self.stage = stage  # the refit sets "Refit epoch" (tasks/refit.py)
+        self.stage = stage  # the refit sets "Refit epoch" (runs/refit.py)
 
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)

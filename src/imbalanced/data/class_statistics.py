@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from imbalanced.imbalance.weights import class_counts, compute_class_weights, strategy_name, strategy_settings
+from imbalanced.longtail.weights import class_counts, compute_class_weights, strategy_name, strategy_settings
 
 
 @dataclass(frozen=True)

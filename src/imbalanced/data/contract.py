@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from imbalanced.data.class_statistics import ClassStatistics
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, batch_loader
+from imbalanced.data.in_memory_batches import IndexBatchSampler, TensorBatchDataset, batch_loader
 
 
 @dataclass

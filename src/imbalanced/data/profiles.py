@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imbalanced.checks import check_choice, check_int, check_number
+from imbalanced.value_checks import check_choice, check_int, check_number
 
 PROFILES = ("exponential", "step", "uniform")
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from imbalanced.data.loading import IndexBatchSampler
+from imbalanced.data.in_memory_batches import IndexBatchSampler
 from imbalanced.errors import UserError
 
 SAMPLER_KEYS = ("q",)

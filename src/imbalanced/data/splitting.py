@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from imbalanced.checks import check_int, check_number
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_int, check_number
 
 
 def check_fraction(key: str, value: float) -> None:

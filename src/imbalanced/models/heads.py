@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from imbalanced.checks import check_choice
 from imbalanced.models.cosine import NormedLinear
+from imbalanced.value_checks import check_choice
 
 HEADS = ("linear", "cosine")
 

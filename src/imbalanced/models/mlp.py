@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from imbalanced.checks import check_choice, check_number, fail, is_number
+from imbalanced.value_checks import check_choice, check_number, fail, is_number
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 

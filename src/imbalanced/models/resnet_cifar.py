@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from imbalanced.checks import check_int, fail
 from imbalanced.models.heads import classifier_head
+from imbalanced.value_checks import check_int, fail
 
 
 class PadShortcut(nn.Module):

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from imbalanced.checks import check_int, check_number, fail, is_number
 from imbalanced.models.heads import classifier_head
+from imbalanced.value_checks import check_int, check_number, fail, is_number
 
 
 class SmallCNN(nn.Module):

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from imbalanced.checks import check_file, check_int, fail
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_file, check_int, fail
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
-from imbalanced.callbacks import TestClassStats
-from imbalanced.console import show
+from imbalanced.callbacks.per_class_report import PerClassTestStats
 from imbalanced.reporting import plots
-from imbalanced.reporting.csv_cells import write_csv
+from imbalanced.runs.console import show
+from imbalanced.runs.csv_cells import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def write_confusion_csv(path: Path, confusion: np.ndarray, class_names: Sequence
     """Test confusion matrix as counts: one row per true class, one column per predicted class.
 
     Written atomically with the csv module (labels with commas or quotes stay one cell) and
-    spreadsheet-formula escaping of the labels (reporting/csv_cells.py)."""
+    spreadsheet-formula escaping of the labels (runs/csv_cells.py)."""
     rows = [[str(name), *(int(v) for v in row)] for name, row in zip(class_names, confusion, strict=True)]
     return write_csv(path, ["true\\predicted", *map(str, class_names)], rows)
 
@@ -166,9 +166,9 @@ def _log_figures(trainer: Any, figures: Mapping[str, Any], output_dir: Path) -> 
             log.warning("could not log plots to %s: %s", kind, error)
 
 
-def _stats_callback(trainer: Any) -> TestClassStats | None:
+def _stats_callback(trainer: Any) -> PerClassTestStats | None:
     for callback in getattr(trainer, "callbacks", []) or []:
-        if isinstance(callback, TestClassStats):
+        if isinstance(callback, PerClassTestStats):
             return callback
     return None
 
@@ -192,7 +192,7 @@ def finish_run(
     """Print the per-class table, write the plots and log them (rank zero only).
 
     Counts and weights come from the model's buffers (the training split's, saved in checkpoints),
-    recall and F1 from metrics.json's content, the confusion matrix from `TestClassStats`.
+    recall and F1 from metrics.json's content, the confusion matrix from `PerClassTestStats`.
     """
     output_dir = Path(output_dir)
     class_names = list(report["class_names"])
@@ -212,5 +212,5 @@ def finish_run(
         write_confusion_csv(output_dir / "confusion_matrix.csv", confusion, class_names)
     log.info("wrote plots %s to %s", ", ".join(sorted(figures)), output_dir)
     if confusion is None:
-        log.warning("no confusion matrix: callbacks.test_class_stats (TestClassStats) is not configured")
+        log.warning("no confusion matrix: callbacks.test_class_stats (PerClassTestStats) is not configured")
     _log_figures(trainer, figures, output_dir)

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imbalanced.reporting.atomic import write_with
+from imbalanced.runs.atomic_writes import write_with
 
 DPI = 100
 MARGIN_INCHES = 0.12

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from imbalanced.metrics import RARE_EVENT_METRICS, SCALAR_METRICS, per_class_f1_key, per_class_key
-from imbalanced.reporting.atomic import write_text_atomic
+from imbalanced.runs.atomic_writes import write_text_atomic
 
 
 def _number(value: Any) -> float | None:
@@ -70,7 +70,7 @@ def metrics_report(
             _number(logged[per_class_key(stage, i)]) if per_class_key(stage, i) in logged else None
             for i in range(len(class_names))
         ]
-        if per_class_f1_key(stage, 0) in logged:  # logged by callbacks.TestClassStats
+        if per_class_f1_key(stage, 0) in logged:  # logged by callbacks.PerClassTestStats
             report[f"{stage}/per_class_f1"] = [
                 _number(logged[per_class_f1_key(stage, i)]) for i in range(len(class_names))
             ]

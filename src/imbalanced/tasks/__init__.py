@@ -1,1 +1,1 @@
-"""The tasks behind train.py, eval.py and predict.py, and what they share."""
+"""The tasks behind train.py, eval.py and predict.py: recipes that read top to bottom."""

@@ -8,14 +8,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from imbalanced.callbacks import TestClassStats
+from imbalanced.callbacks.per_class_report import PerClassTestStats
 from imbalanced.data.fingerprint import changed_splits, saved_fingerprint
 from imbalanced.data.test_overlap import check_test_is_not_train
 from imbalanced.errors import UserError
-from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
+from imbalanced.longtail.rare_event import apply_prediction_overrides, refit_decision
 from imbalanced.reporting.end_of_run import show_results
 from imbalanced.reporting.run_files import metrics_report, write_json
-from imbalanced.tasks.config_checks import check_config
+from imbalanced.runs.config_checks import check_config
+from imbalanced.runs.safe_loading import read_checkpoint, trusted_targets
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
@@ -26,7 +27,6 @@ from imbalanced.tasks.from_checkpoint import (
     set_posthoc_tau,
     validation_logits,
 )
-from imbalanced.tasks.safe_loading import read_checkpoint, trusted_targets
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     test_path = overrides.get("test_path")
     check_test_is_not_train(config, bool(cfg.get("allow_test_overlap")), trained_on=saved_data_config(model))
 
-    trainer = build_single_device_trainer(cfg, [TestClassStats()])  # per-class F1, as train.py reports
+    trainer = build_single_device_trainer(cfg, [PerClassTestStats()])  # per-class F1, as train.py reports
     if test_path:
         inputs = read_raw_inputs(model, test_path, "data.test_path", config, labelled=True)
         loader = inputs.loader(int(config.get("eval_batch_size") or 256), int(config.get("num_workers") or 0))

@@ -1,6 +1,6 @@
 """What eval.py and predict.py take from a checkpoint: the model, its data config and input spec.
 
-Both come from one place, the model's `data` hyperparameter (tasks/data_to_model.py): `config` is
+Both come from one place, the model's `data` hyperparameter (from_config.py): `config` is
 the training run's data config (rebuilds its datamodule and seeded split), `inputs` the contract's
 input spec, which the datamodule class's `read_inputs` uses to read a user's files
 (data/contract.py). Scaling needs nothing here: the model applies its own fitted input transform.
@@ -8,7 +8,7 @@ input spec, which the datamodule class's `read_inputs` uses to read a user's fil
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.classifier import ImbalancedClassifier
 from imbalanced.data.contract import RawInputs
-from imbalanced.data.loader_base import LoaderDataModule
+from imbalanced.data.datamodule import LoaderDataModule
 from imbalanced.errors import UserError
-from imbalanced.tasks.config_checks import check_target_node, import_target
-from imbalanced.tasks.safe_loading import check_targets, named_targets, read_checkpoint
+from imbalanced.runs.config_checks import check_target_node
+from imbalanced.runs.safe_loading import check_targets, named_targets, read_checkpoint
+from imbalanced.targets import import_dotted, import_target
 
 
 def load_classifier(
@@ -36,13 +37,11 @@ def load_classifier(
     """
     if ckpt_path is None or str(ckpt_path) in ("", "???"):
         raise UserError("ckpt_path is not set; give a checkpoint: ckpt_path=RUN_DIR/checkpoints/last.ckpt")
-    path = Path(str(ckpt_path)).expanduser()
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(Path(str(ckpt_path)).expanduser())
     check_targets(checkpoint.get("hyper_parameters") or {}, trusted_targets, path=ckpt_path)
     check_importable(checkpoint.get("hyper_parameters") or {}, ckpt_path)
-    del checkpoint
     try:
-        model = ImbalancedClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+        model = classifier_from(checkpoint)
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - any failure means "not one of our checkpoints"
@@ -54,14 +53,26 @@ def load_classifier(
     return model
 
 
+def classifier_from(checkpoint: Mapping[str, Any]) -> ImbalancedClassifier:
+    """The model of a checkpoint already read (and checked), as `load_from_checkpoint` builds it,
+    without reading the file again: hyperparameters as init arguments, then the module's own
+    `on_load_checkpoint` and a strict `load_state_dict`. (Lightning's migrations of old checkpoints
+    only touch training state, which a model for eval/predict does not read.)"""
+    hyperparameters = checkpoint.get("hyper_parameters") or {}
+    accepted = inspect.signature(ImbalancedClassifier).parameters
+    model = ImbalancedClassifier(**{k: v for k, v in hyperparameters.items() if k in accepted})
+    model.on_load_checkpoint(checkpoint)
+    model.load_state_dict(checkpoint["state_dict"])
+    return model
+
+
 def check_importable(hyperparameters: Mapping[str, Any], ckpt_path: str | Path) -> None:
     """Every (allowed) `_target_` must import: a fork's package that is not installed or not on
     PYTHONPATH is named, instead of failing later as "not a checkpoint"."""
     for where, target in named_targets(hyperparameters):
-        module = str(target).rpartition(".")[0]
         try:
-            importlib.import_module(module)
-        except ImportError as error:
+            import_dotted(target)
+        except (ImportError, AttributeError, ValueError) as error:
             raise UserError(
                 f"ckpt_path={ckpt_path}: its {where}={target} cannot be imported ({error}); the package "
                 "that defines it must be importable: install it, or add its folder to PYTHONPATH"

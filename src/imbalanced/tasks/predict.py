@@ -11,10 +11,12 @@ import torch
 from omegaconf import DictConfig
 
 from imbalanced.errors import UserError
-from imbalanced.imbalance.rare_event import apply_prediction_overrides, refit_decision
-from imbalanced.reporting.atomic import write_with
-from imbalanced.reporting.csv_cells import escape_formula
-from imbalanced.tasks.config_checks import check_config
+from imbalanced.longtail.rare_event import apply_prediction_overrides, refit_decision
+from imbalanced.runs.atomic_writes import write_with
+from imbalanced.runs.config_checks import check_config
+from imbalanced.runs.csv_cells import escape_formula
+from imbalanced.runs.output_paths import check_not_among, check_output_file
+from imbalanced.runs.safe_loading import trusted_targets
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
     data_overrides,
@@ -24,8 +26,6 @@ from imbalanced.tasks.from_checkpoint import (
     set_posthoc_tau,
     validation_logits,
 )
-from imbalanced.tasks.output_paths import check_not_among, check_output_file
-from imbalanced.tasks.safe_loading import trusted_targets
 
 log = logging.getLogger(__name__)
 

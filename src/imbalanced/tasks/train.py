@@ -1,4 +1,4 @@
-"""The training task behind `train.py`: a plain function of the composed config."""
+"""The training task behind `train.py`: a plain function of the composed config, read top to bottom."""
 
 from __future__ import annotations
 
@@ -7,64 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from imbalanced.checks import check_choice
-from imbalanced.data.test_overlap import check_test_is_not_train
-from imbalanced.errors import UserError, unwrap_user_errors
-from imbalanced.imbalance.rare_event import check_rare_event_data, configure_prediction, rare_event_settings
-from imbalanced.imbalance.techniques import (
-    ClassWeightChoice,
-    choose_class_weights,
-    posthoc_tau,
-    technique_callbacks,
-)
+from imbalanced.errors import UserError
+from imbalanced.from_config import build_callbacks, build_datamodule, build_model, build_trainer
+from imbalanced.longtail.rare_event import configure_prediction
+from imbalanced.longtail.techniques import choose_class_weights, posthoc_tau
 from imbalanced.reporting.end_of_run import finish_run
 from imbalanced.reporting.run_files import metrics_report, write_json
-from imbalanced.runtime import apply_runtime_settings
-from imbalanced.tasks.budget import apply_budget, check_budget
-from imbalanced.tasks.config_checks import check_config
-from imbalanced.tasks.data_to_model import build_model
-from imbalanced.tasks.refit import (
-    check_not_refit_checkpoint,
-    check_refit_setting,
-    refit_enabled,
-    refit_with_validation,
-    trained_epochs,
-)
-from imbalanced.tasks.resume import (
-    check_restored_settings,
-    check_resume,
-    check_run_dir,
-    keep_earlier_logs,
-    load_checkpoint,
-)
+from imbalanced.runs.budget import apply_budget
+from imbalanced.runs.preflight import check_before_data
+from imbalanced.runs.refit import refit_with_validation, trained_epochs
+from imbalanced.runs.runtime import apply_runtime_settings
 
 log = logging.getLogger(__name__)
-
-
-def build_datamodule(cfg: DictConfig, weights: ClassWeightChoice | None = None) -> Any:
-    """The datamodule of `cfg.data` with the class-weight strategy `weights` (default: chosen from
-    `cfg`, `class_weights=auto` resolved from the loss)."""
-    sampler = OmegaConf.to_container(cfg.sampler, resolve=True) if cfg.get("sampler") else None
-    # the class-weight config reaches the datamodule as a plain dict (saved, reported), so it is
-    # passed to the partial rather than to instantiate (which would build its `_target_`)
-    with unwrap_user_errors():  # a setting the constructor refused: its one-line error
-        weights = weights or choose_class_weights(cfg)
-        datamodule = instantiate(cfg.data, _partial_=True)
-        return datamodule(class_weights=weights.config, sampler=sampler)
-
-
-def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    return callbacks + technique_callbacks(cfg)  # DRW
-
-
-def build_trainer(cfg: DictConfig) -> L.Trainer:
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    return instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False)
 
 
 def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
@@ -109,46 +66,30 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Returns the content of metrics.json.
     """
-    check_config(cfg)
-    check_budget(cfg)
-    check_choice("test_checkpoint", cfg.get("test_checkpoint", "last"), ("last", "best"))
-    check_refit_setting(cfg.get("refit_with_validation", "auto"))
-    rare_event = rare_event_settings(cfg)  # decision.* / calibration / loss=bce, before any data
+    preflight = check_before_data(cfg)  # settings, run directory, the checkpoint to resume from
     apply_runtime_settings(cfg)
-    check_run_dir(cfg)
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    check_test_is_not_train(data, bool(cfg.get("allow_test_overlap")))  # before any data is read
-    checkpoint = load_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
-    if checkpoint is not None:
-        check_not_refit_checkpoint(cfg.ckpt_path, checkpoint)
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
+    # the data: split, and class counts and weights from the training split alone
     weight_choice = choose_class_weights(cfg)  # class_weights=auto: from the loss's declaration
     log.info("%s", weight_choice.describe())
     datamodule = build_datamodule(cfg, weight_choice)
     datamodule.setup("fit")  # data problems and bad weights surface here, before training
-    saved_hparams = None
-    if checkpoint is not None:
-        check_resume(cfg, datamodule, checkpoint)
-        saved_hparams = checkpoint.get("hyper_parameters") or {}
-        del checkpoint
-        keep_earlier_logs(output_dir)
-    check_rare_event_data(rare_event, datamodule)  # e.g. a binary-only rule on 5 classes
-    refit = refit_enabled(cfg, datamodule)  # `true` on data that cannot merge: an error before training
+    refit = preflight.check_data(datamodule)
     weight_report = {**datamodule.class_statistics.report(), **weight_choice.report()}  # what auto chose, why
     _write(output_dir / "class_weights.json", weight_report)
     apply_budget(cfg, datamodule, refit)  # trainer.max_epochs from the training split's size when null
 
+    # the model, its loss weighted by the buffers the data filled, and its prediction policy
     model = build_model(cfg, datamodule)
-    if saved_hparams is not None:
-        check_restored_settings(cfg.ckpt_path, saved_hparams, model.hparams)
+    preflight.check_model(model)
     model.posthoc_tau = posthoc_tau(cfg)  # post-hoc logit adjustment in validation (best ckpt) and test
-    configure_prediction(model, rare_event)  # decision rule and calibration, fitted on validation
-    trainer = build_trainer(cfg)
-    # weights_only: a checkpoint is data, never code (docs/robustness.md)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    configure_prediction(model, preflight.rare_event)  # decision rule and calibration, fitted on validation
 
+    # train and validate; weights_only: a checkpoint is data, never code (docs/robustness.md)
+    trainer = build_trainer(cfg)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     best = checkpoint_to_test(cfg, trainer)
     results = {
         "val": trainer.validate(
@@ -158,6 +99,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     unreachable = model.prediction_policy.unreachable_message()
     if unreachable:  # the best checkpoint is kept; eval.py decision.threshold=... can still use it
         raise UserError(unreachable)
+
     refit_report = None
     if refit:  # a fresh model on train + validation, tested instead
         epochs = trained_epochs(trainer, checkpoint_file(trainer, best))
@@ -167,6 +109,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         merged = datamodule.class_statistics.report()  # the training split's stay the top-level keys
         weight_report["refit_with_validation"] = {"counts": merged["counts"], "weights": merged["weights"]}
         _write(output_dir / "class_weights.json", weight_report, "added the refit's counts and weights to")
+
+    # test, then metrics.json, the per-class table and the plots
     results["test"] = trainer.test(
         model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
     )[0]

@@ -22,8 +22,8 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from imbalanced.checks import check_choice, check_int, check_number
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_choice, check_int, check_number
 
 MIX_MODES = ("none", "mixup", "cutmix")
 ERASING_SCALE = (0.02, 0.33)  # torchvision RandomErasing's defaults

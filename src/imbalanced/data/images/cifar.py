@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from imbalanced.checks import check_choice, check_int
-from imbalanced.data.base import InMemoryDataModule, Splits
 from imbalanced.data.images.augment import AugmentSettings, augment_batch, sample_transform
 from imbalanced.data.images.cifar_pickle import load_batch
 from imbalanced.data.images.mixing import mix_batch
+from imbalanced.data.in_memory import InMemoryDataModule, Splits
 from imbalanced.data.profiles import long_tail_counts
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_choice, check_int
 
 # variant -> (folder, train files, test files, meta file, label key, names key, n_max)
 LAYOUTS = {

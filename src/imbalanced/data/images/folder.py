@@ -33,9 +33,8 @@ from omegaconf import OmegaConf
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
-from imbalanced.checks import check_choice, check_int, fail, is_number
 from imbalanced.data.contract import RawInputs
-from imbalanced.data.dataset_module import DatasetDataModule, DatasetSplits
+from imbalanced.data.dataset_datamodule import DatasetDataModule, DatasetSplits
 from imbalanced.data.images.files import ImageFiles, image_size_of, load_image
 from imbalanced.data.images.folder_augment import folder_augment_settings, folder_train_transform
 from imbalanced.data.images.normalize import channel_statistics, given_statistics, normalize_config
@@ -43,6 +42,7 @@ from imbalanced.data.images.raw_inputs import checked_readable, read_image_input
 from imbalanced.data.images.sources import LabelledFiles, labelled_files
 from imbalanced.data.splitting import check_fraction, check_fractions, stratified_split
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_choice, check_int, fail, is_number
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ class ImageFolderDataModule(DatasetDataModule):
         persistent_workers: bool | None = None,
         augment: Mapping[str, Any] | None = None,
         budget_steps: int | None = None,
+        budget_max_epochs: int | None = None,
         **kwargs: Any,
     ) -> None:
         if persistent_workers is None:  # keep the decoding workers between epochs when there are any
@@ -155,9 +156,16 @@ class ImageFolderDataModule(DatasetDataModule):
         self.verify_images = bool(verify_images)
         self.skip_unreadable = bool(skip_unreadable)
         self.augment = _plain(augment)
-        # replaces budget.min_steps (tasks/budget.py); null keeps it
+        # replaces budget.min_steps (runs/budget.py); null keeps it
         self.budget_min_steps = (
             None if budget_steps is None else check_int("data.budget_steps", budget_steps, minimum=1)
+        )
+        # caps the passes the budget asks for (a tiny folder's epochs are one batch each); null keeps
+        # budget.max_epochs
+        self.budget_max_epochs = (
+            None
+            if budget_max_epochs is None
+            else check_int("data.budget_max_epochs", budget_max_epochs, minimum=1)
         )
         folder_augment_settings(self.augment, self.image_size or (32, 32))  # bad settings fail here
 

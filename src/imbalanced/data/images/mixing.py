@@ -2,7 +2,7 @@
 
 A mixed batch is `(x, y_a, y_b, lam)`: x = lam * x + (1 - lam) * x[perm] (MixUp) or x with a box of
 x[perm] pasted in (CutMix, lam = the kept area), y_b = y[perm]. The loss side of mixed targets is
-`imbalance/mixed_targets.py`. One lambda per batch, as both papers' reference code draws it.
+`longtail/mixed_targets.py`. One lambda per batch, as both papers' reference code draws it.
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""The imbalance techniques: class-weight strategies, losses, deferred re-weighting, post-hoc adjustment."""
