@@ -214,7 +214,8 @@ def _throughputs(samples: int, marks: list[float]) -> list[float]:
 def template_fit(cfg) -> list[float]:
     import lightning as L
 
-    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule, build_model, build_trainer
+    from imbalanced.from_config import build_datamodule, build_model, build_trainer
+    from imbalanced.runs.runtime import apply_runtime_settings
 
     apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, verbose=False)
@@ -246,7 +247,8 @@ def hand_loop(cfg) -> list[float]:
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
-    from imbalanced.tasks.train import apply_runtime_settings, build_datamodule
+    from imbalanced.from_config import build_datamodule
+    from imbalanced.runs.runtime import apply_runtime_settings
 
     apply_runtime_settings(cfg)
     L.seed_everything(cfg.seed, verbose=False)

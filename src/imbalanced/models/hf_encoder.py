@@ -16,9 +16,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from imbalanced.checks import check_choice, check_number
 from imbalanced.errors import UserError
 from imbalanced.models.text_transformer import masked_mean
+from imbalanced.value_checks import check_choice, check_number
 
 POOLINGS = ("first", "mean")
 SETTING = "model.backbone.path"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from imbalanced.checks import check_int, check_number
+from imbalanced.value_checks import check_int, check_number
 
 BIGRAM_PRIME = 1_000_003  # mixes the first token into the pair's hash
 

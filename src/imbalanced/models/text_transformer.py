@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from imbalanced.checks import check_choice, check_int, check_number, fail
+from imbalanced.value_checks import check_choice, check_int, check_number, fail
 
 POOLINGS = ("mean", "first")
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset
+from imbalanced.data.in_memory_batches import IndexBatchSampler, TensorBatchDataset
 
 
 def padded_matrix(sequences: Sequence[np.ndarray], pad_id: int) -> tuple[Tensor, Tensor]:

@@ -28,15 +28,14 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from imbalanced.checks import check_file, check_int
 from imbalanced.data.class_statistics import ClassStatistics
 from imbalanced.data.contract import RawInputs
-from imbalanced.data.feature_table import carried_columns, column_names
+from imbalanced.data.datamodule import SPLITS, LoaderDataModule
 from imbalanced.data.fingerprint import split_fingerprint
-from imbalanced.data.loader_base import SPLITS, LoaderDataModule
-from imbalanced.data.loading import IndexBatchSampler, TensorBatchDataset, place_dataset
+from imbalanced.data.in_memory_batches import IndexBatchSampler, TensorBatchDataset, place_dataset
 from imbalanced.data.splitting import check_fraction, check_fractions, check_min_train_rows, split_file_rows
-from imbalanced.data.table import class_names_of, encode_labels, require_target
+from imbalanced.data.tables.feature_table import carried_columns, column_names
+from imbalanced.data.tables.table_files import class_names_of, encode_labels, require_target
 from imbalanced.data.text.batches import (
     LengthBucketedBatchSampler,
     PadCollate,
@@ -54,6 +53,7 @@ from imbalanced.data.text.tokenizer import (
     unpack,
 )
 from imbalanced.errors import UserError
+from imbalanced.value_checks import check_file, check_int
 
 SPEC_KEY = "text"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imbalanced.data.table import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table
+from imbalanced.data.tables.table_files import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table
 from imbalanced.errors import UserError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")

@@ -138,7 +138,7 @@ def test_the_checkpoint_tokenizer_gives_the_ids_the_model_trained_on(run):
 
     from imbalanced.classifier import ImbalancedClassifier
     from imbalanced.data.text.datamodule import TextDataModule
-    from imbalanced.tasks.train import build_datamodule
+    from imbalanced.from_config import build_datamodule
 
     model = ImbalancedClassifier.load_from_checkpoint(run["ckpt"], map_location="cpu")
     datamodule = build_datamodule(OmegaConf.load(run["dir"] / ".hydra" / "config.yaml"))

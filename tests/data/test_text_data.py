@@ -15,7 +15,7 @@ from conftest import ROOT
 
 pytest.importorskip("tokenizers", reason="data=text needs the text extra: pip install 'imbalanced[text]'")
 
-from imbalanced.data.loading import IndexBatchSampler  # noqa: E402
+from imbalanced.data.in_memory_batches import IndexBatchSampler  # noqa: E402
 from imbalanced.data.sampling import ClassAwareBatchSampler  # noqa: E402
 from imbalanced.data.text.batches import (  # noqa: E402
     LengthBucketedBatchSampler,
