@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from image_trees import image_tree
 from omegaconf import OmegaConf
 from tabular_tables import make_table
+from text_examples import tiny_bert, write_texts
 
 from conftest import CONFIG_DIR
 from imbalanced.data.sampling import ClassAwareBatchSampler, validate_sampler_settings
@@ -56,6 +57,11 @@ def needed(group: str, option: str, table: Path) -> list[str]:
         return [f"data.root={root}", "data.image_size=8", "data.num_workers=0"]
     if (group, option) == ("class_weights", "manual"):
         return ["class_weights.weights=[1,2,3,4,5]"]
+    if (group, option) in TEXT_OPTIONS:
+        data = write_texts(table.parent / "texts.csv", {"billing": 30, "login": 15, "refund": 8})
+        return [f"data.path={data}", "data.text=text", "data.target=label", "data.vocab_size=200"]
+    if (group, option) == ("model", "hf_encoder"):
+        return [f"model.backbone.path={tiny_bert(table.parent / 'bert')}"]
     return cifar_needed(group, option, table.parent)  # data=cifar*_lt: a tiny written CIFAR tree
 
 
@@ -81,7 +87,15 @@ GROUPS = [
 ]
 CASES = [(group, option) for group in GROUPS for option in options(group)]
 # options whose config needs an optional extra to compose (README: the `optuna` extra)
-EXTRA_MODULES = {("hparams_search", "optuna"): "hydra_plugins.hydra_optuna_sweeper"}
+EXTRA_MODULES = {
+    ("hparams_search", "optuna"): "hydra_plugins.hydra_optuna_sweeper",
+    # the text extra
+    ("data", "text"): "tokenizers",
+    ("experiment", "text_bag"): "tokenizers",
+    ("experiment", "text_transformer"): "tokenizers",
+    ("model", "hf_encoder"): "transformers",
+}
+TEXT_OPTIONS = {("data", "text"), ("experiment", "text_bag"), ("experiment", "text_transformer")}
 
 
 def _installed(module: str) -> bool:
@@ -281,7 +295,10 @@ def test_warmup_schedule_resumes_from_its_state():
 # ---- one fast end-to-end run per data option (about 2 s each on a 2-core CPU) ------------------------
 # cifar100_lt runs the same datamodule and run path as cifar10_lt (test_cifar_lt.py checks its layout);
 # its 100-class plots make it the slowest quick test (~3.3 s), so it runs with the full suite only
-FDR_DATA = [pytest.param(o, marks=pytest.mark.slow) if o == "cifar100_lt" else o for o in options("data")]
+FDR_DATA = [
+    pytest.param(o, marks=pytest.mark.slow if o == "cifar100_lt" else _case("data", o).marks)
+    for o in options("data")
+]
 
 
 @pytest.mark.parametrize("option", FDR_DATA)

@@ -52,3 +52,14 @@ def write_texts(path: Path, counts: Mapping[str, int], seed: int = 0) -> Path:
     else:
         frame.to_csv(path, index=False)
     return path
+
+
+def tiny_bert(folder: Path) -> Path:
+    """A randomly initialized 1-layer BERT saved as a local model folder (config.json, safetensors)."""
+    import transformers
+
+    config = transformers.BertConfig(
+        vocab_size=400, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
+    transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
