@@ -149,3 +149,19 @@ def test_a_backbone_takes_the_image_settings_it_has_parameters_for(tree, compose
     )  # in/out_features
     with pytest.raises(UserError, match=r"needs out_features, which the data does not give \(it gives "):
         backbone_config(cfg, dm)
+
+
+def test_normalization_statistics_are_decoded_once_per_training_split(tree, monkeypatch):
+    """The model, a resume check and eval each ask for the contract: the statistics images (up to
+    data.stats_images of them) are decoded once."""
+    from imbalanced.data.images import folder
+
+    decoded = []
+    real = folder.load_image
+    monkeypatch.setattr(folder, "load_image", lambda *a, **k: decoded.append(a[0]) or real(*a, **k))
+    dm = datamodule(root=str(tree))
+    first = dm.contract().input_transform_state
+    assert len(decoded) == len(dm.datasets.train)  # fewer than stats_images: all of them
+    second = dm.contract().input_transform_state
+    assert len(decoded) == len(dm.datasets.train)
+    torch.testing.assert_close(first, second)

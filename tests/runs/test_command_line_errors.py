@@ -32,6 +32,16 @@ def test_an_unknown_data_option_lists_the_data_options(tmp_path, monkeypatch, ca
     assert "synthetic" in line and "image_folder" in line
 
 
+@pytest.mark.parametrize("script", ["eval.py", "predict.py"])
+def test_a_data_option_on_eval_or_predict_lists_the_data_settings(script, tmp_path, monkeypatch, capsys):
+    # their `data` holds overrides of the checkpoint's data config: there are no options to pick
+    code = run_app(script, "data=nosuch", run_dir=tmp_path, monkeypatch=monkeypatch)
+    line = _one_error_line(capsys)
+    assert code == 2
+    assert line.startswith(f"error: data=nosuch is not valid here: `data` of {script} is a group of settings")
+    assert "allowed: data.KEY=VALUE (" in line and "data.num_workers" in line
+
+
 @pytest.mark.parametrize("script", ["train.py", "eval.py", "predict.py"])
 def test_an_override_that_does_not_parse_is_one_line_naming_it(script, tmp_path, monkeypatch, capsys):
     code = run_app(script, "trainer.max_epochs=[1", run_dir=tmp_path, monkeypatch=monkeypatch)

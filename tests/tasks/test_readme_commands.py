@@ -165,3 +165,18 @@ def test_the_image_train_eval_and_predict_examples_run(tmp_path, monkeypatch):
     out = tmp_path / "predict"
     assert run_app("predict.py", *made_real(command), *quiet, run_dir=out, monkeypatch=monkeypatch) == 0
     assert len(pd.read_csv(out / "predictions.csv")) == 9  # one row per image
+
+
+def test_every_readme_link_and_path_exists():
+    """Links to docs and the source paths the README names are files of this repository."""
+    root = FORK.parents[1]
+    text = (root / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text)
+    paths = re.findall(
+        r"`((?:src/imbalanced|data|models|longtail|configs|tests)/[\w/.]+\.(?:py|yaml))`", text
+    )
+    assert links and paths
+    package = root / "src" / "imbalanced"
+    missing = [p for p in links if not (root / p).exists()]
+    missing += [p for p in paths if not ((root / p).exists() or (package / p).exists())]
+    assert not missing, missing

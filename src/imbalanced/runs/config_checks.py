@@ -11,9 +11,10 @@ optimizer needs no change here:
   nothing; the loss, class-weight strategy and sampler; the optimizer and schedule on one dummy
   parameter; the backbone when its config alone builds it);
 - the project's own top-level keys (`seed`, `ckpt_path`, `drw_start_epoch`, `posthoc_tau`,
-  `matmul_precision`) by the code that reads them; Lightning's trainer settings (precision,
-  accelerator and devices of this machine) and the launch (Hydra multirun with a DDP launcher that
-  re-runs the script is refused; a fixed run directory under torchrun/srun).
+  `matmul_precision`) by the code that reads them; the trainer settings by Lightning itself (a
+  Trainer is built from them: precision, accelerator and devices of this machine), its message
+  shown as one line; and the launch (Hydra multirun with a DDP launcher that re-runs the script is
+  refused; a fixed run directory under torchrun/srun).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import hydra._internal.utils as hydra_internal
@@ -20,7 +21,7 @@ from hydra.errors import (
     OverrideParseException,
 )
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from imbalanced.errors import TrainingInterrupted, UserError, unwrap_user_errors
 from imbalanced.runs.console import tidy_lightning_logging
@@ -108,8 +109,26 @@ def composition_message(error: Exception, arguments: list[str]) -> str:
         return _unknown_key(str(key), getattr(cause, "parent_node", None), arguments)
     text = _flatten(str(error))
     named = re.search(r"'([^']+)'", text)  # Hydra quotes the key or group it could not use
+    if named and "No match in the defaults list" in text:
+        return _not_a_group(named.group(1), arguments)
     given = _argument_for(named.group(1), arguments) if named else None
     return f"{given}: {text}" if given else text
+
+
+def _not_a_group(key: str, arguments: list[str]) -> str:
+    """`data=nosuch` where `data` is a plain setting of the command (eval.py's data overrides)."""
+    given = _argument_for(key, arguments) or key
+    script = Path(sys.argv[0])
+    primary = script.resolve().parent / "configs" / f"{script.stem}.yaml"
+    node = OmegaConf.load(primary).get(key) if primary.is_file() else None
+    keys = sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
+    listed = (
+        f" ({', '.join(f'{key}.{k}' for k in keys)}, or +{key}.KEY for another saved key)" if keys else ""
+    )
+    return (
+        f"{given} is not valid here: `{key}` of {script.name} is a group of settings, not a config "
+        f"group with options; allowed: {key}.KEY=VALUE{listed}"
+    )
 
 
 def _unknown_option(missing: str, options: list[str], arguments: list[str]) -> str:

@@ -45,7 +45,6 @@ DEFAULT_METRICS = (
     "test/worst_class_recall",
 )
 FAILURE_FILE = "job_failed.txt"
-SUMMARY_FILES = ("summary.csv", "summary.md", "comparison.png")
 
 
 def _natural_key(text: str) -> list[Any]:

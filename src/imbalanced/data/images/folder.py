@@ -153,6 +153,7 @@ class ImageFolderDataModule(DatasetDataModule):
                 "data.mean and data.std go together: give both, or neither (fitted on the training images)"
             )
         self.stats_images = check_int("data.stats_images", stats_images, minimum=1)
+        self._statistics: tuple[Any, dict[str, Tensor]] | None = None  # (the training split, its statistics)
         self.verify_images = bool(verify_images)
         self.skip_unreadable = bool(skip_unreadable)
         self.augment = _plain(augment)
@@ -292,11 +293,13 @@ class ImageFolderDataModule(DatasetDataModule):
             return given_statistics(self.mean, self.std)
         train = self._require().train
         assert isinstance(train, ImageFiles)
-        rng = np.random.default_rng(self.seed)
-        chosen = np.sort(rng.choice(len(train), size=min(self.stats_images, len(train)), replace=False))
-        # a file that fails to decode here (data.verify_images=false) is one error line naming it
-        images = torch.stack([load_image(train.paths[i], self.channels, self.image_size) for i in chosen])
-        return channel_statistics(images)
+        if self._statistics is None or self._statistics[0] is not train:  # decoded once per training split
+            rng = np.random.default_rng(self.seed)
+            chosen = np.sort(rng.choice(len(train), size=min(self.stats_images, len(train)), replace=False))
+            # a file that fails to decode here (data.verify_images=false) is one error line naming it
+            images = torch.stack([load_image(train.paths[i], self.channels, self.image_size) for i in chosen])
+            self._statistics = (train, channel_statistics(images))
+        return self._statistics[1]
 
     def input_spec(self) -> dict[str, Any]:
         """eval.py and predict.py read image files for this checkpoint with the same channels and size."""
