@@ -23,7 +23,7 @@ from imbalanced.data.text.batches import (  # noqa: E402
     TokenBatchDataset,
     TokenSequences,
 )
-from imbalanced.data.text.datamodule import TextDataModule  # noqa: E402
+from imbalanced.data.text.text_datamodule import TextDataModule  # noqa: E402
 from imbalanced.data.text.tokenizer import encode_texts, pack, train_tokenizer, unpack  # noqa: E402
 
 COUNTS = {"billing": 120, "login": 60, "shipping": 25, "refund": 10}

@@ -137,7 +137,7 @@ def test_the_checkpoint_tokenizer_gives_the_ids_the_model_trained_on(run):
     from omegaconf import OmegaConf
 
     from imbalanced.classifier import ImbalancedClassifier
-    from imbalanced.data.text.datamodule import TextDataModule
+    from imbalanced.data.text.text_datamodule import TextDataModule
     from imbalanced.from_config import build_datamodule
 
     model = ImbalancedClassifier.load_from_checkpoint(run["ckpt"], map_location="cpu")

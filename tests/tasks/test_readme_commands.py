@@ -3,6 +3,7 @@ fails here. The fork example's commands run in tests/tasks/test_fork_example.py.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from image_trees import image_tree
 from inprocess import run_app
 from readme_commands import readme_commands, readme_yaml
+from text_examples import write_texts
 
 from conftest import read_json
 from imbalanced.runs.config_checks import check_config
@@ -19,6 +21,7 @@ from imbalanced.runs.config_checks import check_config
 FORK = Path(__file__).resolve().parents[1] / "fork_example"
 # commands that need a machine, an extra or a sweep this test does not start
 NOT_HERE = ("trainer=gpu", "-m", "hparams_search=optuna", "logger=tensorboard")
+TEXT_EXTRA = importlib.util.find_spec("tokenizers") is not None
 SMALL = ["data.n_samples=1500", "trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0"]
 
 
@@ -53,6 +56,8 @@ def _with_real_files(command: list[str], root: Path) -> list[str]:
     for word in command:
         key, equals, value = word.partition("=")
         value = value.replace("data/train.csv", str(table)).replace("data/test.csv", str(table))
+        if value == "data/tickets.csv":
+            value = str(write_texts(root / "tickets.csv", {"billing": 30, "login": 12, "refund": 6}))
         head, _, rest = value.partition("/")
         if head in real:
             value = str(real[head]) + (f"/{rest}" if rest else "")
@@ -66,6 +71,7 @@ def test_every_readme_train_command_composes_and_passes_the_config_check(compose
         c
         for c in readme_commands("train.py")
         if not any(w in NOT_HERE or "fork_example" in w for w in c)  # the fork's: test_fork_example.py
+        and (TEXT_EXTRA or "data=text" not in c)
     ]
     assert len(commands) >= 25  # every section's examples
     for command in commands:
@@ -180,3 +186,42 @@ def test_every_readme_link_and_path_exists():
     missing = [p for p in links if not (root / p).exists()]
     missing += [p for p in paths if not ((root / p).exists() or (package / p).exists())]
     assert not missing, missing
+
+
+@pytest.mark.slow
+def test_the_text_train_eval_and_predict_examples_run(tmp_path, monkeypatch):
+    """The README's text commands with data/tickets.csv, CKPT, data/labelled.jsonl and data/new.txt
+    made real (one epoch)."""
+    pytest.importorskip("tokenizers", reason="data=text needs the text extra")
+    (train,) = [c for c in readme_commands("train.py") if "data=text" in c]
+    data = tmp_path / "data"
+    data.mkdir()
+    counts = {"billing": 40, "login": 16, "refund": 8}
+    write_texts(data / "tickets.csv", counts)
+    write_texts(data / "labelled.jsonl", counts, seed=1)
+    write_texts(data / "new.txt", {"billing": 3, "login": 2}, seed=2)
+    # the README's file has columns body and team; the test's writer names them text and label
+    frame = pd.read_csv(data / "tickets.csv").rename(columns={"text": "body", "label": "team"})
+    frame.to_csv(data / "tickets.csv", index=False)
+    labelled = pd.read_json(data / "labelled.jsonl", lines=True).rename(
+        columns={"text": "body", "label": "team"}
+    )
+    labelled.to_json(data / "labelled.jsonl", orient="records", lines=True)
+    monkeypatch.chdir(tmp_path)  # the commands' relative paths
+    run = tmp_path / "run"
+    quiet = ["trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0"]
+    assert run_app("train.py", *train, *quiet, run_dir=run, monkeypatch=monkeypatch) == 0
+    checkpoint = str(run / "checkpoints" / "last.ckpt")
+
+    def made_real(command: list[str]) -> list[str]:
+        return [word.replace("CKPT", checkpoint) for word in command]
+
+    quiet = ["+trainer.enable_progress_bar=false"]
+    (command,) = [c for c in readme_commands("eval.py") if "data.test_path=data/labelled.jsonl" in c]
+    out = tmp_path / "eval"
+    assert run_app("eval.py", *made_real(command), *quiet, run_dir=out, monkeypatch=monkeypatch) == 0
+    assert read_json(out / "metrics.json")["test/num_samples"] == sum(counts.values())
+    (command,) = [c for c in readme_commands("predict.py") if "data.path=data/new.txt" in c]
+    out = tmp_path / "predict"
+    assert run_app("predict.py", *made_real(command), *quiet, run_dir=out, monkeypatch=monkeypatch) == 0
+    assert len(pd.read_csv(out / "predictions.csv")) == 5  # one row per line
