@@ -107,6 +107,7 @@ def test_two_by_two_multirun_writes_a_summary_with_four_rows(tmp_path):
         "loss.reduction=mean,sum",
         "data.n_samples=1200",
         "trainer.max_epochs=1",
+        "refit_with_validation=false",  # the summary is under test, not the refit
         "callbacks.progress_bar.refresh_rate=0",
         f"hydra.sweep.dir={sweep}",
     )

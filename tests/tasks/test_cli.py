@@ -83,6 +83,7 @@ def test_effective_number_with_reduction_none_logs_per_class_loss(tmp_path):
         "class_weights.beta=0.999",
         "loss.reduction=none",
         *FAST,
+        "refit_with_validation=false",  # the first training's weights and losses are under test
         run_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -104,6 +105,7 @@ def test_manual_weights_with_sum_reduction(tmp_path):
         "class_weights.weights=[1,2,3,4,5.5]",
         "loss.reduction=sum",
         *FAST,
+        "refit_with_validation=false",  # the weights are under test, not the refit
         run_dir=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
