@@ -83,7 +83,12 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         ],
         # what a user gets without trainer.max_epochs: data.budget_steps optimizer steps
         "template default, default budget (no trainer.max_epochs)": budget,
-        "template, model=mlp (the former default backbone), default budget": [*budget, "model=mlp"],
+        "template, default budget, refit_with_validation=false": [*budget, "refit_with_validation=false"],
+        "template, model=mlp (the former default backbone), default budget, refit_with_validation=false": [
+            *budget,
+            "model=mlp",
+            "refit_with_validation=false",
+        ],
         # candidates for the recommended preset, at the default budget
         "template, scheduler=cosine, default budget": [*budget, "scheduler=cosine"],
         "template, scheduler=cosine, data.augment.crop_padding=null, default budget": [

@@ -34,7 +34,9 @@ def folder_run(tmp_path_factory):
             monkeypatch=monkeypatch,
         )
     assert code == 0
-    return {"root": root, "dir": run_dir, "ckpt": run_dir / "checkpoints" / "last.ckpt"}
+    tested = read_json(run_dir / "metrics.json")["tested_checkpoint"]
+    assert tested == "checkpoints/refit.ckpt"  # a small folder refits on training + validation images
+    return {"root": root, "dir": run_dir, "ckpt": run_dir / tested}
 
 
 def test_class_weights_count_the_files_of_each_class_folder_minus_the_split(folder_run):

@@ -45,7 +45,8 @@ def test_refit_auto_follows_the_datamodule_and_true_needs_merging(compose_cfg):
     assert refit_enabled(compose_cfg("refit_with_validation=true"), large)
     assert not refit_enabled(compose_cfg("refit_with_validation=false"), table)
     images = build_datamodule(compose_cfg("data=digits_images"))
-    assert not refit_enabled(compose_cfg(), images)  # auto: images follow the papers, no refit
+    images.setup("fit")
+    assert not refit_enabled(compose_cfg(), images)  # auto: the bundled digits images, no refit
     assert refit_enabled(compose_cfg("refit_with_validation=true"), images)
     with pytest.raises(
         UserError,
@@ -54,6 +55,42 @@ def test_refit_auto_follows_the_datamodule_and_true_needs_merging(compose_cfg):
     ):
         refit_enabled(compose_cfg("refit_with_validation=true"), LoaderDataModule())
     assert not refit_enabled(compose_cfg(), LoaderDataModule())  # auto on data that cannot merge: no refit
+
+
+def test_an_image_folder_refits_by_default_on_its_training_and_validation_files(compose_cfg, tmp_path):
+    from image_trees import image_tree
+
+    from imbalanced.data.images.files import load_image
+    from imbalanced.data.images.normalize import channel_statistics
+
+    root = image_tree(tmp_path / "images", {"ant": 12, "bee": 8, "cow": 6})
+    cfg = compose_cfg(
+        "data=image_folder", f"data.root={root}", "data.num_workers=0", "data.val_fraction=0.25"
+    )
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    assert refit_enabled(cfg, datamodule)  # auto: a folder of up to 10,000 images refits
+    datamodule.refit_max_rows = len(datamodule.split_labels("train")) - 1
+    assert not refit_enabled(cfg, datamodule)  # ... a larger one does not
+    assert refit_enabled(compose_cfg("refit_with_validation=true"), datamodule)
+
+    train, val = datamodule.datasets.train, datamodule.datasets.val
+    fingerprint = datamodule.data_fingerprint
+    first_statistics = datamodule.input_transform_state()
+    datamodule.merge_validation_into_training()
+
+    merged = datamodule.datasets.train
+    assert merged.paths == [*train.paths, *val.paths]
+    expected = np.bincount(train.targets, minlength=3) + np.bincount(val.targets, minlength=3)
+    assert np.array_equal(datamodule.class_statistics.counts, expected)
+    served = torch.cat([labels for _, labels in datamodule.train_dataloader()])
+    assert sorted(served.tolist()) == sorted(merged.targets.tolist())
+    # the refit model normalizes by the images it trains on
+    images = torch.stack([load_image(path, 3, datamodule.image_size) for path in merged.paths])
+    refit_statistics = datamodule.input_transform_state()
+    assert torch.allclose(refit_statistics["mean"], channel_statistics(images)["mean"])
+    assert not torch.allclose(refit_statistics["mean"], first_statistics["mean"])
+    assert datamodule.datasets.val is val and datamodule.data_fingerprint == fingerprint
 
 
 def test_refit_setting_must_be_auto_or_a_boolean(compose_cfg, tmp_path):

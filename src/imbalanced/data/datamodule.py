@@ -91,9 +91,10 @@ class LoaderDataModule(L.LightningDataModule):
     class_statistics: ClassStatistics | None = None
     data_fingerprint: dict[str, Any] | None = None
     # `refit_with_validation`: whether the datamodule can train on training + validation rows
-    # (`merge_validation_into_training`), and whether `auto` does so
+    # (`merge_validation_into_training`), and up to how many training samples `auto` does so (None:
+    # never; set where a second training was measured to pay for itself)
     can_refit: bool = False
-    refit_by_default: bool = False
+    refit_max_rows: int | None = None
     # the training budget in optimizer steps this data asks for (runs/budget.py); None: budget.min_steps
     budget_min_steps: int | None = None
     # the most passes over the training split the budget may ask for (runs/budget.py); None:
@@ -149,6 +150,12 @@ class LoaderDataModule(L.LightningDataModule):
     def merge_validation_into_training(self) -> None:
         """Train on training + validation from now on (`refit_with_validation`, runs/refit.py)."""
         raise UserError(f"{type(self).__name__} cannot merge its validation split into training")
+
+    @property
+    def refit_by_default(self) -> bool:
+        """Whether `refit_with_validation=auto` refits: a training split of at most `refit_max_rows`."""
+        limit = self.refit_max_rows
+        return self.can_refit and limit is not None and len(self.split_labels("train")) <= limit
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: what eval.py checks the rebuilt data against (data/fingerprint.py)."""

@@ -175,6 +175,24 @@ class DatasetDataModule(LoaderDataModule):
     def class_names(self) -> list[str]:
         return list(self._require().class_names)
 
+    # ---- refit_with_validation (runs/refit.py) ---------------------------------------------
+    can_refit = True  # any two datasets concatenate; the samples stay where they are
+
+    def merge_validation_into_training(self) -> None:
+        """Train on training + validation samples from now on; the class statistics are recomputed
+        from the merged labels, the data fingerprint stays the split's (eval.py still recognises
+        the data the run was made from)."""
+        datasets = self._require()
+        datasets.train = self.merged_dataset(datasets.train, datasets.val)
+        self._labels["train"] = torch.cat([self._labels["train"], self._labels["val"]])
+        self.class_statistics = ClassStatistics.from_labels(
+            self._labels["train"].numpy(), datasets.class_names, self.weight_settings
+        )
+
+    def merged_dataset(self, train: Dataset, val: Dataset) -> Dataset:
+        """One dataset of `train`'s samples then `val`'s (a subclass may keep its own type)."""
+        return ConcatDataset([train, val])
+
     # ---- what LoaderDataModule serves ----------------------------------------------------
     def split_labels(self, name: str) -> Tensor:
         self._require()

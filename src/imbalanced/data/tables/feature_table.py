@@ -45,10 +45,6 @@ class FeatureTableDataModule(InMemoryDataModule):
         self.feature_mean, self.feature_scale = fit_standardization(self._require_splits().x_train)
 
     @property
-    def refit_by_default(self) -> bool:
-        return len(self._require_splits().y_train) <= self.refit_max_rows
-
-    @property
     def num_features(self) -> int:
         return int(self._require_splits().x_train.shape[1])
 
