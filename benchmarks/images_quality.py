@@ -4,10 +4,12 @@ digits at ratio 15; balanced test folders held out first).
 
 Hand-written loops (hand_loops.py): torchvision ImageFolder + DataLoader, the small_cnn architecture,
 AdamW(1e-3, wd 1e-4), batch 128, the same epochs; cross entropy, cross entropy with scikit-learn's
-balanced weights, and the logit-adjusted loss (tau=1). The template: what a user types with only a
-folder (`data=image_folder data.train_dir=... data.test_dir=... model=small_cnn`: validation cut from
-the folder, the folder's default augmentation, balanced class weights) and `experiment=image_folder_longtail`.
-All runs train `--epochs` epochs (default 20).
+balanced weights, and the logit-adjusted loss (tau=1), for `--epochs` epochs (default 20) and for
+the 40 epochs of the default budget. The template: what a user types with only a folder
+(`data=image_folder data.train_dir=... data.test_dir=...`: the small CNN, validation cut from the
+folder, no augmentation, balanced class weights, the default budget, a refit on training +
+validation), the same without refit and with the former MLP backbone, the `--epochs` rows measured
+before the budget and the refit, and the candidates for the recommended preset.
 
 Printed per set: test balanced accuracy (mean ± sd over the seeds) and the mean recall of the three
 rarest training classes, and each template row's difference to the hand loops' weighted CE and best
@@ -47,10 +49,11 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         "data=image_folder",
         f"data.train_dir={train}",
         f"data.test_dir={test}",
-        f"trainer.max_epochs={epochs}",
         "data.num_workers=0",
     ]
-    budget = [o for o in user if "max_epochs" not in o]  # what a user gets: data.budget_steps
+    # the 20-epoch rows: the template before the default budget and the refit, as the hand loop
+    fixed_length = [*user, f"trainer.max_epochs={epochs}", "refit_with_validation=false"]
+    budget = user  # what a user gets: data.budget_steps, and a refit on training + validation
 
     def hand(loss: str, loop_epochs: int = epochs) -> Row:
         settings = h.LoopSettings(loss=loss, epochs=loop_epochs)
@@ -65,20 +68,23 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     for name, loss in HAND.items():
         table[f"{name}, {BUDGET_EPOCHS} epochs"] = hand(loss, BUDGET_EPOCHS)
     presets = {
-        "template default": user,
-        "template, data.augment.crop_padding=null (random translation)": [
-            *user,
+        "template, 20 epochs, no refit": fixed_length,
+        "template, 20 epochs, no refit, data.augment.crop_padding=null (random translation)": [
+            *fixed_length,
             "data.augment.crop_padding=null",
         ],
-        "template experiment=image_folder_longtail": ["experiment=image_folder_longtail", *user[1:]],
-        "template experiment=image_folder_longtail, data.augment.crop_padding=null": [
+        "template experiment=image_folder_longtail, 20 epochs, no refit": [
             "experiment=image_folder_longtail",
-            *user[1:],
+            *fixed_length[1:],
+        ],
+        "template experiment=image_folder_longtail, 20 epochs, no refit, data.augment.crop_padding=null": [
+            "experiment=image_folder_longtail",
+            *fixed_length[1:],
             "data.augment.crop_padding=null",
         ],
-        "template experiment=image_folder_longtail, data.val_dir fixed": [
+        "template experiment=image_folder_longtail, 20 epochs, no refit, data.val_dir fixed": [
             "experiment=image_folder_longtail",
-            *user[1:],
+            *fixed_length[1:],
             f"data.val_dir={folders['val']}",
         ],
         # what a user gets without trainer.max_epochs: data.budget_steps optimizer steps

@@ -49,6 +49,7 @@ def image_rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         "model=small_cnn",
         f"trainer.max_epochs={epochs}",
         "data.num_workers=0",
+        "refit_with_validation=false",  # the hand loop trains once, on the training folder
     ]
     fixed = [*base, f"data.val_dir={val}", "data.augment.crop_padding=0"]  # the hand loop's settings
 
