@@ -96,6 +96,10 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
             "refit_with_validation=false",
         ],
         # candidates for the recommended preset, at the default budget
+        "template experiment=image_folder_longtail, default budget": [
+            "experiment=image_folder_longtail",
+            *budget[1:],
+        ],
         "template, scheduler=cosine, default budget": [*budget, "scheduler=cosine"],
         "template, scheduler=cosine, data.augment.crop_padding=null, default budget": [
             *budget,
