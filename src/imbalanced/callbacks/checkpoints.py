@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 class EveryEpochLastCheckpoint(ModelCheckpoint):
     def __init__(self, *args: Any, min_seconds_between_writes: float = 0.0, **kwargs: Any) -> None:
+        self._state_key: tuple[tuple[Any, ...], str] | None = None
         super().__init__(*args, **kwargs)
         if min_seconds_between_writes < 0:
             raise ValueError(f"min_seconds_between_writes={min_seconds_between_writes} must be >= 0")
@@ -57,6 +58,30 @@ class EveryEpochLastCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._last_write = None  # a fit's first epoch always writes: a disk problem shows at once
+
+    @property
+    @override
+    def state_key(self) -> str:
+        # Lightning formats this key for every callback hook it dispatches (six per training step);
+        # it changes only with the settings it is made of
+        settings = (
+            self.monitor,
+            self.mode,
+            self._every_n_train_steps,
+            self._every_n_epochs,
+            self._train_time_interval,
+        )
+        if self._state_key is None or self._state_key[0] != settings:
+            self._state_key = (settings, super().state_key)
+        return self._state_key[1]
+
+    @override
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._every_n_train_steps >= 1 or self._train_time_interval is not None:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # else Lightning's hook only works out that no step or time trigger is set
 
     @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
