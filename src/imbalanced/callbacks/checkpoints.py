@@ -38,6 +38,8 @@ from lightning.pytorch.strategies import Strategy
 from lightning_utilities.core.apply_func import apply_to_collection
 from typing_extensions import override
 
+from imbalanced.value_checks import check_number
+
 log = logging.getLogger(__name__)
 
 
@@ -45,9 +47,9 @@ class EveryEpochLastCheckpoint(ModelCheckpoint):
     def __init__(self, *args: Any, min_seconds_between_writes: float = 0.0, **kwargs: Any) -> None:
         self._state_key: tuple[tuple[Any, ...], str] | None = None
         super().__init__(*args, **kwargs)
-        if min_seconds_between_writes < 0:
-            raise ValueError(f"min_seconds_between_writes={min_seconds_between_writes} must be >= 0")
-        self.min_seconds_between_writes = float(min_seconds_between_writes)
+        self.min_seconds_between_writes = check_number(
+            "callbacks.model_checkpoint.min_seconds_between_writes", min_seconds_between_writes, low=0
+        )
         self._held: dict[str, dict[str, Any] | None] = {}  # path -> checkpoint (None on ranks > 0)
         self._held_removals: list[str] = []  # files to remove once the held ones are written
         self._holding = False
