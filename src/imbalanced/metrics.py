@@ -14,16 +14,12 @@ from torchmetrics.classification import (
     BinaryPrecision,
     BinaryRecall,
     MulticlassAccuracy,
+    MulticlassAUROC,
     MulticlassAveragePrecision,
     MulticlassCalibrationError,
     MulticlassF1Score,
     MulticlassRecall,
 )
-from torchmetrics.functional.classification.auroc import _reduce_auroc
-from torchmetrics.functional.classification.average_precision import _reduce_average_precision
-from torchmetrics.functional.classification.precision_recall_curve import _binary_clf_curve
-from torchmetrics.utilities.data import _bincount, dim_zero_cat
-from torchmetrics.utilities.prints import rank_zero_warn
 
 SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 
@@ -97,73 +93,6 @@ class BrierScore(Metric):
         return self.squared / self.total
 
 
-class MulticlassRanking(MulticlassAveragePrecision):
-    """Macro one-vs-rest average precision and ROC-AUC from one ranking of each class's scores.
-
-    torchmetrics' `MulticlassAveragePrecision` and `MulticlassAUROC` (exact, `thresholds=None`) each
-    sort every class's scores and build its curve in a loop of small operations: at 78 classes about
-    100 ms per validation epoch on a CPU, more than a short epoch's training. This metric keeps
-    their update and state (it is the first, so DDP syncs the same `preds` / `target`) and computes
-    both from one `_binary_clf_curve` per class, with their curve formulas and their reductions, so
-    the values are theirs bit for bit (tests/test_metric_values.py compares them).
-    """
-
-    def __init__(self, num_classes: int, **kwargs: Any) -> None:
-        super().__init__(num_classes, average="macro", thresholds=None, **kwargs)
-
-    def compute(self) -> dict[str, Tensor]:  # type: ignore[override]
-        preds, target = dim_zero_cat(self.preds), dim_zero_cat(self.target)
-        precision, recall, fpr, tpr = [], [], [], []
-        for index in range(self.num_classes):
-            fps, tps, thresholds = _binary_clf_curve(preds[:, index], target, pos_label=index)
-            # torchmetrics' _binary_precision_recall_curve_compute (thresholds=None)
-            class_precision = tps / (tps + fps)
-            class_recall = tps / tps[-1]
-            if (target == 0).all():
-                rank_zero_warn(
-                    "No positive samples found in target, recall is undefined. Setting recall to one for all "
-                    "thresholds.",
-                    UserWarning,
-                )
-                class_recall = torch.ones_like(class_recall)
-            ones = torch.ones(1, dtype=class_precision.dtype, device=class_precision.device)
-            precision.append(torch.cat([class_precision.flip(0), ones]))
-            recall.append(
-                torch.cat(
-                    [class_recall.flip(0), torch.zeros(1, dtype=class_recall.dtype, device=ones.device)]
-                )
-            )
-            # torchmetrics' _binary_roc_compute (thresholds=None)
-            tps = torch.cat([torch.zeros(1, dtype=tps.dtype, device=tps.device), tps])
-            fps = torch.cat([torch.zeros(1, dtype=fps.dtype, device=fps.device), fps])
-            thresholds = torch.cat(
-                [torch.ones(1, dtype=thresholds.dtype, device=thresholds.device), thresholds]
-            )
-            if fps[-1] <= 0:
-                rank_zero_warn(
-                    "No negative samples in targets, false positive value should be meaningless."
-                    " Returning zero tensor in false positive score",
-                    UserWarning,
-                )
-                fpr.append(torch.zeros_like(thresholds))
-            else:
-                fpr.append(fps / fps[-1])
-            if tps[-1] <= 0:
-                rank_zero_warn(
-                    "No positive samples in targets, true positive value should be meaningless."
-                    " Returning zero tensor in true positive score",
-                    UserWarning,
-                )
-                tpr.append(torch.zeros_like(thresholds))
-            else:
-                tpr.append(tps / tps[-1])
-        weights = _bincount(target, minlength=self.num_classes).float()
-        return {
-            "average_precision": _reduce_average_precision(precision, recall, "macro", weights=weights),
-            "roc_auc": _reduce_auroc(fpr, tpr, "macro", weights=weights),
-        }
-
-
 class RareEventMetrics(nn.Module):
     """Average precision, ROC-AUC, ECE (top-label, 15 bins) and Brier score; for two classes also
     precision / recall / F1 of the positive (minority) class at the decision in use.
@@ -182,9 +111,12 @@ class RareEventMetrics(nn.Module):
             self.at_threshold = MetricCollection(
                 {"precision": BinaryPrecision(), "recall": BinaryRecall(), "f1": BinaryF1Score()}
             )
-            self.ranking: Metric | MetricCollection = MetricCollection(ranking)
         else:
-            self.ranking = MulticlassRanking(num_classes)  # both from one ranking per class
+            ranking = {
+                "average_precision": MulticlassAveragePrecision(num_classes, average="macro"),
+                "roc_auc": MulticlassAUROC(num_classes, average="macro"),
+            }
+        self.ranking = MetricCollection(ranking)
         self.ece = MulticlassCalibrationError(num_classes, n_bins=ECE_BINS, norm="l1")
         self.ece_raw = MulticlassCalibrationError(num_classes, n_bins=ECE_BINS, norm="l1")
         self.brier = BrierScore()
