@@ -111,3 +111,10 @@ def test_the_ngrams_are_on_with_the_bag_only(compose_cfg, model, expected):
 def test_bad_ngram_sizes_are_refused(sizes, tmp_path):
     with pytest.raises(UserError, match="data.char_ngrams"):
         TextDataModule(path=None, char_ngrams=sizes, char_buckets=8)
+
+
+def test_the_token_only_backbones_refuse_the_ngram_ids():
+    from imbalanced.models import TextTransformer
+
+    with pytest.raises(UserError, match="only model=text_bag reads; with model=text_transformer"):
+        TextTransformer(50, 3, char_buckets=8)

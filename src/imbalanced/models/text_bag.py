@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from imbalanced.errors import UserError
 from imbalanced.value_checks import check_int, check_number
 
 BIGRAM_PRIME = 1_000_003  # mixes the first token into the pair's hash
@@ -76,3 +77,13 @@ class TextBag(nn.Module):
         count = (bag != self.padding_id).sum(1, keepdim=True).clamp_min(1)
         mean = self.embedding(bag).sum(1) / count
         return self.head(self.dropout(mean))
+
+
+def refuse_char_ngrams(char_buckets: int, model: str) -> None:
+    """For the text backbones that read tokens only: the data's character n-gram ids (above the
+    vocabulary) would be read as tokens."""
+    if char_buckets:
+        raise UserError(
+            f"data.char_ngrams adds character n-grams to the token ids, which only model=text_bag "
+            f"reads; with model={model} set data.char_ngrams=null"
+        )
