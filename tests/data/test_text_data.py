@@ -55,7 +55,13 @@ def test_csv_jsonl_and_parquet_give_the_same_stratified_split_and_training_count
     # stratified 70/15/15, then the split floor (min_train_rows=20) leaves a rare class 1 validation row
     assert per_split["val"][names.index("refund")] == 1 and per_split["val"][names.index("billing")] == 18
     vocab = csv.tokenizer.get_vocab_size()  # at most data.vocab_size: the merges run out on small data
-    assert csv.backbone_inputs() == {"vocab_size": vocab, "padding_id": 0, "max_length": 256} and vocab <= 300
+    assert csv.backbone_inputs() == {
+        "vocab_size": vocab,
+        "padding_id": 0,
+        "max_length": 256,
+        "char_buckets": 0,
+    }
+    assert vocab <= 300
 
 
 def test_the_tokenizer_is_learnt_from_the_training_split_only(tmp_path):

@@ -42,7 +42,8 @@ def run(tmp_path_factory):
         "root": root,
         "data": data,
         "dir": root / "train",
-        "ckpt": root / "train" / "checkpoints" / "last.ckpt",
+        # refit_with_validation=auto refits texts up to 10,000 training rows: the tested model
+        "ckpt": root / "train" / "checkpoints" / "refit.ckpt",
     }
 
 
@@ -56,6 +57,7 @@ def test_a_text_file_trains_with_the_default_text_backbone_and_class_weights(run
     assert metrics["test/balanced_accuracy"] > 0.6  # chance: 0.25
     hparams = torch.load(run["ckpt"], map_location="cpu", weights_only=True)["hyper_parameters"]
     assert hparams["backbone"]["_target_"] == "imbalanced.models.TextBag"
+    assert hparams["backbone"]["char_buckets"] == 32768
 
 
 def test_eval_reproduces_the_test_metrics_and_reads_a_labelled_jsonl_file(run, monkeypatch):
@@ -146,6 +148,7 @@ def test_the_checkpoint_tokenizer_gives_the_ids_the_model_trained_on(run):
     frame = make_texts(COUNTS)  # the training file, whose test rows the datamodule holds
     frame.to_csv(run["root"] / "all.csv", index=False)
     saved = model.hparams.data
+    assert saved["inputs"]["text"]["char_ngrams"] == [3, 5]  # model=text_bag's character n-grams
     read = TextDataModule.read_inputs(
         str(run["root"] / "all.csv"),
         setting="data.test_path",

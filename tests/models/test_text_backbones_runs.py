@@ -18,7 +18,14 @@ pytest.importorskip("tokenizers", reason="data=text needs the text extra: pip in
 pytestmark = pytest.mark.slow
 
 COUNTS = {"billing": 160, "login": 70, "shipping": 30, "refund": 14}
-TEXT = ("data=text", "data.text=text", "data.target=label", "data.vocab_size=400")
+# one training: eval.py of last.ckpt reproduces the test metrics (the refit is tests/data/test_text_runs.py's)
+TEXT = (
+    "data=text",
+    "data.text=text",
+    "data.target=label",
+    "data.vocab_size=400",
+    "refit_with_validation=false",
+)
 QUIET = ("callbacks.progress_bar.refresh_rate=0",)
 WEIGHTS_LINE = re.compile(r"rank (\d) class_weights (\[.*\])")
 

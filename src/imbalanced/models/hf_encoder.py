@@ -17,6 +17,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from imbalanced.errors import UserError
+from imbalanced.models.text_bag import refuse_char_ngrams
 from imbalanced.models.text_transformer import masked_mean
 from imbalanced.value_checks import check_choice, check_number
 
@@ -51,8 +52,10 @@ class HFEncoder(nn.Module):
         max_length: int | None = None,
         pooling: str = "first",
         dropout: float = 0.1,
+        char_buckets: int = 0,
     ) -> None:
         super().__init__()
+        refuse_char_ngrams(char_buckets, "hf_encoder")
         check_choice("model.backbone.pooling", pooling, POOLINGS)
         check_number("model.backbone.dropout", dropout, 0.0, 1.0, high_open=True)
         transformers = _transformers()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from imbalanced.models.text_bag import refuse_char_ngrams
 from imbalanced.value_checks import check_choice, check_int, check_number, fail
 
 POOLINGS = ("mean", "first")
@@ -34,8 +35,10 @@ class TextTransformer(nn.Module):
         feedforward: int = 256,
         dropout: float = 0.1,
         pooling: str = "mean",
+        char_buckets: int = 0,
     ) -> None:
         super().__init__()
+        refuse_char_ngrams(char_buckets, "text_transformer")
         check_int("model.backbone.dim", dim, minimum=1)
         check_int("model.backbone.heads", heads, minimum=1)
         if dim % heads:

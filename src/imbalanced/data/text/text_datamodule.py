@@ -12,8 +12,12 @@
   the very same ids and need nothing else.
 - Batches (data/text/batches.py): padded to their longest text; training batches grouped by length
   within pools of `data.bucket_batches` batches (0: no grouping), after the sampler's draw.
-- The backbone gets `vocab_size`, `padding_id` and `max_length` (`backbone_inputs`): `model=text_bag`
-  (the default with data=text), `text_transformer`, `hf_encoder`.
+- Character n-grams (`data.char_ngrams`, `data.char_buckets`; data/text/char_ngrams.py): hashed
+  n-grams of each word, appended to the text's token ids as ids `vocab_size + bucket`. Set by
+  `model=text_bag` (configs/model/text_bag.yaml; data/text.yaml reads them from there), so the other
+  backbones get tokens only.
+- The backbone gets `vocab_size`, `padding_id`, `max_length` and `char_buckets` (`backbone_inputs`):
+  `model=text_bag` (the default with data=text), `text_transformer`, `hf_encoder`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from imbalanced.data.text.batches import (
     TokenBatchDataset,
     TokenSequences,
 )
+from imbalanced.data.text.char_ngrams import char_ngram_ids
 from imbalanced.data.text.reading import LINE_SUFFIXES, read_lines, read_text_table, text_column
 from imbalanced.data.text.tokenizer import (
     encode_texts,
@@ -60,7 +65,10 @@ SPEC_KEY = "text"
 
 class TextDataModule(LoaderDataModule):
     can_refit = True  # the splits are in memory: validation rows can join the training rows
-    refit_by_default = False  # refit_with_validation=auto keeps one training for text (not measured)
+    # refit_with_validation=auto: a fresh model trains on training + validation rows, up to this many
+    # training texts (as for tables). Measured on benchmarks/text.py's sets, where the validation
+    # split holds 15% of classes with 15 to 136 texts (docs/text.md)
+    refit_max_rows = 10_000
 
     def __init__(
         self,
@@ -78,6 +86,8 @@ class TextDataModule(LoaderDataModule):
         min_frequency: int = 2,
         lowercase: bool = True,
         max_length: int = 256,
+        char_ngrams: Sequence[int] | None = None,
+        char_buckets: int = 0,
         bucket_batches: int = 50,
         batch_size: int = 64,
         eval_batch_size: int = 512,
@@ -121,6 +131,8 @@ class TextDataModule(LoaderDataModule):
         self.min_frequency = check_int("data.min_frequency", min_frequency, minimum=1)
         self.lowercase = bool(lowercase)
         self.max_length = check_int("data.max_length", max_length, minimum=1)
+        self.char_ngrams = check_char_ngrams(char_ngrams, char_buckets)
+        self.char_buckets = int(char_buckets) if self.char_ngrams else 0
         self.bucket_batches = check_int("data.bucket_batches", bucket_batches, minimum=0)
         if on_device and self.backend != "in_memory":
             raise UserError("data.on_device=true needs data.backend=in_memory")
@@ -162,7 +174,7 @@ class TextDataModule(LoaderDataModule):
         self.pad_id = padding_id(self.tokenizer, source)
         self._datasets = {
             name: TokenBatchDataset.from_sequences(
-                encode_texts(self.tokenizer, split_texts[name], self.max_length, self.pad_id),
+                encode_inputs(self.tokenizer, split_texts[name], self._encoding()),
                 split_labels[name],
                 self.pad_id,
             )
@@ -251,24 +263,29 @@ class TextDataModule(LoaderDataModule):
         return LengthBucketedBatchSampler(plan, self._datasets[name].lengths, self.bucket_batches)
 
     # ---- the data-to-model contract ------------------------------------------------------
+    def _encoding(self) -> dict[str, Any]:
+        """How texts become ids, besides the tokenizer: the same at setup and in `read_inputs`."""
+        return {
+            "max_length": int(self.max_length),
+            "padding_id": int(self.pad_id),
+            "char_ngrams": list(self.char_ngrams) if self.char_ngrams else None,
+            "char_buckets": self.char_buckets,
+        }
+
     def backbone_inputs(self) -> dict[str, Any]:
         self._require()
         return {
             "vocab_size": int(self.tokenizer.get_vocab_size()),
             "padding_id": int(self.pad_id),
             "max_length": int(self.max_length),
+            "char_buckets": self.char_buckets,
         }
 
     def input_spec(self) -> dict[str, Any]:
-        """The tokenizer and the truncation length: eval.py and predict.py encode new texts with them."""
+        """The tokenizer, the truncation length and the character n-grams: eval.py and predict.py
+        encode new texts with them."""
         self._require()
-        return {
-            SPEC_KEY: {
-                "tokenizer": pack(self.tokenizer),
-                "max_length": int(self.max_length),
-                "padding_id": int(self.pad_id),
-            }
-        }
+        return {SPEC_KEY: {"tokenizer": pack(self.tokenizer), **self._encoding()}}
 
     @classmethod
     def read_inputs(
@@ -312,16 +329,46 @@ class TextDataModule(LoaderDataModule):
                 frame, column_names(config.get("id")), config.get("keep_columns"), setting, path
             )
             columns = {c: _plain(frame[c]) for c in kept}
-        tokenizer = unpack(saved["tokenizer"])
-        pad = int(saved["padding_id"])
-        sequences = encode_texts(tokenizer, texts, int(saved["max_length"]), pad)
+        sequences = encode_inputs(unpack(saved["tokenizer"]), texts, saved)
         targets = labels if labels is not None else np.zeros(len(texts), dtype=np.int64)
         return RawInputs(
-            TokenBatchDataset.from_sequences(sequences, targets, pad),
+            TokenBatchDataset.from_sequences(sequences, targets, int(saved["padding_id"])),
             labels=labels,
             columns=columns,
             files=[str(path)],
         )
+
+
+def check_char_ngrams(sizes: Sequence[int] | None, buckets: int) -> tuple[int, int] | None:
+    """`data.char_ngrams` ([shortest, longest] characters, or null) with `data.char_buckets`."""
+    if sizes is None or (not isinstance(sizes, str) and len(sizes) == 0):
+        return None
+    if OmegaConf.is_config(sizes):
+        sizes = OmegaConf.to_container(sizes)
+    if isinstance(sizes, str) or len(sizes) != 2 or not all(isinstance(n, int) for n in sizes):
+        raise UserError(
+            f"data.char_ngrams={sizes}: give [shortest, longest] characters, e.g. [3, 5], or null"
+        )
+    low = check_int("data.char_ngrams[0]", sizes[0], minimum=1)
+    high = check_int("data.char_ngrams[1]", sizes[1], minimum=low)
+    check_int("data.char_buckets", buckets, minimum=1)
+    return low, high
+
+
+def encode_inputs(tokenizer: Any, texts: Sequence[str], encoding: Mapping[str, Any]) -> list[np.ndarray]:
+    """Each text's token ids, then (with `char_ngrams`) its hashed character n-grams as ids
+    `vocab_size + bucket`, which no token has: the bag tells them apart by value."""
+    pad = int(encoding["padding_id"])
+    tokens = encode_texts(tokenizer, texts, int(encoding["max_length"]), pad)
+    sizes = encoding.get("char_ngrams")  # absent from checkpoints saved before n-grams existed
+    if not sizes:
+        return tokens
+    low, high = (int(n) for n in sizes)
+    grams = char_ngram_ids(
+        tokenizer, texts, low, high, int(encoding["char_buckets"]), int(encoding["max_length"])
+    )
+    offset = tokenizer.get_vocab_size()
+    return [np.concatenate([t, (g + offset).astype(np.int32)]) for t, g in zip(tokens, grams, strict=True)]
 
 
 def _plain(column: pd.Series) -> list[Any]:
