@@ -95,6 +95,7 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_last_ckpt(tmp_path, m
         "data.n_samples=300",
         "trainer.max_epochs=3",
         "callbacks.progress_bar.refresh_rate=0",
+        "callbacks.model_checkpoint.min_seconds_between_writes=0",  # every epoch writes last.ckpt
         run_dir=run,
         monkeypatch=monkeypatch,
     )
