@@ -120,7 +120,11 @@ def test_a_tiny_folder_run_trains_the_capped_epochs_and_writes_its_run(tmp_path,
     from conftest import read_json
 
     run_dir = tmp_path / "run"
-    overrides = [*_tiny_folder_overrides(tmp_path / "images"), "callbacks.progress_bar.refresh_rate=0"]
+    overrides = [
+        *_tiny_folder_overrides(tmp_path / "images"),
+        "callbacks.progress_bar.refresh_rate=0",
+        "refit_with_validation=false",  # the cap is the subject; tests/runs/test_refit.py has the refit
+    ]
     assert run_app("train.py", *overrides, run_dir=run_dir, monkeypatch=monkeypatch) == 0
     assert "test/balanced_accuracy" in read_json(run_dir / "metrics.json")
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

@@ -144,6 +144,7 @@ def _tiny_folder(tmp_path: Path) -> list[str]:
         "data.val_fraction=0.26",
         "data.test_fraction=0.26",
         "callbacks.progress_bar.refresh_rate=0",
+        "refit_with_validation=false",  # one training is what these tests interrupt
     ]
 
 
