@@ -1,17 +1,17 @@
-"""When the checkpoint callback writes: every epoch with `min_seconds_between_writes=0`; otherwise
-the first and the last epoch of a fit (and every interval), a new best held in memory till then."""
+"""What the checkpoint callback writes: `last.ckpt` every epoch, each training moment serialized
+once (an epoch that improves the best gives `last.ckpt` as a hard link to the best file)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.strategies import Strategy
 from torch.utils.data import DataLoader, TensorDataset
-
-from imbalanced.callbacks.checkpoints import EveryEpochLastCheckpoint
 
 
 class _Scored(L.LightningModule):
@@ -47,32 +47,29 @@ def _loader() -> DataLoader:
     return DataLoader(TensorDataset(torch.randn(8, 2, generator=generator)), batch_size=4)
 
 
-def _fit(folder: Path, seconds: float, scores: list[float], epochs: int, **fit: object) -> L.Trainer:
-    callback = EveryEpochLastCheckpoint(
-        dirpath=folder,
-        filename="best-epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        monitor="val/balanced_accuracy",
-        mode="max",
-        save_top_k=1,
-        save_last=True,
-        min_seconds_between_writes=seconds,
-    )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        callbacks=[callback, *fit.pop("callbacks", [])],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    trainer.fit(_Scored(scores), _loader(), _loader(), **fit)
-    return trainer
+@pytest.fixture
+def fit(compose_cfg):
+    """Fit `_Scored` with the run's checkpoint callback as configs/callbacks/default.yaml sets it."""
+    settings = compose_cfg().callbacks.model_checkpoint
+
+    def _fit(folder: Path, scores: list[float], epochs: int, **fit: object) -> L.Trainer:
+        trainer = L.Trainer(
+            max_epochs=epochs,
+            callbacks=[instantiate(settings, dirpath=str(folder)), *fit.pop("callbacks", [])],
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+        trainer.fit(_Scored(scores), _loader(), _loader(), **fit)
+        return trainer
+
+    return _fit
 
 
 @pytest.fixture
 def writes(monkeypatch):
-    """(file name, checkpoint epoch) of every checkpoint written, in order."""
+    """(file name, checkpoint epoch) of every checkpoint serialized, in order."""
     written: list[tuple[str, int]] = []
     save = Strategy.save_checkpoint
 
@@ -88,60 +85,49 @@ def _epoch(path: Path) -> int:
     return torch.load(path, map_location="cpu", weights_only=True)["epoch"]
 
 
-def test_interval_zero_writes_every_epoch(tmp_path, writes):
-    _fit(tmp_path, 0, [0.1, 0.2, 0.3, 0.4], epochs=4)
-    assert writes == [item for e in range(4) for item in ((f"best-epoch{e:03d}.ckpt", e), ("last.ckpt", e))]
-    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["best-epoch003.ckpt", "last.ckpt"]
+def test_an_improving_epoch_serializes_once_and_links_last_to_the_best(tmp_path, writes, fit):
+    fit(tmp_path, [0.1, 0.2, 0.3, 0.4], epochs=4)
+    assert writes == [(f"best-epoch{e:03d}.ckpt", e) for e in range(4)]
+    assert sorted(p.name for p in tmp_path.glob("*")) == ["best-epoch003.ckpt", "last.ckpt"]
+    best, last = tmp_path / "best-epoch003.ckpt", tmp_path / "last.ckpt"
+    assert os.path.samefile(best, last) and not last.is_symlink()
+    assert _epoch(last) == 3
 
 
-def test_a_long_interval_writes_the_first_and_last_epoch_only(tmp_path, writes):
-    trainer = _fit(tmp_path, 1e9, [0.1, 0.2, 0.3, 0.4], epochs=4)
-    # the bests of epochs 1 and 2 were held in memory and superseded before they were written
+def test_other_epochs_write_last_alone_and_leave_the_best_file_as_it_was(tmp_path, writes, fit):
+    fit(tmp_path, [0.1, 0.5, 0.3, 0.2], epochs=4)  # best at epoch 1
     assert writes == [
         ("best-epoch000.ckpt", 0),
-        ("last.ckpt", 0),
-        ("best-epoch003.ckpt", 3),
-        ("last.ckpt", 3),
-    ]
-    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["best-epoch003.ckpt", "last.ckpt"]
-    assert trainer.checkpoint_callback.best_model_path == str(tmp_path / "best-epoch003.ckpt")
-
-
-def test_a_held_best_is_written_at_the_end_and_the_old_one_removed(tmp_path, writes):
-    _fit(tmp_path, 1e9, [0.1, 0.5, 0.3, 0.2], epochs=4)  # best at epoch 1, held until the fit ends
-    assert writes == [
-        ("best-epoch000.ckpt", 0),
-        ("last.ckpt", 0),
         ("best-epoch001.ckpt", 1),
+        ("last.ckpt", 2),
         ("last.ckpt", 3),
     ]
-    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["best-epoch001.ckpt", "last.ckpt"]
-    assert (_epoch(tmp_path / "best-epoch001.ckpt"), _epoch(tmp_path / "last.ckpt")) == (1, 3)
+    best, last = tmp_path / "best-epoch001.ckpt", tmp_path / "last.ckpt"
+    assert sorted(p.name for p in tmp_path.glob("*")) == [best.name, last.name]  # no temporary file left
+    assert not os.path.samefile(best, last)
+    assert (_epoch(best), _epoch(last)) == (1, 3)
 
 
-def test_an_error_writes_the_held_best(tmp_path, writes):
-    with pytest.raises(RuntimeError, match="stopped by the test"):
-        _fit(tmp_path, 1e9, [0.1, 0.2, 0.3, 0.4], epochs=4, callbacks=[_FailAt(3)])
-    # the held best of epoch 2 is written (interrupted.ckpt would name it); last.ckpt stays epoch 0's
-    # and the best it names is kept
-    names = ["best-epoch000.ckpt", "best-epoch002.ckpt", "last.ckpt"]
-    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == names
-    assert [_epoch(tmp_path / name) for name in names] == [0, 2, 0]
+def test_without_hard_links_both_files_are_written(tmp_path, writes, fit, monkeypatch):
+    def refuse(*_):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refuse)
+    fit(tmp_path, [0.1, 0.2], epochs=2)
+    assert writes == [(name, e) for e in range(2) for name in (f"best-epoch{e:03d}.ckpt", "last.ckpt")]
+    assert (_epoch(tmp_path / "best-epoch001.ckpt"), _epoch(tmp_path / "last.ckpt")) == (1, 1)
 
 
-def test_resuming_from_an_older_last_checkpoint_reaches_the_uninterrupted_model(tmp_path):
+def test_resuming_from_a_linked_last_checkpoint_reaches_the_uninterrupted_model(tmp_path, fit):
     scores = [0.1, 0.2, 0.3, 0.4]
-    whole = _fit(tmp_path / "whole", 1e9, scores, epochs=4)
+    whole = fit(tmp_path / "whole", scores, epochs=4)
     with pytest.raises(RuntimeError):
-        _fit(tmp_path / "cut", 1e9, scores, epochs=4, callbacks=[_FailAt(3)])
-    resumed = _fit(tmp_path / "cut", 1e9, scores, epochs=4, ckpt_path=str(tmp_path / "cut" / "last.ckpt"))
+        fit(tmp_path / "cut", scores, epochs=4, callbacks=[_FailAt(3)])
+    cut = tmp_path / "cut"
+    assert os.path.samefile(cut / "last.ckpt", cut / "best-epoch002.ckpt")
+    resumed = fit(cut, scores, epochs=4, ckpt_path=str(cut / "last.ckpt"))
     assert torch.equal(resumed.lightning_module.layer.weight, whole.lightning_module.layer.weight)
-    assert _epoch(tmp_path / "cut" / "last.ckpt") == 3
     assert float(resumed.checkpoint_callback.best_model_score) == pytest.approx(0.4)
-    assert resumed.checkpoint_callback.best_model_path == str(tmp_path / "cut" / "best-epoch003.ckpt")
-    assert not (tmp_path / "cut" / "best-epoch000.ckpt").exists()  # replaced as the resumed run improved
-
-
-def test_the_default_config_writes_every_epoch(compose_cfg):
-    # a resume is bit for bit only when both runs write at the same epochs (docs/reference.md)
-    assert compose_cfg().callbacks.model_checkpoint.min_seconds_between_writes == 0
+    # the resumed run's new best replaced the file last.ckpt was linked to; last.ckpt is epoch 3's
+    assert sorted(p.name for p in cut.glob("*.ckpt")) == ["best-epoch003.ckpt", "last.ckpt"]
+    assert _epoch(cut / "last.ckpt") == 3

@@ -40,9 +40,9 @@ def _plan(datamodule, rank: int, world_size: int, epoch: int) -> torch.Tensor:
     return torch.cat(list(plan))
 
 
-# both samplers on the in-memory backend; the DataLoader backend serves the same batch plan through
-# its workers, checked with the class-balanced draw (a run there costs three times as much)
-CASES = [("in_memory", "none"), ("in_memory", "class_balanced"), ("dataloader", "class_balanced")]
+# plain shuffling on the in-memory backend, the class-balanced draw on the DataLoader backend, which
+# serves the same batch plan through its workers (the plan's sharding is one code for both backends)
+CASES = [("in_memory", "none"), ("dataloader", "class_balanced")]
 
 
 @pytest.mark.slow

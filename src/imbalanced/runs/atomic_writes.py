@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -85,6 +86,23 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def link_atomic(source: str | Path, target: str | Path) -> None:
+    """Make `target` a hard link to `source` (one file, two names), replacing `target` atomically.
+
+    Raises OSError where no hard link can be made (another file system, one without them).
+    """
+    target = Path(target)
+    temporary = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    os.link(source, temporary)
+    try:
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _sync_folder(target.parent)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
