@@ -67,6 +67,9 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     # loops given the same number of passes
     for name, loss in HAND.items():
         table[f"{name}, {BUDGET_EPOCHS} epochs"] = hand(loss, BUDGET_EPOCHS)
+    # the longer training of the preset candidate below, given to the hand loop's best loss too
+    longer = 2 * BUDGET_EPOCHS
+    table[f"hand loop, logit-adjusted, {longer} epochs"] = hand("logit_adjusted", longer)
     presets = {
         "template, 20 epochs, no refit": fixed_length,
         "template, 20 epochs, no refit, data.augment.crop_padding=null (random translation)": [
@@ -111,6 +114,13 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
             "loss=logit_adjusted",
             "class_weights=none",
             "scheduler=cosine",
+        ],
+        "template, loss=logit_adjusted class_weights=none, twice the budget (800 steps, at most 80 epochs)": [
+            *budget,
+            "loss=logit_adjusted",
+            "class_weights=none",
+            "data.budget_steps=800",
+            f"data.budget_max_epochs={2 * BUDGET_EPOCHS}",
         ],
         "template, drw_start_epoch=30 scheduler=cosine, default budget": [
             *budget,
