@@ -214,13 +214,14 @@ def test_ddp_binary_run_matches_a_single_process_evaluation(tmp_path, monkeypatc
         "data.n_samples=8000",
         "trainer.max_epochs=2",
         "trainer=ddp_cpu",
+        "refit_with_validation=false",  # the refit under DDP: tests/runs/test_ddp.py
         *QUIET,
         run_dir=tmp_path / "ddp",
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     trained = read_json(tmp_path / "ddp" / "metrics.json")
-    assert trained["tested_checkpoint"] == "checkpoints/refit.ckpt"  # refit under DDP
+    assert trained["tested_checkpoint"] == "checkpoints/last.ckpt"
     tested = tmp_path / "ddp" / trained["tested_checkpoint"]
     assert (
         run_app(
