@@ -243,6 +243,26 @@ def _fitted_binary_policy(
     return policy, counts
 
 
+@pytest.mark.parametrize("shift", [None, "closed"])
+def test_the_fit_stops_where_autograd_sees_a_flat_likelihood(shift):
+    # the fit computes its gradients by hand: at its result autograd must find no descent left
+    generator = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 12, (300,), generator=generator)
+    logits = torch.randn(300, 12, generator=generator)
+    logits[torch.arange(300), labels] += 3.0
+    overconfident = 2.5 * logits
+    fixed = None if shift is None else torch.linspace(-1, 1, 12, dtype=torch.float64)
+    temperature, bias, nll = fit_calibration(overconfident, labels, fixed)
+    log_t = torch.tensor(temperature, dtype=torch.float64).log().requires_grad_(True)
+    free = bias.clone().requires_grad_(True)
+    loss = F.cross_entropy(overconfident.double() / log_t.exp() + free, labels)
+    loss.backward()
+    assert loss.item() == pytest.approx(nll, abs=1e-9)
+    assert abs(float(log_t.grad)) < 1e-4
+    if shift is None:
+        assert float(free.grad.abs().max()) < 1e-4
+
+
 @pytest.mark.parametrize("calibration", ["auto", "none"])
 def test_binary_decision_is_the_written_probability_against_the_threshold(calibration):
     policy, counts = _fitted_binary_policy(calibration=calibration)

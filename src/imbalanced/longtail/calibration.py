@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from imbalanced.longtail.losses import ImbalanceLoss, log_prior
@@ -96,40 +95,48 @@ def _fit_calibration(
     z = logits.detach().double().cpu()
     y = labels.detach().long().cpu()
     num_classes = z.shape[1]
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    log_t = torch.zeros((), dtype=torch.float64)
     params = [log_t]
     if shift is None:
         initial = torch.zeros(num_classes, dtype=torch.float64) if start is None else start.double().cpu()
-        free_bias = (initial[1:] - initial[0]).clone().requires_grad_(True)
+        free_bias = (initial[1:] - initial[0]).clone()
         params.append(free_bias)
-    low, high = (torch.tensor(v, dtype=torch.float64).log() for v in TEMPERATURE_RANGE)
+    low, high = (math.log(v) for v in TEMPERATURE_RANGE)
+    rows = torch.arange(len(y))
 
     def bias() -> Tensor:
         if shift is not None:
             return shift.double()
         return torch.cat([torch.zeros(1, dtype=torch.float64), free_bias])
 
-    def nll() -> Tensor:
-        return F.cross_entropy(z / log_t.clamp(low, high).exp() + bias(), y)
-
-    optimizer = torch.optim.LBFGS(params, lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = nll()
-        loss.backward()
+    def nll_and_gradients() -> Tensor:
+        """The mean NLL, with its gradients written to the parameters' `.grad` by hand: autograd's
+        bookkeeping cost more than the arithmetic on these small tensors, at every L-BFGS step."""
+        temperature = math.exp(min(max(float(log_t), low), high))
+        scaled = z / temperature
+        log_p = torch.log_softmax(scaled + bias(), dim=1)
+        loss = -log_p[rows, y].mean()
+        residual = log_p.exp_()  # d loss / d logits = (softmax - onehot) / n
+        residual[rows, y] -= 1.0
+        residual /= len(y)
+        inside = low <= float(log_t) <= high  # the clamp passes no gradient outside the range
+        log_t.grad = -(residual * scaled).sum() if inside else torch.zeros((), dtype=torch.float64)
+        if shift is None:
+            free_bias.grad = residual.sum(0)[1:]
         return loss
 
-    initial_nll = nll().item()
-    optimizer.step(closure)
-    with torch.no_grad():
-        if not torch.isfinite(nll()) or nll().item() > initial_nll:  # never worse than the start
-            log_t.zero_()
-            if shift is None:
-                free_bias.copy_(initial[1:] - initial[0])
-        temperature = float(log_t.clamp(low, high).exp())
-        fitted = bias().detach().clone()
-        final_nll = float(nll())
+    optimizer = torch.optim.LBFGS(params, lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+    initial_nll = nll_and_gradients().item()
+    optimizer.step(nll_and_gradients)
+    final = nll_and_gradients()
+    if not torch.isfinite(final) or final.item() > initial_nll:  # never worse than the start
+        log_t.zero_()
+        if shift is None:
+            free_bias.copy_(initial[1:] - initial[0])
+        final = nll_and_gradients()
+    temperature = math.exp(min(max(float(log_t), low), high))
+    fitted = bias().clone()
+    final_nll = float(final)
     return temperature, fitted - fitted.mean(), final_nll
 
 
