@@ -4,7 +4,7 @@ size and epochs, on the same data; then the template's own choices, one at a tim
 Images (`--set mnist` / `--set digits`, long-tailed folders built by digit_folders.py): the hand loop
 is torchvision ImageFolder + DataLoader + the small_cnn architecture + AdamW(1e-3, wd 1e-4) + cross
 entropy with scikit-learn's balanced weights, tested after the last epoch. The template runs
-`data=image_folder model=small_cnn trainer.max_epochs=E` with the same folders.
+`data=image_folder model=small_cnn loss=cross_entropy trainer.max_epochs=E` with the same folders.
 Table (`--set table`): scikit-learn's digits as a 64-column long-tailed table (the same rows as the
 `digits` folders), the template's `data=tabular` (MLP 256-256, dropout 0.3) against the same MLP
 written by hand.
@@ -47,6 +47,7 @@ def image_rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         f"data.train_dir={train}",
         f"data.test_dir={test}",
         "model=small_cnn",
+        "loss=cross_entropy",  # the hand loop's loss (image folders default to the logit-adjusted one)
         f"trainer.max_epochs={epochs}",
         "data.num_workers=0",
         "refit_with_validation=false",  # the hand loop trains once, on the training folder

@@ -1,5 +1,6 @@
-"""data=image_folder defaults chosen by measurement (docs/images-quality.md): the images' own size, no
-augmentation unless asked (never a flip by default), the folder's own training budget."""
+"""data=image_folder defaults chosen by measurement (docs/images-quality.md): the small CNN and the
+logit-adjusted loss, the images' own size, no augmentation unless asked (never a flip by default),
+the folder's own training budget."""
 
 from __future__ import annotations
 
@@ -18,6 +19,17 @@ def tree(tmp_path):
         for i in range(count):
             write_image(tmp_path / "images" / name / f"{i}.png", 40 if name == "a" else 200, (10, 12), seed=i)
     return tmp_path / "images"
+
+
+def test_a_folder_trains_the_small_cnn_with_the_logit_adjusted_loss_unless_told_otherwise(compose_cfg):
+    folder = compose_cfg("data=image_folder", "data.root=DIR")
+    assert folder.model.backbone._target_ == "imbalanced.models.SmallCNN"
+    assert folder.loss._target_ == "imbalanced.longtail.losses.LogitAdjusted"
+    assert folder.class_weights._target_ == "imbalanced.longtail.weights.auto"  # none for this loss
+    given = compose_cfg("data=image_folder", "data.root=DIR", "model=resnet32", "loss=cross_entropy")
+    assert given.model.backbone._target_ == "imbalanced.models.CifarResNet"
+    assert given.loss._target_ == "imbalanced.longtail.losses.CrossEntropy"
+    assert compose_cfg().loss._target_ == "imbalanced.longtail.losses.CrossEntropy"  # tables: weighted CE
 
 
 def test_image_size_null_keeps_the_images_own_size(tree):
