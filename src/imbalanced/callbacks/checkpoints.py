@@ -38,7 +38,6 @@ class EveryEpochLastCheckpoint(ModelCheckpoint):
         super().__init__(*args, **kwargs)
         # the latest file this fit wrote, and the training moment (epoch, step) it holds
         self._written: tuple[tuple[int, int], str] | None = None
-        self._last_file_step: int | None = None  # global step of the last.ckpt written
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -90,13 +89,10 @@ class EveryEpochLastCheckpoint(ModelCheckpoint):
         self._save_last_if_missing(trainer)  # a fit stopped between epochs (max_steps)
 
     def _save_last_if_missing(self, trainer: L.Trainer) -> None:
-        if self.save_last and self._last_file_step != trainer.global_step:
+        # Lightning writes last.ckpt right after any top-k file of a step, so a step with a saved file
+        # already has its last.ckpt
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-    @override
-    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
-        super()._save_last_checkpoint(trainer, monitor_candidates)
-        self._last_file_step = trainer.global_step
 
     @override
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:

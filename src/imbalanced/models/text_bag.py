@@ -35,8 +35,9 @@ class TextBag(nn.Module):
         char_buckets: int = 0,
         char_ngrams: Sequence[int] | None = None,
     ) -> None:
-        """`char_buckets` comes from the data (0: it adds no character n-grams); `char_ngrams` is
-        the data's setting, which configs/data/text.yaml reads from this model's config."""
+        """`char_buckets` comes from the data (0: it adds no character n-grams). `char_ngrams` is
+        the data's setting, which configs/data/text.yaml reads from this model's config; the bag
+        itself does not use it (the n-gram ids arrive with the tokens)."""
         super().__init__()
         check_int("model.backbone.dim", dim, minimum=1)
         check_int("model.backbone.bigram_buckets", bigram_buckets, minimum=0)
@@ -46,7 +47,6 @@ class TextBag(nn.Module):
         self.padding_id = int(padding_id)
         self.bigram_buckets = int(bigram_buckets)
         self.char_buckets = int(char_buckets)
-        self.char_ngrams = list(char_ngrams) if char_ngrams else None
         # one table: token rows first, then the character n-gram buckets, then the bigram buckets.
         # The padding row stays zero (no gradient reaches it), so a sum over a padded bag is the sum
         # over the text. nn.Embedding and not nn.EmbeddingBag: on this CPU build its forward +
