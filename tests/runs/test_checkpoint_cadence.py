@@ -49,13 +49,16 @@ def _loader() -> DataLoader:
 
 @pytest.fixture
 def fit(compose_cfg):
-    """Fit `_Scored` with the run's checkpoint callback as configs/callbacks/default.yaml sets it."""
-    settings = compose_cfg().callbacks.model_checkpoint
+    """Fit `_Scored` with the run's checkpoint callback and checkpoint writer, as configs/callbacks/
+    default.yaml and configs/trainer/default.yaml set them."""
+    cfg = compose_cfg()
+    settings = cfg.callbacks.model_checkpoint
 
     def _fit(folder: Path, scores: list[float], epochs: int, **fit: object) -> L.Trainer:
         trainer = L.Trainer(
             max_epochs=epochs,
             callbacks=[instantiate(settings, dirpath=str(folder)), *fit.pop("callbacks", [])],
+            plugins=instantiate(cfg.trainer.plugins),
             logger=False,
             enable_progress_bar=False,
             enable_model_summary=False,
@@ -108,14 +111,17 @@ def test_other_epochs_write_last_alone_and_leave_the_best_file_as_it_was(tmp_pat
     assert (_epoch(best), _epoch(last)) == (1, 3)
 
 
-def test_without_hard_links_both_files_are_written(tmp_path, writes, fit, monkeypatch):
+def test_without_hard_links_last_is_a_copy_of_the_best(tmp_path, writes, fit, monkeypatch):
     def refuse(*_):
         raise OSError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "link", refuse)
     fit(tmp_path, [0.1, 0.2], epochs=2)
-    assert writes == [(name, e) for e in range(2) for name in (f"best-epoch{e:03d}.ckpt", "last.ckpt")]
-    assert (_epoch(tmp_path / "best-epoch001.ckpt"), _epoch(tmp_path / "last.ckpt")) == (1, 1)
+    assert writes == [(f"best-epoch{e:03d}.ckpt", e) for e in range(2)]
+    best, last = tmp_path / "best-epoch001.ckpt", tmp_path / "last.ckpt"
+    assert not os.path.samefile(best, last) and best.read_bytes() == last.read_bytes()
+    assert sorted(p.name for p in tmp_path.glob("*")) == [best.name, last.name]
+    assert _epoch(last) == 1
 
 
 def test_resuming_from_a_linked_last_checkpoint_reaches_the_uninterrupted_model(tmp_path, fit):
@@ -131,3 +137,13 @@ def test_resuming_from_a_linked_last_checkpoint_reaches_the_uninterrupted_model(
     # the resumed run's new best replaced the file last.ckpt was linked to; last.ckpt is epoch 3's
     assert sorted(p.name for p in cut.glob("*.ckpt")) == ["best-epoch003.ckpt", "last.ckpt"]
     assert _epoch(cut / "last.ckpt") == 3
+
+
+def test_a_checkpoint_holds_the_weights_of_its_save_not_of_its_write(compose_cfg, tmp_path):
+    # the file is written while the next epoch trains: what it holds is serialized at the save
+    writer = instantiate(compose_cfg().trainer.plugins)[0]
+    weights = torch.ones(3)
+    writer.save_checkpoint({"state_dict": {"w": weights}}, tmp_path / "last.ckpt")
+    weights.zero_()  # the optimizer's next step
+    writer.finish_writes()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]["w"].tolist() == [1.0] * 3

@@ -65,7 +65,9 @@ def test_checkpoints_are_written_beside_their_target(compose_cfg, tmp_path, monk
         tempfile, "mkstemp", lambda *a, **k: (folders.append(str(k.get("dir"))), real_mkstemp(*a, **k))[1]
     )
     path = tmp_path / "checkpoints" / "last.ckpt"
-    trainer.strategy.checkpoint_io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
+    writer = trainer.strategy.checkpoint_io
+    writer.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
+    writer.finish_writes()  # the end of each fit waits for them
     assert folders == [str(path.parent)]  # not the system temp folder: the rename stays on one disk
     assert torch.load(path, weights_only=True)["state_dict"]["w"].tolist() == [1.0, 1.0, 1.0]
 
@@ -75,9 +77,11 @@ def test_a_full_disk_keeps_the_previous_checkpoint_loadable(compose_cfg, tmp_pat
     path = tmp_path / "checkpoints" / "last.ckpt"
     writer = trainer.strategy.checkpoint_io
     writer.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, path)
+    writer.finish_writes()
     monkeypatch.setattr(atomic.os, "fdopen", _FullDisk(room=100))
-    with pytest.raises(UserError) as error:
-        writer.save_checkpoint({"state_dict": {"w": torch.zeros(100_000)}, "epoch": 2}, path)
+    writer.save_checkpoint({"state_dict": {"w": torch.zeros(100_000)}, "epoch": 2}, path)
+    with pytest.raises(UserError) as error:  # the write is done in the background: raised by the wait
+        writer.finish_writes()
     assert str(error.value) == (
         f"cannot write {path}: No space left on device (the previous file is "
         "kept); free disk space or choose a writable place, then run again"

@@ -11,8 +11,8 @@ Two changes to Lightning's class:
   epoch. The second name is a hard link to the first file instead (made atomically beside it), so
   both load as before. A later `last.ckpt` is a new file that replaces the name (atomic rename),
   never the shared one in place, and removing an old best removes its name only. Where no hard link
-  can be made (a remote path, a strategy that writes its own shards, a file system without them) the
-  file is written again.
+  can be made the file is copied (a file system without them) or written again (a remote path, a
+  strategy that writes its own shards, a checkpoint writer other than runs/checkpoint_io.py's).
 
 Under `fast_dev_run` (`debug=fdr`) nothing is written: Lightning's `on_train_end` would still write
 `last.ckpt` there.
@@ -26,10 +26,11 @@ from weakref import proxy
 import lightning as L
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.strategies import Strategy
 from typing_extensions import override
 
-from imbalanced.runs.atomic_writes import link_atomic
+from imbalanced.runs.checkpoint_io import AtomicCheckpointIO
 
 
 class EveryEpochLastCheckpoint(ModelCheckpoint):
@@ -96,14 +97,17 @@ class EveryEpochLastCheckpoint(ModelCheckpoint):
 
     @override
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        # Lightning's method, with the link, and the files written before a logger may read them
         moment = (trainer.current_epoch, trainer.global_step)
         if not self._link_to_written(trainer, moment, filepath):
-            super()._save_checkpoint(trainer, filepath)
+            trainer.save_checkpoint(filepath, self.save_weights_only)
             self._written = (moment, filepath)
-            return
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
         if trainer.is_global_zero:
+            writer = trainer.strategy.checkpoint_io
+            if isinstance(writer, AtomicCheckpointIO) and any(map(_reads_checkpoints, trainer.loggers)):
+                writer.finish_writes()
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
 
@@ -112,14 +116,22 @@ class EveryEpochLastCheckpoint(ModelCheckpoint):
         if self._written is None or self._written[0] != moment or self._written[1] == filepath:
             return False
         source = self._written[1]
-        # one file written by rank 0 (single device, DDP); FSDP and DeepSpeed write their own shards
+        # one file written by rank 0 (single device, DDP) through the run's writer, which links after
+        # its pending writes; FSDP and DeepSpeed write their own shards
+        writer = trainer.strategy.checkpoint_io
         single_file = type(trainer.strategy).save_checkpoint is Strategy.save_checkpoint
-        if not (single_file and _is_local_file_protocol(source) and _is_local_file_protocol(filepath)):
+        local = _is_local_file_protocol(source) and _is_local_file_protocol(filepath)
+        if not (single_file and local and isinstance(writer, AtomicCheckpointIO)):
             return False
-        linked = True
         if trainer.is_global_zero:
-            try:
-                link_atomic(source, filepath)
-            except OSError:  # no hard links here (or the source is gone): write the file
-                linked = False
-        return bool(trainer.strategy.broadcast(linked, src=0))
+            writer.link_checkpoint(source, filepath)
+        return True
+
+
+def _reads_checkpoints(logger: Logger) -> bool:
+    """MLflow's and W&B's loggers upload the checkpoint files they are told of (`log_model`); the
+    CSV and TensorBoard loggers do nothing then."""
+    return type(logger).after_save_checkpoint not in _IGNORE_SAVES
+
+
+_IGNORE_SAVES = (Logger.after_save_checkpoint, TensorBoardLogger.after_save_checkpoint)

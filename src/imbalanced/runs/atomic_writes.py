@@ -105,6 +105,18 @@ def link_atomic(source: str | Path, target: str | Path) -> None:
     _sync_folder(target.parent)
 
 
+def link_or_copy_atomic(source: str | Path, target: str | Path) -> None:
+    """`target` becomes a hard link to `source`, or an atomic copy of it where no hard link can be
+    made (another file system, one without hard links); a failure is one UserError naming `target`."""
+    try:
+        link_atomic(source, target)
+    except OSError:
+        try:
+            copy_verified(source, target)
+        except OSError as error:
+            raise _not_written(Path(target), error) from None
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
