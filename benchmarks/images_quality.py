@@ -73,6 +73,7 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     # the preset's longer training, given to the hand loop's best loss too
     longer = 2 * BUDGET_EPOCHS
     table[f"hand loop, logit-adjusted, {longer} epochs"] = hand("logit_adjusted", longer)
+    preset = ["experiment=image_folder_longtail", *budget[1:]]  # the recommended preset
     presets = {
         "template, 20 epochs, no refit": [*fixed_length, *weighted],
         "template, 20 epochs, no refit, data.augment.crop_padding=null (random translation)": [
@@ -109,10 +110,7 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
             "refit_with_validation=false",
         ],
         # the recommended preset: the default recipe at twice the budget (800 steps, at most 80 passes)
-        "template experiment=image_folder_longtail (twice the budget)": [
-            "experiment=image_folder_longtail",
-            *budget[1:],
-        ],
+        "template experiment=image_folder_longtail (twice the budget)": preset,
         # other candidates, at the default budget
         "template, loss=cross_entropy scheduler=cosine, default budget": [
             *budget,
@@ -140,7 +138,6 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
     }
     # candidates for a preset that beats the hand loop's best (logit-adjusted, 80 epochs): the preset
     # plus one change each
-    preset = ["experiment=image_folder_longtail", *budget[1:]]
     # EMAWeightAveraging also averages BatchNorm's running statistics (use_buffers=True): at decay 0.99
     # over ~300 steps they lag the weights, and the averaged first model scored 0.39 on validation
     ema = "+callbacks.ema._target_=lightning.pytorch.callbacks.EMAWeightAveraging"

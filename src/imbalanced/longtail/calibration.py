@@ -104,6 +104,9 @@ def _fit_calibration(
     low, high = (math.log(v) for v in TEMPERATURE_RANGE)
     rows = torch.arange(len(y))
 
+    def temperature() -> float:  # the clamp to TEMPERATURE_RANGE
+        return math.exp(min(max(float(log_t), low), high))
+
     def bias() -> Tensor:
         if shift is not None:
             return shift.double()
@@ -112,8 +115,7 @@ def _fit_calibration(
     def nll_and_gradients() -> Tensor:
         """The mean NLL, with its gradients written to the parameters' `.grad` by hand: autograd's
         bookkeeping cost more than the arithmetic on these small tensors, at every L-BFGS step."""
-        temperature = math.exp(min(max(float(log_t), low), high))
-        scaled = z / temperature
+        scaled = z / temperature()
         log_p = torch.log_softmax(scaled + bias(), dim=1)
         loss = -log_p[rows, y].mean()
         residual = log_p.exp_()  # d loss / d logits = (softmax - onehot) / n
@@ -134,10 +136,8 @@ def _fit_calibration(
         if shift is None:
             free_bias.copy_(initial[1:] - initial[0])
         final = nll_and_gradients()
-    temperature = math.exp(min(max(float(log_t), low), high))
     fitted = bias().clone()
-    final_nll = float(final)
-    return temperature, fitted - fitted.mean(), final_nll
+    return temperature(), fitted - fitted.mean(), float(final)
 
 
 def fit_prior_and_temperature(
