@@ -16,12 +16,13 @@ from imbalanced.longtail.rare_event import apply_prediction_overrides, refit_dec
 from imbalanced.reporting.end_of_run import show_results
 from imbalanced.reporting.run_files import metrics_report, write_json
 from imbalanced.runs.config_checks import check_config
-from imbalanced.runs.safe_loading import read_checkpoint, trusted_targets
+from imbalanced.runs.safe_loading import trusted_targets
 from imbalanced.tasks.from_checkpoint import (
     build_single_device_trainer,
+    classifier_of,
     data_overrides,
-    load_classifier,
     read_raw_inputs,
+    read_trusted_checkpoint,
     rebuild_datamodule,
     saved_data_config,
     set_posthoc_tau,
@@ -31,10 +32,10 @@ from imbalanced.tasks.from_checkpoint import (
 log = logging.getLogger(__name__)
 
 
-def check_same_data(cfg: DictConfig, datamodule: Any) -> None:
-    """The rebuilt splits must be the training run's (data/fingerprint.py), else the "test" rows may
-    include rows the model trained on; `allow_changed_data=true` evaluates anyway (with a warning)."""
-    saved = saved_fingerprint(read_checkpoint(cfg.ckpt_path))
+def check_same_data(cfg: DictConfig, datamodule: Any, saved: dict[str, Any] | None) -> None:
+    """The rebuilt splits must be the training run's (`saved`, the checkpoint's fingerprint:
+    data/fingerprint.py), else the "test" rows may include rows the model trained on;
+    `allow_changed_data=true` evaluates anyway (with a warning)."""
     now = datamodule.contract().fingerprint
     if saved is None or now is None:
         log.warning("the checkpoint holds no data fingerprint: cannot check the data is unchanged")
@@ -67,7 +68,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     seed, same split) and its test split is used: the training run's test metrics, reproduced.
     """
     check_config(cfg)  # the same setting checks as train.py
-    model = load_classifier(cfg.ckpt_path, trusted_targets(cfg))
+    checkpoint = read_trusted_checkpoint(cfg.ckpt_path, trusted_targets(cfg))
+    model = classifier_of(checkpoint, cfg.ckpt_path)
+    trained_fingerprint = saved_fingerprint(checkpoint)
+    del checkpoint  # the weights are in the model now
     set_posthoc_tau(model, cfg.get("posthoc_tau"))
     apply_prediction_overrides(model, cfg)  # decision.threshold=..., calibration=none
     refit_decision(model, cfg, lambda: validation_logits(model))  # decision.rule=... on its val split
@@ -84,7 +88,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         num_samples, source = len(inputs), str(test_path)
     else:
         datamodule = rebuild_datamodule(model, overrides)
-        check_same_data(cfg, datamodule)
+        check_same_data(cfg, datamodule, trained_fingerprint)
         results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
         num_samples = len(datamodule.split_labels("test"))  # from the labels, no sample loaded
         source = "test split of the checkpoint's data config"

@@ -30,16 +30,26 @@ from imbalanced.targets import import_dotted, import_target
 def load_classifier(
     ckpt_path: str | Path | None, trusted_targets: Sequence[str] | None = ()
 ) -> ImbalancedClassifier:
-    """`ImbalancedClassifier.load_from_checkpoint` alone: no datamodule, no training data.
+    """`ImbalancedClassifier.load_from_checkpoint` alone: no datamodule, no training data."""
+    return classifier_of(read_trusted_checkpoint(ckpt_path, trusted_targets), ckpt_path)
 
-    The file is read with `weights_only=True` and every `_target_` in its hyperparameters is
-    checked against the allow-list (safe_loading) before anything is instantiated.
-    """
+
+def read_trusted_checkpoint(
+    ckpt_path: str | Path | None, trusted_targets: Sequence[str] | None = ()
+) -> dict[str, Any]:
+    """The checkpoint file, read with `weights_only=True`, once every `_target_` in its
+    hyperparameters is on the allow-list (safe_loading) and imports; nothing is instantiated."""
     if ckpt_path is None or str(ckpt_path) in ("", "???"):
         raise UserError("ckpt_path is not set; give a checkpoint: ckpt_path=RUN_DIR/checkpoints/last.ckpt")
     checkpoint = read_checkpoint(Path(str(ckpt_path)).expanduser())
     check_targets(checkpoint.get("hyper_parameters") or {}, trusted_targets, path=ckpt_path)
     check_importable(checkpoint.get("hyper_parameters") or {}, ckpt_path)
+    return checkpoint
+
+
+def classifier_of(checkpoint: Mapping[str, Any], ckpt_path: str | Path | None) -> ImbalancedClassifier:
+    """The model (in eval mode) of a checkpoint from `read_trusted_checkpoint`; one line naming
+    `ckpt_path` when the file is not one of this template's classifiers."""
     try:
         model = classifier_from(checkpoint)
     except UserError:
