@@ -157,6 +157,7 @@ def rows(folders: dict[str, Path], epochs: int) -> dict[str, Row]:
         "batch_size 64": ["data.batch_size=64"],
         "tau 1.5": ["loss.tau=1.5"],
         "channels [64,128], tau 1.5": ["model.backbone.channels=[64,128]", "loss.tau=1.5"],
+        "channels [64,128], tau 1.25": ["model.backbone.channels=[64,128]", "loss.tau=1.25"],
         "channels [32,64,128]": ["model.backbone.channels=[32,64,128]"],
         "channels [48,96]": ["model.backbone.channels=[48,96]"],
         # the hand loop's input: [0, 1] pixels, no fitted normalization
