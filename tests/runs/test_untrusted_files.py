@@ -125,23 +125,6 @@ def test_load_classifier_reads_the_checkpoint_once_with_weights_only(real_checkp
     assert model.prediction_policy.state_dict() == expected.prediction_policy.state_dict()
 
 
-def test_eval_reads_the_checkpoint_once(real_checkpoint, tmp_path, monkeypatch):
-    """Its own test split: the model and the training data's fingerprint come from one read."""
-    reads = []
-    load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(k.get("weights_only")) or load(*a, **k))
-    code = run_app(
-        "eval.py",
-        f"ckpt_path={real_checkpoint}",
-        *QUIET_APP,
-        run_dir=tmp_path / "eval",
-        monkeypatch=monkeypatch,
-    )
-    assert code == 0
-    assert reads == [True]
-    assert (tmp_path / "eval" / "metrics.json").exists()
-
-
 def test_the_allow_list():
     groups = {"lightning.pytorch.callbacks.ModelCheckpoint"}
     assert is_allowed_target("imbalanced.models.MLP", (), groups)  # re-exported class of the package
