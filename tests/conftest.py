@@ -37,6 +37,16 @@ def run_cli(
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+def record_checkpoint_reads(monkeypatch) -> list:
+    """The `weights_only` argument of every `torch.load` from now on, in order (reads still happen)."""
+    import torch
+
+    reads = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(k.get("weights_only")) or load(*a, **k))
+    return reads
+
+
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 

@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from inprocess import run_app
 from tiny_run import feature_table
 
+from conftest import record_checkpoint_reads
 from imbalanced.errors import UserError
 from imbalanced.runs import safe_loading
 from imbalanced.runs.safe_loading import (
@@ -113,9 +114,7 @@ def test_load_classifier_reads_the_checkpoint_once_with_weights_only(real_checkp
     expected = ImbalancedClassifier.load_from_checkpoint(
         real_checkpoint, map_location="cpu", weights_only=True
     )
-    reads = []
-    load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(k.get("weights_only")) or load(*a, **k))
+    reads = record_checkpoint_reads(monkeypatch)
     model = load_classifier(real_checkpoint)
     assert reads == [True]  # one read of a possibly large file, tensors and plain data only
     assert not model.training and model.hparams == expected.hparams

@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from inprocess import run_app
 from tabular_tables import CLASSES, make_table
 
-from conftest import read_json, run_cli
+from conftest import read_json, record_checkpoint_reads, run_cli
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]  # train.py
 QUIET_APP = ["+trainer.enable_progress_bar=false"]  # eval.py / predict.py (no callbacks group)
@@ -72,9 +71,7 @@ def _check_reproduces(trained, run_dir):
 
 def test_eval_reproduces_training_test_metrics_from_the_saved_data_config(trained, monkeypatch):
     run_dir = trained["root"] / "eval_saved"
-    reads = []
-    load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(k.get("weights_only")) or load(*a, **k))
+    reads = record_checkpoint_reads(monkeypatch)
     code = run_app(
         "eval.py", f"ckpt_path={trained['ckpt']}", *QUIET_APP, run_dir=run_dir, monkeypatch=monkeypatch
     )
