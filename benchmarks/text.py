@@ -307,14 +307,14 @@ def speed(pool: Path, test: Path, workdir: Path, epochs: int, repeats: int) -> d
     overrides = [*data_overrides(pool, test), *QUIET, f"trainer.max_epochs={epochs}", "seed=0"]
     template, hand, template_steps, hand_steps = [], [], [], []
     for repeat in range(repeats):  # alternate, so both sides see the same machine load
-        epochs, steps = template_fit(
+        whole, steps = template_fit(
             compose("train", [*overrides, f"paths.output_dir={workdir / f'speed{repeat}'}"])
         )
-        template, template_steps = template + epochs, template_steps + steps
-        epochs, steps = hand_loop(
+        template, template_steps = template + whole, template_steps + steps
+        whole, steps = hand_loop(
             compose("train", [*overrides, f"paths.output_dir={workdir / f'hand{repeat}'}"])
         )
-        hand, hand_steps = hand + epochs, hand_steps + steps
+        hand, hand_steps = hand + whole, hand_steps + steps
     return {
         "tokenization_texts_per_s": tokenization_throughput(pool),
         "template_samples_per_s": statistics.median(template),
