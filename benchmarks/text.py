@@ -208,14 +208,14 @@ def tokenization_throughput(pool: Path) -> float:
     return len(texts) / statistics.median(times)
 
 
-def _throughputs(samples: int, marks: list[float]) -> list[float]:
-    epochs = list(zip(marks, marks[1:], strict=False))[1:]  # the first epoch: first-call costs
-    return [samples / (end - start) for start, end in epochs]
+def _throughputs(samples: int, marks: list[float], steps: list[tuple[float, float]]) -> tuple[list, list]:
+    """Samples/s of each whole epoch (between consecutive epoch starts, the last ending with the fit)
+    and of its training steps alone (`steps`: from the epoch's start to its validation pass)."""
 
+    def per_second(spans: list[tuple[float, float]]) -> list[float]:
+        return [samples / (end - start) for start, end in spans[1:]]  # the first: first-call costs
 
-def _step_throughputs(samples: int, spans: list[tuple[float, float]]) -> list[float]:
-    """Samples/s of each epoch's training steps alone (from the epoch's start to its validation)."""
-    return [samples / (end - start) for start, end in spans[1:]]
+    return per_second(list(zip(marks, marks[1:], strict=False))), per_second(steps)
 
 
 def template_fit(cfg) -> tuple[list[float], list[float]]:
@@ -249,8 +249,7 @@ def template_fit(cfg) -> tuple[list[float], list[float]]:
     timer = Timer()
     trainer.callbacks.append(timer)
     trainer.fit(model, datamodule=datamodule)
-    samples = len(datamodule.split_labels("train"))
-    return _throughputs(samples, timer.marks), _step_throughputs(samples, timer.spans)
+    return _throughputs(len(datamodule.split_labels("train")), timer.marks, timer.spans)
 
 
 def hand_loop(cfg) -> tuple[list[float], list[float]]:
@@ -294,8 +293,7 @@ def hand_loop(cfg) -> tuple[list[float], list[float]]:
                 correct = labels[model(ids).argmax(-1) == labels]
                 hits += torch.bincount(correct, minlength=datamodule.num_classes)
     marks.append(time.perf_counter())
-    samples = len(datamodule.split_labels("train"))
-    return _throughputs(samples, marks), _step_throughputs(samples, spans)
+    return _throughputs(len(datamodule.split_labels("train")), marks, spans)
 
 
 def speed(pool: Path, test: Path, workdir: Path, epochs: int, repeats: int) -> dict[str, float]:
