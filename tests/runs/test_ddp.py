@@ -1,13 +1,10 @@
-"""DDP on the CPU (2 processes): same weights on every rank, whole-test-set metrics, outputs once."""
+"""DDP on the CPU (2 processes): same weights on every rank, whole-test-set metrics, outputs once
+(torchrun launches: tests/runs/test_ddp_shards.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -15,7 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
 
-from conftest import FAST, ROOT, read_json, run_cli
+from conftest import FAST, read_json, run_cli
 from imbalanced.errors import UserError
 from imbalanced.runs.config_checks import check_config
 
@@ -102,33 +99,3 @@ def test_multi_node_trainer_config_composes(compose_cfg):
     cfg = compose_cfg("trainer=ddp_cpu", "+trainer.num_nodes=2", "trainer.devices=4")
     check_config(cfg)
     assert (cfg.trainer.num_nodes, cfg.trainer.devices, cfg.trainer.strategy) == (2, 4, "ddp")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="torchrun not installed"
-)
-def test_torchrun_two_processes_share_one_run_dir(tmp_path):
-    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [
-            torchrun,
-            "--standalone",
-            "--nproc_per_node=2",
-            str(ROOT / "train.py"),
-            *FAST,
-            "trainer=ddp_cpu",
-            f"hydra.run.dir={tmp_path}",
-            "hydra.job.name=train_rank${oc.env:RANK}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "test/balanced_accuracy" in read_json(tmp_path / "metrics.json")
-    for rank in (0, 1):
-        assert f"rank {rank} class_weights" in (tmp_path / f"train_rank{rank}.log").read_text()

@@ -1,5 +1,5 @@
 """DDP on the CPU (2 processes, gloo): the ranks train on disjoint shares of each epoch, for both data
-backends, with plain shuffling and with class-balanced sampling.
+backends, with plain shuffling and with class-balanced sampling, launched by Lightning and by torchrun.
 
 "Disjoint" for plain shuffling: each epoch is one seeded permutation of the training split; rank r
 takes positions r, r+2, ... of it (padded by one sample when the split is odd, as DistributedSampler
@@ -11,12 +11,17 @@ intends); the ranks take disjoint positions of that one draw, and interleaved th
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, read_json, run_cli
 
 # refit_with_validation=false: the recorder sees the first training's epochs only
 SETTINGS = [
@@ -40,35 +45,51 @@ def _plan(datamodule, rank: int, world_size: int, epoch: int) -> torch.Tensor:
     return torch.cat(list(plan))
 
 
-# plain shuffling on the in-memory backend, the class-balanced draw on the DataLoader backend, which
-# serves the same batch plan through its workers (the plan's sharding is one code for both backends)
-CASES = [("in_memory", "none"), ("dataloader", "class_balanced")]
+def _launch(launcher: str, run_dir: Path, overrides: list[str], env: dict[str, str]):
+    """`trainer=ddp_cpu` starts its second process itself (Lightning); under torchrun both processes
+    are started by torchrun and share one run directory, each rank logging to a file of its own."""
+    if launcher == "lightning":
+        return run_cli("train.py", *overrides, run_dir=run_dir, timeout=600, env=env)
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    assert torchrun, "torchrun is installed with torch"
+    command = [torchrun, "--standalone", "--nproc_per_node=2", str(ROOT / "train.py"), *overrides]
+    command += [f"hydra.run.dir={run_dir}", "hydra.job.name=train_rank${oc.env:RANK}"]
+    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1", **env}
+    return subprocess.run(command, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=600)
+
+
+# plain shuffling on the in-memory backend, launched by torchrun; the class-balanced draw on the
+# DataLoader backend, which serves the same batch plan through its workers (the plan's sharding is
+# one code for both backends), launched by Lightning
+CASES = [("in_memory", "none", "torchrun"), ("dataloader", "class_balanced", "lightning")]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("backend", "sampler"), CASES, ids=[f"{b}-{s}" for b, s in CASES])
-def test_ddp_ranks_train_on_disjoint_shares_of_each_epoch(tmp_path, backend, sampler):
+@pytest.mark.parametrize(("backend", "sampler", "launcher"), CASES, ids=["-".join(c) for c in CASES])
+def test_ddp_ranks_train_on_disjoint_shares_of_each_epoch(tmp_path, backend, sampler, launcher):
     from omegaconf import OmegaConf
 
     from imbalanced.from_config import build_datamodule
 
     record = tmp_path / "seen"
-    result = run_cli(
-        "train.py",
+    run_dir = tmp_path / "run"
+    overrides = [
         *SETTINGS,
         "trainer=ddp_cpu",
         f"sampler={sampler}",
         *BACKENDS[backend],
         "+callbacks.record._target_=shard_recorder.RecordTrainSamples",
         f"+callbacks.record.path={record}",
-        run_dir=tmp_path / "run",
-        timeout=600,
-        env={"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'tests'}"},
-    )
+    ]
+    result = _launch(launcher, run_dir, overrides, {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'tests'}"})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "test/balanced_accuracy" in read_json(run_dir / "metrics.json")  # one run, tested once
+    if launcher == "torchrun":  # one run directory, each rank's own log
+        for rank in (0, 1):
+            assert f"rank {rank} class_weights" in (run_dir / f"train_rank{rank}.log").read_text()
     seen = [json.loads((record / f"seen_rank{r}.json").read_text()) for r in (0, 1)]
 
-    datamodule = build_datamodule(OmegaConf.load(tmp_path / "run" / ".hydra" / "config.yaml"))
+    datamodule = build_datamodule(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
     datamodule.setup("fit")
     size = len(datamodule.splits.y_train)
     assert len(seen[0]) == len(seen[1]) == 2  # epochs

@@ -151,17 +151,8 @@ def _popen(run_dir: Path, *overrides: str) -> subprocess.Popen:
 def test_same_seed_is_identical_and_resume_after_2_of_4_epochs_is_exact(compose_cfg, tmp_path):
     from imbalanced.tasks.train import train
 
-    runs = {
-        "half": _popen(tmp_path / "half", *RESUME, "trainer.max_epochs=2"),
-        "half2": _popen(tmp_path / "half2", *RESUME, "trainer.max_epochs=2"),
-    }
-    for name, process in runs.items():
-        _, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, (name, stderr[-3000:])
-    # two runs with the same seed: byte-identical metrics.json
-    first, second = ((tmp_path / name / "metrics.json").read_text() for name in runs)
-    assert first == second
-
+    half = run_cli("train.py", *RESUME, "trainer.max_epochs=2", run_dir=tmp_path / "half")
+    assert half.returncode == 0, half.stderr[-3000:]
     half_ckpts = {p.name: p.stat().st_mtime for p in (tmp_path / "half" / "checkpoints").iterdir()}
     resumed = run_cli(
         "train.py",
@@ -171,9 +162,12 @@ def test_same_seed_is_identical_and_resume_after_2_of_4_epochs_is_exact(compose_
         run_dir=tmp_path / "resumed",
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    # the uninterrupted 4-epoch run (in-process: same code, same seed) ends with the same metrics
+    # the uninterrupted 4-epoch run (in-process: same code, same seed) ends with the same metrics: the
+    # same seed gives the same run in another process, and resuming after epoch 2 changes nothing
     train(compose_cfg(*RESUME, "trainer.max_epochs=4", f"paths.output_dir={tmp_path / 'a'}"))
-    assert read_json(tmp_path / "resumed" / "metrics.json") == read_json(tmp_path / "a" / "metrics.json")
+    assert (tmp_path / "resumed" / "metrics.json").read_text() == (
+        tmp_path / "a" / "metrics.json"
+    ).read_text()
     # the old run directory is untouched; the new one holds its own best and last checkpoints
     assert {p.name: p.stat().st_mtime for p in (tmp_path / "half" / "checkpoints").iterdir()} == half_ckpts
     names = sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir())

@@ -1,8 +1,8 @@
 """The tabular workflow end to end through the command line: train.py, eval.py, predict.py.
 
-One training run (module fixture, a subprocess) on a CSV with string labels and a fixed test file is
-shared by the eval and predict tests. Some runs are in-process (tests/inprocess.py) to save the
-seconds each new interpreter spends importing torch and Lightning.
+One training run (module fixture) on a CSV with string labels and a fixed test file is shared by
+the eval and predict tests. The apps run in-process through their Hydra entry points
+(tests/inprocess.py), saving the seconds each new interpreter spends importing torch and Lightning.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from inprocess import run_app
 from tabular_tables import CLASSES, make_table
 
-from conftest import read_json, record_checkpoint_reads, run_cli
+from conftest import read_json, record_checkpoint_reads
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]  # train.py
 QUIET_APP = ["+trainer.enable_progress_bar=false"]  # eval.py / predict.py (no callbacks group)
@@ -30,17 +30,19 @@ def trained(tmp_path_factory):
     train.to_csv(root / "train.csv", index=False)
     test.to_csv(root / "test.csv", index=False)
     run_dir = root / "run"
-    result = run_cli(
-        "train.py",
-        "data=tabular",
-        f"data.path={root / 'train.csv'}",
-        "data.target=label",
-        f"data.test_path={root / 'test.csv'}",
-        "trainer.max_epochs=2",
-        *QUIET,
-        run_dir=run_dir,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        code = run_app(
+            "train.py",
+            "data=tabular",
+            f"data.path={root / 'train.csv'}",
+            "data.target=label",
+            f"data.test_path={root / 'test.csv'}",
+            "trainer.max_epochs=2",
+            *QUIET,
+            run_dir=run_dir,
+            monkeypatch=monkeypatch,
+        )
+    assert code == 0
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1
     # the checkpoint the run tested (a table refits on train + validation): eval/predict must reproduce
@@ -103,15 +105,16 @@ def test_predict_writes_one_row_per_input_row(trained, monkeypatch):
     table = pd.concat([table, table.iloc[[0]].assign(color="purple")], ignore_index=True)
     table.to_csv(trained["root"] / "predict.csv", index=False)
     output = trained["root"] / "out" / "predictions.csv"
-    result = run_cli(
+    code = run_app(
         "predict.py",
         f"ckpt_path={trained['ckpt']}",
         f"data.path={trained['root'] / 'predict.csv'}",
         f"output_path={output}",
         *QUIET_APP,
         run_dir=trained["root"] / "predict_run",
+        monkeypatch=monkeypatch,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert code == 0
     predictions = pd.read_csv(output)
     columns = [f"prob_{name}" for name in CLASSES]
     assert list(predictions.columns) == ["prediction", *columns]
@@ -141,18 +144,19 @@ def test_predict_writes_one_row_per_input_row(trained, monkeypatch):
     assert correct == round(training["test/accuracy"] * len(test))
 
 
-def test_predict_rejects_a_file_whose_columns_do_not_match(trained):
+def test_predict_rejects_a_file_whose_columns_do_not_match(trained, monkeypatch, capsys):
     bad = trained["test"].drop(columns=["noise"]).assign(extra=1.0)
     bad.to_csv(trained["root"] / "bad.csv", index=False)
-    result = run_cli(
+    code = run_app(
         "predict.py",
         f"ckpt_path={trained['ckpt']}",
         f"data.path={trained['root'] / 'bad.csv'}",
         *QUIET_APP,
         run_dir=trained["root"] / "predict_bad",
+        monkeypatch=monkeypatch,
     )
-    assert result.returncode == 2
-    assert "missing column(s) ['noise']; extra column(s) ['extra']" in result.stderr
+    assert code == 2
+    assert "missing column(s) ['noise']; extra column(s) ['extra']" in capsys.readouterr().err
     assert not (trained["root"] / "predict_bad" / "predictions.csv").exists()
 
 
