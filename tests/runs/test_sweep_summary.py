@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from inprocess import run_app
 from png_checks import assert_png
 
-from conftest import run_cli
 from imbalanced.runs.sweep_summary import FAILURE_FILE, write_summary
 
 
@@ -98,9 +98,9 @@ def test_summary_of_a_job_that_died_without_a_hydra_report_says_failed(tmp_path)
 
 
 @pytest.mark.slow
-def test_two_by_two_multirun_writes_a_summary_with_four_rows(tmp_path):
+def test_two_by_two_multirun_writes_a_summary_with_four_rows(tmp_path, monkeypatch):
     sweep = tmp_path / "sweep"
-    result = run_cli(
+    code = run_app(
         "train.py",
         "-m",
         "class_weights=none,balanced",
@@ -110,8 +110,10 @@ def test_two_by_two_multirun_writes_a_summary_with_four_rows(tmp_path):
         "refit_with_validation=false",  # the summary is under test, not the refit
         "callbacks.progress_bar.refresh_rate=0",
         f"hydra.sweep.dir={sweep}",
+        run_dir=tmp_path / "run",  # a multirun writes to hydra.sweep.dir
+        monkeypatch=monkeypatch,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert code == 0
     rows = read_csv(sweep / "summary.csv")
     assert len(rows) == 4 and all(row["status"] == "ok" for row in rows)
     assert {(r["class_weights"], r["loss.reduction"]) for r in rows} == {
