@@ -6,10 +6,11 @@ import os
 
 import pytest
 import yaml
+from inprocess import run_app
 from omegaconf import OmegaConf
 from png_checks import assert_png
 
-from conftest import read_json, run_cli
+from conftest import read_json
 from imbalanced.reporting.end_of_run import PLOT_FILES, RARE_EVENT_PLOT_FILES
 
 # any HTTP(S) request would go to a closed local port and fail fast
@@ -17,12 +18,16 @@ OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:
 
 
 @pytest.mark.slow
-def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table_and_logger_files(tmp_path):
+def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table_and_logger_files(
+    tmp_path, monkeypatch, capsys
+):
     """One run covers: experiment=synthetic_longtail, debug=limit, logger=many (csv+tensorboard+mlflow)."""
     pytest.importorskip("tensorboard")
     pytest.importorskip("mlflow")
+    for name, value in OFFLINE.items():
+        monkeypatch.setenv(name, value)
     run_dir = tmp_path / "run"
-    result = run_cli(
+    code = run_app(
         "train.py",
         "experiment=synthetic_longtail",
         "debug=limit",
@@ -30,15 +35,16 @@ def test_experiment_and_debug_presets_run_with_all_loggers_and_write_plots_table
         "data.n_samples=3000",
         "callbacks.progress_bar.refresh_rate=0",
         run_dir=run_dir,
-        env=OFFLINE,
+        monkeypatch=monkeypatch,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = capsys.readouterr().out
+    assert code == 0
     assert len(read_json(run_dir / "metrics.json")["class_names"]) == 10  # the preset's 10 classes
     assert read_json(run_dir / "class_weights.json")["strategy"] == "effective_number"
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
 
     # the per-class table, most frequent class first, one line per class
-    lines = result.stdout.splitlines()
+    lines = stdout.splitlines()
     start = lines.index("per-class test results (most to least frequent in training)")
     assert lines[start + 1].split() == ["class", "train", "n", "weight", "recall", "F1"]
     weights = read_json(run_dir / "class_weights.json")
