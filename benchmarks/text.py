@@ -308,11 +308,13 @@ def speed(pool: Path, test: Path, workdir: Path, epochs: int, repeats: int) -> d
         whole, steps = template_fit(
             compose("train", [*overrides, f"paths.output_dir={workdir / f'speed{repeat}'}"])
         )
-        template, template_steps = template + whole, template_steps + steps
+        template.extend(whole)
+        template_steps.extend(steps)
         whole, steps = hand_loop(
             compose("train", [*overrides, f"paths.output_dir={workdir / f'hand{repeat}'}"])
         )
-        hand, hand_steps = hand + whole, hand_steps + steps
+        hand.extend(whole)
+        hand_steps.extend(steps)
     return {
         "tokenization_texts_per_s": tokenization_throughput(pool),
         "template_samples_per_s": statistics.median(template),

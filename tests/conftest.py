@@ -28,9 +28,11 @@ def run_cli(
     run_dir: Path | None = None,
     timeout: int = 300,
     env: dict[str, str] | None = None,
+    launcher: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run `python <script> overrides...` from the repo root; the run directory is `run_dir`."""
-    args = [sys.executable, str(ROOT / script), *overrides]
+    """Run `python <script> overrides...` from the repo root; the run directory is `run_dir`.
+    `launcher` replaces `python` (e.g. `torchrun --nproc_per_node=2`)."""
+    args = [*(launcher or [sys.executable]), str(ROOT / script), *overrides]
     if run_dir is not None:
         args.append(f"hydra.run.dir={run_dir}")
     full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HYDRA_FULL_ERROR": "0", **(env or {})}

@@ -10,15 +10,13 @@ from inprocess import run_app
 def real_checkpoint(tmp_path_factory):
     """The last checkpoint of `train.py data=synthetic` on 300 rows for one epoch (20 features x0..x19)."""
     run_dir = tmp_path_factory.mktemp("real") / "run"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py",
-            "data.n_samples=300",
-            "trainer.max_epochs=1",
-            "callbacks.progress_bar.refresh_rate=0",
-            run_dir=run_dir,
-            monkeypatch=monkeypatch,
-        )
+    code = run_app(
+        "train.py",
+        "data.n_samples=300",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=run_dir,
+    )
     assert code == 0
     return run_dir / "checkpoints" / "last.ckpt"
 

@@ -20,19 +20,17 @@ QUIET = ["callbacks.progress_bar.refresh_rate=0", "trainer.max_epochs=1"]
 def folder_run(tmp_path_factory):
     root = image_tree(tmp_path_factory.mktemp("images") / "images", COUNTS)
     run_dir = tmp_path_factory.mktemp("run") / "train"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py",
-            "data=image_folder",
-            f"data.root={root}",
-            "data.image_size=8",
-            "data.num_workers=1",
-            "model=resnet32",
-            "data.batch_size=8",
-            *QUIET,
-            run_dir=run_dir,
-            monkeypatch=monkeypatch,
-        )
+    code = run_app(
+        "train.py",
+        "data=image_folder",
+        f"data.root={root}",
+        "data.image_size=8",
+        "data.num_workers=1",
+        "model=resnet32",
+        "data.batch_size=8",
+        *QUIET,
+        run_dir=run_dir,
+    )
     assert code == 0
     tested = read_json(run_dir / "metrics.json")["tested_checkpoint"]
     assert tested == "checkpoints/refit.ckpt"  # a small folder refits on training + validation images

@@ -30,19 +30,17 @@ def run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("sequences")
     data = write_examples(root / "train.tsv", COUNTS)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py",
-            SEARCHPATH,
-            "data=token_sequences",
-            "model=mean_embedding",
-            f"data.path={data}",
-            "trainer.max_epochs=8",
-            "optimizer.lr=0.01",
-            "callbacks.progress_bar.refresh_rate=0",
-            run_dir=root / "train",
-            monkeypatch=monkeypatch,
-        )
+    code = run_app(
+        "train.py",
+        SEARCHPATH,
+        "data=token_sequences",
+        "model=mean_embedding",
+        f"data.path={data}",
+        "trainer.max_epochs=8",
+        "optimizer.lr=0.01",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=root / "train",
+    )
     assert code == 0
     return {"root": root, "dir": root / "train", "ckpt": root / "train" / "checkpoints" / "last.ckpt"}
 

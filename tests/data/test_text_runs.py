@@ -22,21 +22,19 @@ QUIET = ("+trainer.enable_progress_bar=false",)
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("text_run")
     data = write_texts(root / "tickets.csv", COUNTS)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py",
-            "data=text",
-            f"data.path={data}",
-            "data.text=text",
-            "data.target=label",
-            # small and short, for the test's time; everything else is the default text run
-            "data.vocab_size=500",
-            "trainer.max_epochs=6",
-            "optimizer.lr=0.01",
-            "callbacks.progress_bar.refresh_rate=0",
-            run_dir=root / "train",
-            monkeypatch=monkeypatch,
-        )
+    code = run_app(
+        "train.py",
+        "data=text",
+        f"data.path={data}",
+        "data.text=text",
+        "data.target=label",
+        # small and short, for the test's time; everything else is the default text run
+        "data.vocab_size=500",
+        "trainer.max_epochs=6",
+        "optimizer.lr=0.01",
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=root / "train",
+    )
     assert code == 0
     return {
         "root": root,

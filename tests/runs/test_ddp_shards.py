@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -52,10 +51,15 @@ def _launch(launcher: str, run_dir: Path, overrides: list[str], env: dict[str, s
         return run_cli("train.py", *overrides, run_dir=run_dir, timeout=600, env=env)
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     assert torchrun, "torchrun is installed with torch"
-    command = [torchrun, "--standalone", "--nproc_per_node=2", str(ROOT / "train.py"), *overrides]
-    command += [f"hydra.run.dir={run_dir}", "hydra.job.name=train_rank${oc.env:RANK}"]
-    full_env = {**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1", **env}
-    return subprocess.run(command, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=600)
+    return run_cli(
+        "train.py",
+        *overrides,
+        "hydra.job.name=train_rank${oc.env:RANK}",
+        run_dir=run_dir,
+        timeout=600,
+        env={**env, "OMP_NUM_THREADS": "1"},
+        launcher=[torchrun, "--standalone", "--nproc_per_node=2"],
+    )
 
 
 # plain shuffling on the in-memory backend, launched by torchrun; the class-balanced draw on the

@@ -21,15 +21,13 @@ from imbalanced.runs.config_checks import check_config
 @pytest.fixture(scope="module")
 def balanced_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("balanced")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py",
-            "data=synthetic",
-            "class_weights=balanced",
-            *FAST,
-            run_dir=run_dir,
-            monkeypatch=monkeypatch,
-        )
+    code = run_app(
+        "train.py",
+        "data=synthetic",
+        "class_weights=balanced",
+        *FAST,
+        run_dir=run_dir,
+    )
     assert code == 0
     return run_dir
 

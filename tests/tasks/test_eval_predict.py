@@ -30,18 +30,16 @@ def trained(tmp_path_factory):
     train.to_csv(root / "train.csv", index=False)
     test.to_csv(root / "test.csv", index=False)
     run_dir = root / "run"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py",
-            "data=tabular",
-            f"data.path={root / 'train.csv'}",
-            "data.target=label",
-            f"data.test_path={root / 'test.csv'}",
-            "trainer.max_epochs=2",
-            *QUIET,
-            run_dir=run_dir,
-            monkeypatch=monkeypatch,
-        )
+    code = run_app(
+        "train.py",
+        "data=tabular",
+        f"data.path={root / 'train.csv'}",
+        "data.target=label",
+        f"data.test_path={root / 'test.csv'}",
+        "trainer.max_epochs=2",
+        *QUIET,
+        run_dir=run_dir,
+    )
     assert code == 0
     best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1

@@ -39,14 +39,12 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("fork")
     command = readme_fork_command("train.py")
     assert SEARCHPATH in command and "data=digit_images" in command
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        code = run_app(
-            "train.py",
-            *command,
-            "callbacks.progress_bar.refresh_rate=0",
-            run_dir=root / "train",
-            monkeypatch=monkeypatch,
-        )
+    code = run_app(
+        "train.py",
+        *command,
+        "callbacks.progress_bar.refresh_rate=0",
+        run_dir=root / "train",
+    )
     assert code == 0
     best = sorted((root / "train" / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1 and (root / "train" / "checkpoints" / "last.ckpt").is_file()

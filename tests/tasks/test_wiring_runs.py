@@ -41,8 +41,8 @@ def run(tmp_path_factory):
     """One 4-epoch run with posthoc_tau=1; its stdout (the per-class table) is kept."""
     run_dir = tmp_path_factory.mktemp("wiring") / "run"
     stdout = io.StringIO()
-    with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(stdout):
-        code = run_app("train.py", *RUN, run_dir=run_dir, monkeypatch=monkeypatch)
+    with contextlib.redirect_stdout(stdout):
+        code = run_app("train.py", *RUN, run_dir=run_dir)
     assert code == 0
     return {"dir": run_dir, "stdout": stdout.getvalue()}
 
