@@ -136,31 +136,41 @@ def split_files(frame: pd.DataFrame, seed: int, folder: Path) -> tuple[Path, Pat
 
 
 # ---- the baselines ---------------------------------------------------------------------------------
-def tfidf_runs(pool: Path, test: Path) -> dict[str, dict[str, float]]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def linear_baselines(prefix: str, train, labels, held_out, truth) -> dict[str, dict[str, float]]:
+    """The two balanced linear models on one feature matrix: the scores of each on `held_out`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline, make_union
     from sklearn.svm import LinearSVC
 
-    train, held_out = pd.read_csv(pool), pd.read_csv(test)
     results = {}
     for name, classifier in (
-        ("TF-IDF + LogisticRegression(balanced)", LogisticRegression(class_weight="balanced", max_iter=3000)),
-        ("TF-IDF + LinearSVC(balanced)", LinearSVC(class_weight="balanced")),
+        ("LogisticRegression(balanced)", LogisticRegression(class_weight="balanced", max_iter=3000)),
+        ("LinearSVC(balanced)", LinearSVC(class_weight="balanced")),
     ):
-        features = make_union(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
-        )
-        model = make_pipeline(features, classifier).fit(train["text"], train["label"].astype(str))
-        predicted = model.predict(held_out["text"])
-        truth = held_out["label"].astype(str)
-        results[name] = {
+        predicted = classifier.fit(train, labels).predict(held_out)
+        results[f"{prefix} + {name}"] = {
             "balanced_accuracy": balanced_accuracy_score(truth, predicted),
             "macro_f1": f1_score(truth, predicted, average="macro"),
         }
     return results
+
+
+def tfidf_runs(pool: Path, test: Path) -> dict[str, dict[str, float]]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_union
+
+    train, held_out = pd.read_csv(pool), pd.read_csv(test)
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+    )
+    return linear_baselines(
+        "TF-IDF",
+        features.fit_transform(train["text"]),
+        train["label"].astype(str),
+        features.transform(held_out["text"]),
+        held_out["label"].astype(str),
+    )
 
 
 def bag_feature_runs(pool: Path, test: Path, seed: int) -> dict[str, dict[str, float]]:
@@ -170,9 +180,6 @@ def bag_feature_runs(pool: Path, test: Path, seed: int) -> dict[str, dict[str, f
     import numpy as np
     import scipy.sparse as sparse
     from sklearn.feature_extraction.text import TfidfTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score, f1_score
-    from sklearn.svm import LinearSVC
 
     from imbalanced.from_config import build_datamodule
     from imbalanced.models import TextBag
@@ -193,22 +200,13 @@ def bag_feature_runs(pool: Path, test: Path, seed: int) -> dict[str, dict[str, f
         return sparse.csr_matrix((np.ones(real.sum()), (rows[real], ids.ravel()[real])), shape=shape)
 
     weighting = TfidfTransformer(sublinear_tf=True)
-    train, held_out = weighting.fit_transform(counts("train")), weighting.transform(counts("test"))
-    labels, truth = datamodule.split_labels("train").numpy(), datamodule.split_labels("test").numpy()
-    results = {}
-    for name, classifier in (
-        (
-            "bag's ids, TF-IDF + LogisticRegression(balanced)",
-            LogisticRegression(class_weight="balanced", max_iter=3000),
-        ),
-        ("bag's ids, TF-IDF + LinearSVC(balanced)", LinearSVC(class_weight="balanced")),
-    ):
-        predicted = classifier.fit(train, labels).predict(held_out)
-        results[name] = {
-            "balanced_accuracy": balanced_accuracy_score(truth, predicted),
-            "macro_f1": f1_score(truth, predicted, average="macro"),
-        }
-    return results
+    return linear_baselines(
+        "bag's ids, TF-IDF",
+        weighting.fit_transform(counts("train")),
+        datamodule.split_labels("train").numpy(),
+        weighting.transform(counts("test")),
+        datamodule.split_labels("test").numpy(),
+    )
 
 
 # ---- the template ----------------------------------------------------------------------------------
