@@ -113,6 +113,15 @@ def test_bad_ngram_sizes_are_refused(sizes, tmp_path):
         TextDataModule(path=None, char_ngrams=sizes, char_buckets=8)
 
 
+def test_ngrams_asked_of_a_token_only_backbone_name_the_setting_to_drop(compose_cfg, tmp_path):
+    from imbalanced.from_config import build_datamodule
+
+    path = write_texts(tmp_path / "texts.csv", {"billing": 20, "login": 5})
+    cfg = compose_cfg("data=text", f"data.path={path}", "model=text_transformer", "data.char_ngrams=[3,5]")
+    with pytest.raises(UserError, match=r"only model=text_bag .* set data.char_ngrams=null"):
+        build_datamodule(cfg)
+
+
 def test_the_token_only_backbones_refuse_the_ngram_ids():
     from imbalanced.models import TextTransformer
 

@@ -351,6 +351,11 @@ def check_char_ngrams(sizes: Sequence[int] | None, buckets: int) -> tuple[int, i
         )
     low = check_int("data.char_ngrams[0]", sizes[0], minimum=1)
     high = check_int("data.char_ngrams[1]", sizes[1], minimum=low)
+    if buckets == 0:  # what configs/data/text.yaml resolves to under a backbone without n-grams
+        raise UserError(
+            f"data.char_ngrams=[{low}, {high}] with data.char_buckets=0: only model=text_bag reads "
+            "character n-grams (it sets both); with another model set data.char_ngrams=null"
+        )
     check_int("data.char_buckets", buckets, minimum=1)
     return low, high
 
