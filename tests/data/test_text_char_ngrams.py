@@ -118,7 +118,7 @@ def test_ngrams_asked_of_a_token_only_backbone_name_the_setting_to_drop(compose_
 
     path = write_texts(tmp_path / "texts.csv", {"billing": 20, "login": 5})
     cfg = compose_cfg("data=text", f"data.path={path}", "model=text_transformer", "data.char_ngrams=[3,5]")
-    with pytest.raises(UserError, match=r"only model=text_bag .* set data.char_ngrams=null"):
+    with pytest.raises(UserError, match=r"needs data.char_buckets >= 1.*set data.char_ngrams=null"):
         build_datamodule(cfg)
 
 

@@ -353,8 +353,9 @@ def check_char_ngrams(sizes: Sequence[int] | None, buckets: int) -> tuple[int, i
     high = check_int("data.char_ngrams[1]", sizes[1], minimum=low)
     if buckets == 0:  # what configs/data/text.yaml resolves to under a backbone without n-grams
         raise UserError(
-            f"data.char_ngrams=[{low}, {high}] with data.char_buckets=0: only model=text_bag reads "
-            "character n-grams (it sets both); with another model set data.char_ngrams=null"
+            f"data.char_ngrams=[{low}, {high}] needs data.char_buckets >= 1, which model=text_bag "
+            "sets (model.backbone.char_buckets); only model=text_bag reads character n-grams: with "
+            "another model set data.char_ngrams=null"
         )
     check_int("data.char_buckets", buckets, minimum=1)
     return low, high
