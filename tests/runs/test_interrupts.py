@@ -127,13 +127,14 @@ def test_the_calibration_fit_runs_on_one_thread(monkeypatch):
         "log_softmax",
         lambda *a, **k: seen.append(torch.get_num_threads()) or log_softmax(*a, **k),
     )
+    before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         calibration.fit_prior_and_temperature(torch.randn(11, 10), torch.arange(11) % 10, None, "auto")
         assert seen and set(seen) == {1}
         assert torch.get_num_threads() == 2
     finally:
-        torch.set_num_threads(2)
+        torch.set_num_threads(before)
 
 
 def _tiny_folder(tmp_path: Path) -> list[str]:
