@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from tiny_run import real_checkpoint  # noqa: F401 - a shared fixture (a tiny real run)
 
-ROOT = Path(__file__).resolve().parents[1]
-
 # The suite runs as two workers (`pytest -n 2`) on a 2-core machine, and many tests start runs of
 # their own: with torch's default of one intra-op thread per core, their OpenMP threads would spin
 # against each other. One thread each, here and (through the environment) in the runs they start,
-# unless the environment already says otherwise.
+# unless the environment already says otherwise. Set before any test imports torch.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"
 
 # Small, fast settings for end-to-end runs (seconds on a 2-core CPU).
