@@ -72,7 +72,7 @@ def test_grayscale_and_rgba_are_converted_and_resized(tmp_path):
         ("missing", r"data.root=.*missing: no such folder or file"),
         ("no_classes", r"has no class folders; expected .*/<class>/<image>"),
         ("empty_class", r"class folder\(s\) 'dog' \(1 other file\(s\)\) hold no images"),
-        ("too_few", r"class\(es\) \{'cow': 2\} \(class: images\) have too few images"),
+        ("too_few", r"class\(es\) \{'cow': 2\} \(class: images\) are too rare for a stratified"),
         ("unreadable", r"1 file\(s\) are not readable images: .*bee/broken.png .*data.skip_unreadable=true"),
         ("val_class", r"data.val_dir=.* has class\(es\) \['yak'\] that the training images"),
     ],

@@ -85,30 +85,34 @@ def split_file_rows(
     automatic: dict[str, float],
     seed: int,
     min_train_rows: int,
-    path: str,
+    source: str,
+    unit: str = "rows",
+    fixed_settings: str = "data.val_path / data.test_path",
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Row indices (train, val, test) of a user's file `data.path`, stratified and seeded.
+    """Row indices (train, val, test) of a user's file or folder, stratified and seeded.
 
-    `automatic` maps the splits cut from the file ("val", "test") to their fractions of it; a split
-    left out is given by a fixed file and comes back as None. Each class needs one row per split cut
-    (a UserError names the classes that lack them), and validation gives rows back to classes with
-    fewer than `min_train_rows` training rows (`spare_rare_classes`).
+    `automatic` maps the splits cut from it ("val", "test") to their fractions, cut in that order;
+    a split left out is given by a fixed file and comes back as None. Each class needs one row per
+    split cut (a UserError names the classes that lack them), and validation gives rows back to
+    classes with fewer than `min_train_rows` training rows (`spare_rare_classes`). `source` (e.g.
+    "data.path=FILE"), `unit` and `fixed_settings` are how the errors name the data, its items and
+    the settings that give fixed splits instead.
     """
     counts = np.bincount(y, minlength=len(class_names))
     needed = 1 + len(automatic)
+    named = [name for name in ("val", "test") if name in automatic]
     rare = {class_names[i]: int(n) for i, n in enumerate(counts) if n < needed}
     if rare:
-        splits = " and ".join(["train", *automatic])
         raise UserError(
-            f"data.path={path}: class(es) {rare} (class: rows) are too rare for a "
-            f"stratified {'/'.join(['train', *automatic])} split: each class needs at least "
-            f"{needed} rows (one for each of {splits}). Add rows, drop or merge these classes, "
-            "or give fixed splits with data.val_path / data.test_path"
+            f"{source}: class(es) {rare} (class: {unit}) are too rare for a stratified "
+            f"{'/'.join(['train', *named])} split: each class needs at least {needed} {unit} (one for "
+            f"each of {' and '.join(['train', *named])}). Add {unit}, drop or merge these classes, "
+            f"or give fixed splits with {fixed_settings}"
         )
     rows = np.arange(len(y))
     parts: dict[str, np.ndarray | None] = {"val": None, "test": None}
     rest, rest_fraction = rows, 1.0
-    settings = ", ".join(f"data.{k}_fraction={v}" for k, v in automatic.items())
+    settings = ", ".join(f"data.{name}_fraction={automatic[name]}" for name in named)
     try:
         for name, fraction in automatic.items():
             rest, parts[name] = train_test_split(
@@ -117,16 +121,16 @@ def split_file_rows(
             rest_fraction -= fraction
     except ValueError as error:
         raise UserError(
-            f"data.path={path}: cannot make a stratified split with {settings}: {error}. "
-            "Use more rows or larger fractions, or give data.val_path / data.test_path"
+            f"{source}: cannot make a stratified split with {settings}: {error}. "
+            f"Use more {unit} or larger fractions, or give {fixed_settings}"
         ) from None
     if parts["val"] is not None:
         rest, parts["val"] = spare_rare_classes(y, rest, parts["val"], min_train_rows)
     absent = [class_names[c] for c in range(len(class_names)) if not np.any(y[rest] == c)]
     if absent:  # rounding gave all of a tiny class to val/test
         raise UserError(
-            f"data.path={path}: class(es) {absent} got no training rows from the stratified "
-            f"split with {settings}; add rows of these classes, lower the fractions, or give "
-            "data.val_path / data.test_path"
+            f"{source}: class(es) {absent} got no training {unit} from the stratified "
+            f"split with {settings}; add {unit} of these classes, lower the fractions, or give "
+            f"{fixed_settings}"
         )
     return rest, parts["val"], parts["test"]

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -41,7 +40,7 @@ from imbalanced.data.images.folder_augment import folder_augment_settings, folde
 from imbalanced.data.images.normalize import channel_statistics, given_statistics, normalize_config
 from imbalanced.data.images.raw_inputs import checked_readable, read_image_inputs
 from imbalanced.data.images.sources import LabelledFiles, labelled_files
-from imbalanced.data.splitting import check_fraction, check_fractions, stratified_split
+from imbalanced.data.splitting import check_fraction, check_fractions, split_file_rows
 from imbalanced.errors import UserError
 from imbalanced.value_checks import check_choice, check_int, fail, is_number
 
@@ -236,45 +235,13 @@ class ImageFolderDataModule(DatasetDataModule):
 
     def _split(self, labels: np.ndarray, class_names: list[str], source: str) -> dict[str, np.ndarray]:
         """Row indices of the pool per split cut from it (train always), stratified and seeded."""
-        automatic = [name for name in ("val", "test") if name not in self.fixed]
-        counts = np.bincount(labels, minlength=len(class_names))
-        needed = 1 + len(automatic)
-        rare = {class_names[i]: int(n) for i, n in enumerate(counts) if n < needed}
-        if rare:
-            raise UserError(
-                f"{source}: class(es) {rare} (class: images) have too few images for a stratified "
-                f"{'/'.join(['train', *automatic])} split: each class needs at least {needed} (one per "
-                "split). Add images, drop or merge these classes, or give data.val_dir / data.test_dir"
-            )
-        rows = np.arange(len(labels))
-        fractions = ", ".join(f"data.{n}_fraction={getattr(self, f'{n}_fraction')}" for n in automatic)
-        try:
-            if len(automatic) == 2:
-                train, _, val, _, test, _ = stratified_split(
-                    rows, labels, self.val_fraction, self.test_fraction, self.seed
-                )
-                split = {"train": train, "val": val, "test": test}
-            elif automatic:
-                name = automatic[0]
-                train, held = train_test_split(
-                    rows, test_size=getattr(self, f"{name}_fraction"), stratify=labels, random_state=self.seed
-                )
-                split = {"train": train, name: held}
-            else:
-                split = {"train": rows}
-        except ValueError as error:
-            raise UserError(
-                f"{source}: cannot make a stratified split with {fractions}: {error}. Use more "
-                "images or larger fractions, or give data.val_dir / data.test_dir"
-            ) from None
-        absent = [class_names[c] for c in range(len(class_names)) if not np.any(labels[split["train"]] == c)]
-        if absent:
-            raise UserError(
-                f"{source}: class(es) {absent} got no training images from the stratified split "
-                f"with {fractions}; add images, lower the fractions, or give data.val_dir / "
-                "data.test_dir"
-            )
-        return {name: np.sort(r) for name, r in split.items()}
+        # test before val, as the generated data are cut (splitting.stratified_split)
+        automatic = {n: getattr(self, f"{n}_fraction") for n in ("test", "val") if n not in self.fixed}
+        train, val, test = split_file_rows(
+            labels, class_names, automatic, self.seed, 0, source, "images", "data.val_dir / data.test_dir"
+        )
+        split = {"train": train, "val": val, "test": test}
+        return {name: np.sort(rows) for name, rows in split.items() if rows is not None}
 
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)

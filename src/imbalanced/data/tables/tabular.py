@@ -162,7 +162,9 @@ class TabularDataModule(FeatureTableDataModule):
             )
             if path is None
         }
-        return split_file_rows(y, class_names, automatic, self.seed, self.min_train_rows, str(self.path))
+        return split_file_rows(
+            y, class_names, automatic, self.seed, self.min_train_rows, f"data.path={self.path}"
+        )
 
     def _fixed(self, name: str, class_names: list[str], ignored: list[str]) -> tuple[np.ndarray, np.ndarray]:
         setting = f"data.{name}_path"

@@ -154,7 +154,7 @@ class TextDataModule(LoaderDataModule):
         require_tokenizers()
         texts, labels, class_names = self._read_pool()
         train, val, test = split_file_rows(
-            labels, class_names, self.automatic, self.seed, self.min_train_rows, str(self.path)
+            labels, class_names, self.automatic, self.seed, self.min_train_rows, f"data.path={self.path}"
         )
         split_texts = {"train": [texts[i] for i in train]}
         split_labels = {"train": labels[train]}
