@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from inprocess import run_app
+from omegaconf import OmegaConf
 from text_examples import make_texts, write_texts
 
 from conftest import read_json
@@ -45,17 +46,21 @@ def run(tmp_path_factory):
     }
 
 
-def test_a_text_file_trains_with_the_default_text_backbone_and_class_weights(run):
+def test_a_text_file_trains_with_the_default_text_recipe(run):
     metrics = read_json(run["dir"] / "metrics.json")
     weights = read_json(run["dir"] / "class_weights.json")
     assert metrics["class_names"] == weights["class_names"] == sorted(COUNTS)
-    counts = np.asarray(weights["counts"])
-    assert weights["strategy"] == "balanced"  # auto with cross entropy
-    np.testing.assert_allclose(weights["weights"], counts.sum() / (len(counts) * counts), rtol=1e-6)
+    # the logit-adjusted loss corrects the prior itself, so class_weights=auto adds no weights
+    assert weights["strategy"] == "none"
+    np.testing.assert_allclose(weights["weights"], np.ones(len(COUNTS)))
     assert metrics["test/balanced_accuracy"] > 0.6  # chance: 0.25
-    hparams = torch.load(run["ckpt"], map_location="cpu", weights_only=True)["hyper_parameters"]
+    checkpoint = torch.load(run["ckpt"], map_location="cpu", weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
     assert hparams["backbone"]["_target_"] == "imbalanced.models.TextBag"
-    assert hparams["backbone"]["char_buckets"] == 32768
+    assert hparams["backbone"]["char_buckets"] == 32768 and hparams["backbone"]["dropout"] == 0.5
+    assert hparams["loss"]["_target_"] == "imbalanced.longtail.losses.LogitAdjusted"
+    config = OmegaConf.load(run["dir"] / ".hydra" / "config.yaml")
+    assert config.test_checkpoint == "best" and config.optimizer.weight_decay == 0.01
 
 
 def test_eval_reproduces_the_test_metrics_and_reads_a_labelled_jsonl_file(run, monkeypatch):

@@ -25,6 +25,7 @@ TEXT = (
     "data.target=label",
     "data.vocab_size=400",
     "refit_with_validation=false",
+    "test_checkpoint=last",  # data=text tests the best validation epoch; eval.py below reads last.ckpt
 )
 QUIET = ("callbacks.progress_bar.refresh_rate=0",)
 WEIGHTS_LINE = re.compile(r"rank (\d) class_weights (\[.*\])")
