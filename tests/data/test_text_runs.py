@@ -54,8 +54,7 @@ def test_a_text_file_trains_with_the_default_text_recipe(run):
     assert weights["strategy"] == "none"
     np.testing.assert_allclose(weights["weights"], np.ones(len(COUNTS)))
     assert metrics["test/balanced_accuracy"] > 0.6  # chance: 0.25
-    checkpoint = torch.load(run["ckpt"], map_location="cpu", weights_only=True)
-    hparams = checkpoint["hyper_parameters"]
+    hparams = torch.load(run["ckpt"], map_location="cpu", weights_only=True)["hyper_parameters"]
     assert hparams["backbone"]["_target_"] == "imbalanced.models.TextBag"
     assert hparams["backbone"]["char_buckets"] == 32768 and hparams["backbone"]["dropout"] == 0.5
     assert hparams["loss"]["_target_"] == "imbalanced.longtail.losses.LogitAdjusted"
