@@ -233,13 +233,14 @@ def template_runs(pool: Path, test: Path, seed: int, workdir: Path, runs: list[s
     trained: dict[str, str] = {}  # a composed config (its output folder aside) -> the run that trained it
     for name in runs:
         overrides = [*RUNS[name], *data_overrides(pool, test), *QUIET, f"seed={seed}"]
-        settings = OmegaConf.to_yaml(compose("train", overrides))
+        cfg = compose("train", [*overrides, f"paths.output_dir={workdir / name}"])
+        settings = OmegaConf.to_yaml({key: value for key, value in cfg.items() if key != "paths"})
         if settings in trained:  # the same settings train the same model (seeded): not trained twice
             results[f"template {name}"] = results[f"template {trained[settings]}"]
             continue
         trained[settings] = name
         started = time.perf_counter()
-        report = train(compose("train", [*overrides, f"paths.output_dir={workdir / name}"]))
+        report = train(cfg)
         results[f"template {name}"] = {
             "balanced_accuracy": report["test/balanced_accuracy"],
             "macro_f1": report["test/macro_f1"],
@@ -329,7 +330,7 @@ def hand_loop(cfg) -> tuple[list[float], list[float]]:
     optimizer = torch.optim.AdamW(model.parameters(), **settings)
     # the default run's loss: cross entropy on logits + tau * log(prior) (the logit-adjusted loss)
     assert cfg.loss._target_.endswith("LogitAdjusted"), cfg.loss._target_
-    counts = torch.bincount(datamodule.split_labels("train"), minlength=datamodule.num_classes).float()
+    counts = torch.as_tensor(datamodule.class_counts, dtype=torch.float32)
     adjustment = float(cfg.loss.tau) * torch.log(counts / counts.sum())
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
     marks, spans = [], []

@@ -238,7 +238,14 @@ class ImageFolderDataModule(DatasetDataModule):
         # test before val, as the generated data are cut (splitting.stratified_split)
         automatic = {n: getattr(self, f"{n}_fraction") for n in ("test", "val") if n not in self.fixed}
         train, val, test = split_file_rows(
-            labels, class_names, automatic, self.seed, 0, source, "images", "data.val_dir / data.test_dir"
+            labels,
+            class_names,
+            automatic,
+            self.seed,
+            min_train_rows=0,
+            source=source,
+            unit="images",
+            fixed_settings="data.val_dir / data.test_dir",
         )
         split = {"train": train, "val": val, "test": test}
         return {name: np.sort(rows) for name, rows in split.items() if rows is not None}
